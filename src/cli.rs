@@ -1,0 +1,5 @@
+//! The command line (placeholder).
+
+pub fn main() -> std::process::ExitCode {
+    std::process::ExitCode::FAILURE
+}

@@ -1,0 +1,177 @@
+//! The validated configuration. Nothing outside `config` sees an unvalidated value: the raw
+//! plist is parsed into `raw::RawConfig` and checked into this [`Config`].
+//!
+//! Secrets (API key, connect key, legacy encrypted key) are `secrecy` types; `Debug` of a
+//! `Config` never shows them.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use secrecy::SecretString;
+use url::Url;
+
+use crate::policy::PasswordPolicy;
+
+/// JumpCloud's public agent package (REFERENCE: the bash script's download URL).
+pub const DEFAULT_AGENT_PACKAGE_URL: &str =
+    "https://cdn02.jumpcloud.com/production/jumpcloud-agent.pkg";
+pub const DEFAULT_API_BASE_URL: &str = "https://console.jumpcloud.com";
+pub const DEFAULT_NTP_SERVER: &str = "time.apple.com";
+
+/// A JumpCloud object id: 24 lower-case hex characters.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ObjectId(String);
+
+impl ObjectId {
+    /// Checks the form; `None` when it is not 24 lower-case hex characters.
+    pub fn parse(s: &str) -> Option<Self> {
+        (s.len() == 24
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+        .then(|| Self(s.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for ObjectId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Where the admin API key comes from (exactly one source, SPEC §3).
+#[derive(Debug, Clone)]
+pub enum ApiKeySource {
+    /// `APIKey` in plain text.
+    Plain(SecretString),
+    /// `APIKeyKeychainService`: a generic password in the System keychain.
+    Keychain { service: String },
+    /// `EncryptedAPIKey` + `DecryptUser`: the bash script's format, decrypted at run time with
+    /// the UID of `decrypt_user` and the org ID.
+    Legacy {
+        encrypted: SecretString,
+        decrypt_user: String,
+    },
+}
+
+/// Which directory field the employee identifies with (`Identity.Identifier`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Identifier {
+    /// JumpCloud `email`.
+    CompanyEmail,
+    /// JumpCloud `description` (as the bash script does).
+    PersonalEmail,
+    /// JumpCloud `lastname`.
+    LastName,
+    /// JumpCloud `username`.
+    Username,
+}
+
+impl Identifier {
+    /// The JumpCloud user field searched for this identifier.
+    pub fn field(self) -> &'static str {
+        match self {
+            Identifier::CompanyEmail => "email",
+            Identifier::PersonalEmail => "description",
+            Identifier::LastName => "lastname",
+            Identifier::Username => "username",
+        }
+    }
+}
+
+/// The second factor the employee types (`Identity.Secret`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretKind {
+    None,
+    /// JumpCloud `employeeIdentifier`.
+    EmployeeId,
+    /// A custom attribute of the user, by name.
+    Attribute(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct IdentityConfig {
+    pub identifier: Identifier,
+    pub secret: SecretKind,
+    pub max_attempts: u32,
+    pub cooldown: Duration,
+}
+
+/// Where the password rules come from (`Password.Policy`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PolicySource {
+    Tenant,
+    Local(PasswordPolicy),
+}
+
+#[derive(Debug, Clone)]
+pub struct PasswordConfig {
+    pub require_for_active_users: bool,
+    pub policy: PolicySource,
+}
+
+#[derive(Debug, Clone)]
+pub struct UiConfig {
+    pub window_title: Option<String>,
+    pub welcome_title: Option<String>,
+    pub welcome_text: Option<String>,
+    /// macOS paths (resolved under `--root` when used).
+    pub icon: Option<PathBuf>,
+    pub banner_image: Option<PathBuf>,
+    pub full_screen: bool,
+    /// A language code such as `de`; `None` means the console user's language.
+    pub language: Option<String>,
+    /// Overrides of built-in texts, by string id.
+    pub strings: BTreeMap<String, String>,
+    pub dialog_path: PathBuf,
+    pub dialog_package_path: Option<PathBuf>,
+}
+
+impl Default for UiConfig {
+    fn default() -> Self {
+        Self {
+            window_title: None,
+            welcome_title: None,
+            welcome_text: None,
+            icon: None,
+            banner_image: None,
+            full_screen: true,
+            language: None,
+            strings: BTreeMap::new(),
+            dialog_path: PathBuf::from(crate::paths::mac::DIALOG),
+            dialog_package_path: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct AgentConfig {
+    pub package_url: Url,
+    pub package_path: Option<PathBuf>,
+    pub install_timeout: Duration,
+    pub takeover_timeout: Duration,
+}
+
+/// The validated configuration of one enrollment.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub connect_key: SecretString,
+    pub api_key: ApiKeySource,
+    pub api_base_url: Url,
+    pub org_id: Option<ObjectId>,
+    pub enrollment_group_id: Option<ObjectId>,
+    pub post_enrollment_group_id: Option<ObjectId>,
+    pub enrollment_user: Option<String>,
+    pub delete_enrollment_users: bool,
+    pub admin: bool,
+    pub identity: IdentityConfig,
+    pub password: PasswordConfig,
+    pub ui: UiConfig,
+    pub agent: AgentConfig,
+    pub ntp_server: String,
+    pub report_to_directory: bool,
+}

@@ -1,0 +1,5 @@
+//! `MacHost`: the commands of SPEC §4 (placeholder).
+
+/// The real host adapter.
+#[derive(Debug, Clone)]
+pub struct MacHost;

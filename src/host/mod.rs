@@ -1,0 +1,103 @@
+//! The Mac, as the engine sees it: the commands of SPEC §4 and the JumpCloud agent's files.
+//!
+//! [`Host`] is the engine's interface. `mac::MacHost` runs the real tools, each at its absolute
+//! path under `--root`, and parses their real output. `fake` is a faithful simulation of those
+//! tools (a world state file plus a multi-call helper) used by tests and `prestage demo`.
+
+pub mod agent;
+pub mod fake;
+pub mod mac;
+
+use std::path::Path;
+
+use async_trait::async_trait;
+use thiserror::Error;
+
+pub use agent::{AgentConf, AgentFiles};
+pub use mac::MacHost;
+
+/// A failed host command. Messages name the command so the admin can run it by hand.
+#[derive(Debug, Error)]
+pub enum HostError {
+    #[error("cannot run {tool}: {source}")]
+    Spawn {
+        tool: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("`{command}` failed with exit code {code}: {stderr}")]
+    Failed {
+        command: String,
+        code: i32,
+        stderr: String,
+    },
+    #[error("`{command}` printed something unexpected: {output}")]
+    Unexpected { command: String, output: String },
+    #[error("`{command}` did not finish within {seconds} s")]
+    TimedOut { command: String, seconds: u64 },
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// What `pkgutil --check-signature` said about a package.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PackageSignature {
+    /// The `Status:` line, e.g. `signed by a developer certificate issued by Apple for distribution`.
+    pub status: String,
+    /// The certificate chain, leaf first, e.g. `Developer ID Installer: JumpCloud Inc. (N985MXSH85)`.
+    pub chain: Vec<String>,
+}
+
+impl PackageSignature {
+    /// True when the leaf certificate is a Developer ID Installer certificate whose name starts
+    /// with `signer` (e.g. `Developer ID Installer: JumpCloud`).
+    pub fn is_signed_by(&self, signer: &str) -> bool {
+        self.chain
+            .first()
+            .is_some_and(|leaf| leaf.starts_with(signer))
+    }
+}
+
+/// A running `caffeinate -dimsu -w <pid>`; dropping it does not stop it (it ends with us).
+#[derive(Debug)]
+pub struct Caffeinate {
+    pub pid: Option<u32>,
+}
+
+/// The commands of SPEC §4. Every method is one command at its absolute path under `--root`.
+#[async_trait]
+pub trait Host: Send + Sync {
+    /// `/usr/bin/stat -f %Su /dev/console`: the console user (`root` at the login window,
+    /// `_mbsetupuser` in Setup Assistant).
+    async fn console_user(&self) -> Result<String, HostError>;
+    /// `/usr/bin/pgrep -x Finder`: whether Finder runs.
+    async fn finder_running(&self) -> Result<bool, HostError>;
+    /// `/usr/bin/id -u NAME`: the UID, `None` when there is no such user.
+    async fn user_id(&self, name: &str) -> Result<Option<u32>, HostError>;
+    /// `/usr/sbin/sysadminctl -secureTokenStatus NAME`: whether NAME holds a Secure Token.
+    async fn has_secure_token(&self, name: &str) -> Result<bool, HostError>;
+    /// `/usr/bin/dscl . -create /Users/NAME IsHidden 1`.
+    async fn hide_user(&self, name: &str) -> Result<(), HostError>;
+    /// `/usr/sbin/sysadminctl -deleteUser NAME`.
+    async fn delete_user(&self, name: &str) -> Result<(), HostError>;
+    /// `/bin/launchctl bootout user/UID`: logs the user out.
+    async fn log_out(&self, uid: u32) -> Result<(), HostError>;
+    /// `/bin/launchctl kickstart -k system/com.jumpcloud.darwin-agent`.
+    async fn kickstart_agent(&self) -> Result<(), HostError>;
+    /// `/bin/launchctl bootout system/io.prestage.enroll`: the very last thing prestage does.
+    async fn remove_daemon(&self) -> Result<(), HostError>;
+    /// `/usr/sbin/pkgutil --check-signature PATH`.
+    async fn package_signature(&self, pkg: &Path) -> Result<PackageSignature, HostError>;
+    /// `/usr/sbin/installer -pkg PATH -target /`.
+    async fn install_package(&self, pkg: &Path) -> Result<(), HostError>;
+    /// `/usr/bin/sntp -sS SERVER`.
+    async fn sync_clock(&self, server: &str) -> Result<(), HostError>;
+    /// `/usr/bin/caffeinate -dimsu -w PID`, started in the background.
+    async fn keep_awake(&self, pid: u32) -> Result<Caffeinate, HostError>;
+    /// Number of tool processes spawned so far (for benchmarks).
+    fn processes_spawned(&self) -> u64;
+}

@@ -1,0 +1,1 @@
+//! The JumpCloud HTTPS client (placeholder until the JumpCloud issue lands).

@@ -1,0 +1,1 @@
+//! System-context request signing (placeholder until the JumpCloud issue lands).

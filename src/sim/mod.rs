@@ -1,0 +1,1 @@
+//! The simulated JumpCloud tenant and agent (placeholder until the JumpCloud issue lands).

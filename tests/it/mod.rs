@@ -1,0 +1,9 @@
+//! Integration test modules, one per part of prestage.
+
+mod config;
+mod engine;
+mod host;
+mod jumpcloud;
+mod packaging;
+mod sim;
+mod ui;

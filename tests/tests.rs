@@ -1,0 +1,3 @@
+//! prestage's integration tests: one test binary, one module per part.
+
+mod it;

@@ -230,3 +230,50 @@ pub fn calls(root: &Root) -> Result<Vec<Call>, WorldError> {
         })
         .collect()
 }
+
+/// Package identifier of the JumpCloud agent package in the fake world: the fake `installer`
+/// records it in [`World::installed_packages`]; the simulated agent (`crate::sim`) starts when it
+/// appears.
+pub const AGENT_PACKAGE_ID: &str = "com.jumpcloud.pkg.JumpCloudAgent";
+/// Package identifier of swiftDialog's package.
+pub const DIALOG_PACKAGE_ID: &str = "au.csiro.dialogcli";
+
+/// A fake `.pkg`: the file holds this JSON instead of a xar archive. The fake `pkgutil` reports
+/// `signer` as the leaf of the certificate chain (unsigned when `None`); the fake `installer`
+/// installs `identifier`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FakePackage {
+    pub identifier: String,
+    pub version: String,
+    /// e.g. `Developer ID Installer: JumpCloud Inc. (N985MXSH85)`.
+    pub signer: Option<String>,
+}
+
+impl FakePackage {
+    /// The JumpCloud agent package as JumpCloud ships it (REFERENCE: pkgutil's chain).
+    pub fn jumpcloud_agent() -> Self {
+        Self {
+            identifier: AGENT_PACKAGE_ID.into(),
+            version: "3.2.1".into(),
+            signer: Some("Developer ID Installer: JumpCloud Inc. (N985MXSH85)".into()),
+        }
+    }
+
+    /// Writes the package file at `path` (a real path).
+    pub fn write(&self, path: &Path) -> Result<(), WorldError> {
+        if let Some(dir) = path.parent() {
+            fs::create_dir_all(dir).map_err(io_err(dir))?;
+        }
+        let bytes = serde_json::to_vec(self).map_err(|source| WorldError::Corrupt {
+            path: path.to_owned(),
+            source,
+        })?;
+        fs::write(path, bytes).map_err(io_err(path))
+    }
+
+    /// Reads a package file; `None` when it is not a fake package (e.g. junk or truncated).
+    pub fn read(path: &Path) -> Result<Option<Self>, WorldError> {
+        let bytes = fs::read(path).map_err(io_err(path))?;
+        Ok(serde_json::from_slice(&bytes).ok())
+    }
+}

@@ -1,5 +1,250 @@
-//! The command line (placeholder).
+//! The command line of SPEC §2. `main` parses, runs, and turns an error into one line for the
+//! admin (`error: <what>; <how to fix>`) and an exit code; detail goes to the log.
 
-pub fn main() -> std::process::ExitCode {
-    std::process::ExitCode::FAILURE
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::logging::{self, LogFormat, LogOptions};
+use crate::paths::Root;
+
+/// Zero-touch JumpCloud onboarding of new Macs from the MDM prestage.
+#[derive(Debug, Parser)]
+#[command(name = "prestage", version, about, long_about = None)]
+pub struct Cli {
+    /// More detail: -v info, -vv debug.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// Log line format.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct RootArg {
+    /// The folder that stands for `/` of the Mac (tests, simulations).
+    #[arg(long, value_name = "DIR", default_value = "/")]
+    pub root: PathBuf,
+}
+
+impl RootArg {
+    pub fn root(&self) -> Root {
+        Root::new(&self.root)
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// The daemon: run (or resume) the enrollment to the end.
+    Run {
+        #[command(flatten)]
+        root: RootArg,
+        /// Use this configuration instead of the managed and local ones.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+    /// Where the enrollment is: step, attempts, last error, timings.
+    Status {
+        #[command(flatten)]
+        root: RootArg,
+        /// JSON for MDM extension attributes.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check, import or describe configurations.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Full enrollment on a simulated Mac against a simulated JumpCloud tenant.
+    Demo {
+        /// Answer the employee's questions in this terminal.
+        #[arg(long)]
+        interactive: bool,
+        /// Rehearse with your own configuration (texts, identity settings).
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+    /// The employee's screens.
+    #[command(subcommand)]
+    Ui(UiCommand),
+    /// Admin recovery: forget progress so the next run starts over (user accounts are untouched).
+    Reset {
+        #[command(flatten)]
+        root: RootArg,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate a configuration file.
+    Check {
+        file: PathBuf,
+        /// Also check the API key, org, group IDs and connect key against the tenant (read-only).
+        #[arg(long)]
+        online: bool,
+        /// Accept an API key in a configuration profile (managed preferences are world-readable).
+        #[arg(long)]
+        allow_secret_in_profile: bool,
+    },
+    /// Turn a filled-in jumpcloud_bootstrap_template.sh (v3.x) into a prestage plist.
+    Import {
+        script: PathBuf,
+        /// Where to write the plist (default: stdout).
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Print the JSON Schema of the configuration (Jamf Pro custom settings).
+    Schema,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UiCommand {
+    /// Draw every employee screen to HTML (and PNG where Chromium is available).
+    Preview {
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+}
+
+/// An error for the admin: what happened and how to fix it, plus the exit code.
+#[derive(Debug)]
+pub struct CliError {
+    pub message: String,
+    pub code: u8,
+}
+
+impl CliError {
+    pub fn new(code: u8, message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            code,
+        }
+    }
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
+        }
+    };
+    match dispatch(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("error: {}", e.message);
+            ExitCode::from(e.code)
+        }
+    }
+}
+
+fn log_options(cli: &Cli, file_root: Option<Root>, daemon: bool) -> LogOptions {
+    LogOptions {
+        format: cli.log_format,
+        verbosity: cli.verbose,
+        file_root,
+        quiet_stderr_when_piped: daemon,
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
+    // One thread: the daemon waits far more than it works, and memory stays small.
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::new(1, format!("cannot start the async runtime: {e}")))
+}
+
+#[allow(clippy::needless_pass_by_value)] // owns the parsed command line for the whole run
+fn dispatch(cli: Cli) -> Result<u8, CliError> {
+    match &cli.command {
+        Command::Run { root, config } => {
+            let root = root.root();
+            if let Some(note) = logging::init(&log_options(&cli, Some(root.clone()), true)) {
+                eprintln!("warning: {note}");
+            }
+            let rt = runtime()?;
+            Ok(rt.block_on(crate::app::run(root, config.clone())))
+        }
+        Command::Status { root, json } => {
+            logging::init(&log_options(&cli, None, false));
+            let report = crate::engine::status::read(&root.root())
+                .map_err(|e| CliError::new(1, e.to_string()))?;
+            let mut out = std::io::stdout().lock();
+            if *json {
+                let text = serde_json::to_string_pretty(&report)
+                    .map_err(|e| CliError::new(1, e.to_string()))?;
+                let _ = writeln!(out, "{text}");
+            } else {
+                let _ = write!(out, "{}", report.to_text());
+            }
+            Ok(0)
+        }
+        Command::Config(cmd) => {
+            logging::init(&log_options(&cli, None, false));
+            crate::app::config_command(cmd)
+        }
+        Command::Demo {
+            interactive,
+            config,
+        } => {
+            let rt = runtime()?;
+            rt.block_on(crate::demo::run(&crate::demo::DemoOptions {
+                interactive: *interactive,
+                config: config.clone(),
+                verbosity: cli.verbose,
+                log_format: cli.log_format,
+            }))
+        }
+        Command::Ui(UiCommand::Preview { config, out }) => {
+            logging::init(&log_options(&cli, None, false));
+            crate::app::ui_preview(config.as_deref(), out)
+        }
+        Command::Reset { root, yes } => {
+            logging::init(&log_options(&cli, None, false));
+            reset(&root.root(), *yes)
+        }
+    }
+}
+
+fn reset(root: &Root, yes: bool) -> Result<u8, CliError> {
+    let store = crate::engine::state::Store::new(root);
+    if !store.state_path().exists() && !store.journal_path().exists() {
+        println!(
+            "nothing to reset: no enrollment progress under {}",
+            store.dir().display()
+        );
+        return Ok(0);
+    }
+    if !yes {
+        print!(
+            "Forget the enrollment progress in {}? User accounts are not touched. [y/N] ",
+            store.dir().display()
+        );
+        let _ = std::io::stdout().flush();
+        let mut answer = String::new();
+        let _ = std::io::stdin().lock().read_line(&mut answer);
+        if !matches!(answer.trim(), "y" | "Y" | "yes" | "YES") {
+            println!("nothing changed");
+            return Ok(1);
+        }
+    }
+    let moved = store
+        .reset()
+        .map_err(|e| CliError::new(1, format!("{e}")))?;
+    for path in moved {
+        println!("moved aside: {}", path.display());
+    }
+    println!("the next `prestage run` starts the enrollment over");
+    Ok(0)
 }

@@ -10,8 +10,10 @@
 //! - [`sim`]: the simulated JumpCloud tenant and agent used by tests and `prestage demo`;
 //! - [`cli`]: the command line.
 
+pub mod app;
 pub mod cli;
 pub mod config;
+pub mod demo;
 pub mod engine;
 pub mod host;
 pub mod jumpcloud;

@@ -1,1 +1,147 @@
-//! Logging setup (placeholder).
+//! Logging: a file log under `--root` at `/var/log/prestage.log`, stderr, text or JSON lines,
+//! `-v`/`-vv`, and on macOS the unified log (subsystem `io.prestage.enroll`).
+//!
+//! Under launchd, stdout and stderr are redirected into the same log file by the LaunchDaemon
+//! plist; `run` then writes through the file layer only (when stderr is not a terminal), so every
+//! line appears once.
+
+use std::fs::{self, OpenOptions};
+use std::io::IsTerminal;
+use std::os::unix::fs::OpenOptionsExt;
+use std::sync::{Arc, Mutex};
+
+use tracing_subscriber::filter::LevelFilter;
+use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
+
+use crate::paths::{mac, Root};
+
+/// `--log-format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default)]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// What the caller wants logged, and where.
+#[derive(Debug, Clone)]
+pub struct LogOptions {
+    pub format: LogFormat,
+    /// 0: info to the file, warnings to stderr; 1: info everywhere; 2+: debug everywhere.
+    pub verbosity: u8,
+    /// Also write `/var/log/prestage.log` under this root.
+    pub file_root: Option<Root>,
+    /// Skip stderr when it is not a terminal (launchd sends it to the same file).
+    pub quiet_stderr_when_piped: bool,
+}
+
+/// A file writer shared by all threads (append mode; 0644 like other daemons' logs: it holds no
+/// secret by construction).
+#[derive(Clone)]
+struct FileWriter(Arc<Mutex<fs::File>>);
+
+impl std::io::Write for FileWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self.0.lock() {
+            Ok(mut f) => f.write(buf),
+            Err(poisoned) => poisoned.into_inner().write(buf),
+        }
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> MakeWriter<'a> for FileWriter {
+    type Writer = FileWriter;
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+fn level(verbosity: u8, base: LevelFilter) -> LevelFilter {
+    match verbosity {
+        0 => base,
+        1 => LevelFilter::INFO.max(base),
+        _ => LevelFilter::DEBUG,
+    }
+}
+
+fn boxed_fmt<S, W>(format: LogFormat, writer: W, ansi: bool) -> Box<dyn Layer<S> + Send + Sync>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
+    match format {
+        LogFormat::Text => tracing_subscriber::fmt::layer()
+            .with_writer(writer)
+            .with_ansi(ansi)
+            .with_target(false)
+            .boxed(),
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .json()
+            .with_writer(writer)
+            .with_target(false)
+            .boxed(),
+    }
+}
+
+/// Installs the global subscriber. Returns a note when the file log could not be opened (the
+/// caller prints it; logging still goes to stderr).
+pub fn init(opts: &LogOptions) -> Option<String> {
+    let mut layers: Vec<Box<dyn Layer<tracing_subscriber::Registry> + Send + Sync>> = Vec::new();
+    let mut note = None;
+    if let Some(root) = &opts.file_root {
+        let path = root.resolve(mac::LOG_FILE);
+        let opened = path
+            .parent()
+            .map_or(Ok(()), fs::create_dir_all)
+            .and_then(|()| {
+                OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .mode(0o644)
+                    .open(&path)
+            });
+        match opened {
+            Ok(file) => {
+                let writer = FileWriter(Arc::new(Mutex::new(file)));
+                layers.push(
+                    boxed_fmt(opts.format, writer, false)
+                        .with_filter(level(opts.verbosity, LevelFilter::INFO))
+                        .boxed(),
+                );
+            }
+            Err(e) => note = Some(format!("cannot open {}: {e}", path.display())),
+        }
+    }
+    let stderr_tty = std::io::stderr().is_terminal();
+    if !(opts.quiet_stderr_when_piped && !stderr_tty && opts.file_root.is_some()) {
+        layers.push(
+            boxed_fmt(opts.format, std::io::stderr, stderr_tty)
+                .with_filter(level(opts.verbosity, LevelFilter::WARN))
+                .boxed(),
+        );
+    }
+    #[cfg(target_os = "macos")]
+    layers.push(
+        tracing_oslog::OsLogger::new(mac::LABEL, "default")
+            .with_filter(LevelFilter::INFO)
+            .boxed(),
+    );
+    // RUST_LOG can narrow further (e.g. silence a noisy dependency); it never widens past -vv.
+    let env = EnvFilter::builder()
+        .with_default_directive(LevelFilter::TRACE.into())
+        .from_env_lossy()
+        .add_directive("hyper=warn".parse().expect("static directive"))
+        .add_directive("reqwest=warn".parse().expect("static directive"))
+        .add_directive("rustls=warn".parse().expect("static directive"));
+    let _ = tracing_subscriber::registry()
+        .with(layers)
+        .with(env)
+        .try_init();
+    note
+}

@@ -1,0 +1,74 @@
+//! Streams the JumpCloud agent package to disk (`Agent.PackageURL`), with a progress callback.
+
+use std::path::Path;
+
+use futures_util::StreamExt;
+use thiserror::Error;
+use tokio::io::AsyncWriteExt;
+use url::Url;
+
+#[derive(Debug, Error)]
+pub enum DownloadError {
+    #[error("downloading {url} failed: {detail}")]
+    Http { url: String, detail: String },
+    #[error("writing {path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Downloads `url` to `dest` (through a temp file renamed at the end), calling `progress` with
+/// bytes done and the total when known.
+pub async fn download(
+    url: &Url,
+    dest: &Path,
+    mut progress: impl FnMut(u64, Option<u64>),
+) -> Result<(), DownloadError> {
+    let http = |detail: String| DownloadError::Http {
+        url: url.to_string(),
+        detail,
+    };
+    let io = |source: std::io::Error| DownloadError::Io {
+        path: dest.display().to_string(),
+        source,
+    };
+    let client = reqwest::Client::builder()
+        .user_agent(crate::USER_AGENT)
+        .connect_timeout(std::time::Duration::from_secs(10))
+        .build()
+        .map_err(|e| http(e.to_string()))?;
+    let response = client
+        .get(url.clone())
+        .send()
+        .await
+        .map_err(|e| http(e.to_string()))?;
+    if !response.status().is_success() {
+        return Err(http(format!("HTTP {}", response.status())));
+    }
+    let total = response.content_length();
+    let tmp = dest.with_extension("part");
+    let mut file = tokio::fs::File::create(&tmp).await.map_err(io)?;
+    let mut done = 0u64;
+    let mut last_report = 0u64;
+    let mut stream = response.bytes_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| http(e.to_string()))?;
+        file.write_all(&chunk).await.map_err(io)?;
+        done += chunk.len() as u64;
+        if done - last_report >= 4 << 20 {
+            progress(done, total);
+            last_report = done;
+        }
+    }
+    file.sync_all().await.map_err(io)?;
+    drop(file);
+    if let Some(total) = total {
+        if done != total {
+            return Err(http(format!("got {done} of {total} bytes")));
+        }
+    }
+    progress(done, total);
+    tokio::fs::rename(&tmp, dest).await.map_err(io)
+}

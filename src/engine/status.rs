@@ -1,0 +1,176 @@
+//! `prestage status`: where the enrollment is, for admins and MDM extension attributes, and the
+//! small completion receipt left behind when prestage removes itself.
+
+use std::collections::BTreeMap;
+use std::fs;
+
+use serde::{Deserialize, Serialize};
+
+use super::clock::rfc3339;
+use super::state::{Loaded, State, Step, Store};
+use super::{Engine, StepError};
+use crate::paths::Root;
+
+/// What `status --json` prints.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StatusReport {
+    /// `not_started`, `in_progress`, `failed`, `done`.
+    pub phase: String,
+    pub step: Option<String>,
+    pub step_number: Option<usize>,
+    pub step_started_at: Option<String>,
+    pub attempts: u32,
+    pub runs: u32,
+    pub last_error: Option<String>,
+    pub reference: Option<String>,
+    /// Seconds each finished step took.
+    pub durations: BTreeMap<String, f64>,
+    pub account: Option<String>,
+    pub deleted_users: Vec<String>,
+    pub kept_users: Vec<String>,
+    pub cooldown_until: Option<String>,
+}
+
+impl StatusReport {
+    fn from_state(state: &State) -> Self {
+        let failed = state.last_error.as_ref().is_some_and(|e| e.permanent);
+        let phase = if state.step == Step::Done {
+            "done"
+        } else if failed {
+            "failed"
+        } else {
+            "in_progress"
+        };
+        let durations = state
+            .steps
+            .iter()
+            .filter_map(|(step, rec)| {
+                rec.finished_ms.map(|f| {
+                    #[allow(clippy::cast_precision_loss)] // durations are far below 2^52 ms
+                    let secs = f.saturating_sub(rec.started_ms) as f64 / 1000.0;
+                    (step.name().to_owned(), secs)
+                })
+            })
+            .collect();
+        Self {
+            phase: phase.into(),
+            step: Some(state.step.name().into()),
+            step_number: Some(state.step.number()),
+            step_started_at: Some(rfc3339(state.step_started_ms)),
+            attempts: state.attempts,
+            runs: state.runs,
+            last_error: state.last_error.as_ref().map(|e| e.message.clone()),
+            reference: state.last_error.as_ref().and_then(|e| e.reference.clone()),
+            durations,
+            account: state.user.as_ref().map(|u| u.local_name.clone()),
+            deleted_users: state.deleted_users.clone(),
+            kept_users: state.kept_users.clone(),
+            cooldown_until: state.cooldown_until_ms.map(rfc3339),
+        }
+    }
+
+    fn not_started() -> Self {
+        Self {
+            phase: "not_started".into(),
+            step: None,
+            step_number: None,
+            step_started_at: None,
+            attempts: 0,
+            runs: 0,
+            last_error: None,
+            reference: None,
+            durations: BTreeMap::new(),
+            account: None,
+            deleted_users: Vec::new(),
+            kept_users: Vec::new(),
+            cooldown_until: None,
+        }
+    }
+
+    /// Human-readable lines.
+    pub fn to_text(&self) -> String {
+        use std::fmt::Write;
+        let mut out = String::new();
+        let _ = writeln!(out, "phase:    {}", self.phase);
+        if let (Some(step), Some(n)) = (&self.step, self.step_number) {
+            let _ = writeln!(
+                out,
+                "step:     {n}/15 {step} (since {})",
+                self.step_started_at.as_deref().unwrap_or("?")
+            );
+            let _ = writeln!(out, "attempts: {} (runs: {})", self.attempts, self.runs);
+        }
+        if let Some(account) = &self.account {
+            let _ = writeln!(out, "account:  {account}");
+        }
+        if let Some(err) = &self.last_error {
+            let _ = writeln!(out, "error:    {err}");
+        }
+        if let Some(reference) = &self.reference {
+            let _ = writeln!(out, "reference: {reference}");
+        }
+        if let Some(until) = &self.cooldown_until {
+            let _ = writeln!(out, "identity cool-down until {until}");
+        }
+        if !self.deleted_users.is_empty() {
+            let _ = writeln!(
+                out,
+                "deleted setup accounts: {}",
+                self.deleted_users.join(", ")
+            );
+        }
+        if !self.kept_users.is_empty() {
+            let _ = writeln!(
+                out,
+                "kept setup accounts: {} (see the log for why)",
+                self.kept_users.join(", ")
+            );
+        }
+        for (step, secs) in &self.durations {
+            let _ = writeln!(out, "  {step:<14} {secs:>8.1} s");
+        }
+        out
+    }
+}
+
+/// Reads the status under `root`: the state file, else the completion receipt.
+pub fn read(root: &Root) -> Result<StatusReport, StepError> {
+    let store = Store::new(root);
+    let receipt = store.receipt_path();
+    if let Ok(bytes) = fs::read(&receipt) {
+        if let Ok(report) = serde_json::from_slice::<StatusReport>(&bytes) {
+            if !store.state_path().exists() {
+                return Ok(report);
+            }
+        }
+    }
+    if !store.dir().exists() {
+        return Ok(StatusReport::not_started());
+    }
+    // Reading must not move anything aside: peek at the file directly.
+    match fs::read(store.state_path()) {
+        Ok(bytes) => match serde_json::from_slice::<State>(&bytes) {
+            Ok(state) => Ok(StatusReport::from_state(&state)),
+            Err(e) => Ok(StatusReport {
+                phase: "unreadable".into(),
+                last_error: Some(format!("{}: {e}", store.state_path().display())),
+                ..StatusReport::not_started()
+            }),
+        },
+        Err(_) => match store.load()? {
+            Loaded::Resumed(state) => Ok(StatusReport::from_state(&state)),
+            Loaded::Fresh | Loaded::MovedAside { .. } => Ok(StatusReport::not_started()),
+        },
+    }
+}
+
+/// Writes the completion receipt (status of a finished enrollment).
+pub fn write_receipt(e: &Engine) -> Result<(), StepError> {
+    let mut state = e.state.clone();
+    state.step = Step::Done;
+    let report = StatusReport::from_state(&state);
+    let bytes = serde_json::to_vec_pretty(&report)
+        .map_err(|err| StepError::Transient(format!("cannot encode the receipt: {err}")))?;
+    super::state::write_atomically(&e.store.receipt_path(), &bytes, 0o644)?;
+    Ok(())
+}

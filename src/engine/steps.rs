@@ -1,0 +1,1191 @@
+//! The steps of an enrollment, in order. Each is idempotent: it first checks what is already
+//! done (in the persisted state and in the world), and persists its progress before and after
+//! every side effect, so a kill -9 anywhere followed by a restart finishes the job exactly once.
+//!
+//!  1. preflight: state directory, keep the Mac awake
+//!  2. wait_desktop: the setup account's desktop (console user, Finder)
+//!  3. welcome: the full-screen welcome window
+//!  4. install_agent: agentBootstrap.json, the package (path or download), signature, install
+//!  5. wait_agent: `systemKey` in jcagent.conf (bounded; one kickstart half-way)
+//!  6. join_group: `EnrollmentGroupID`, confirmed
+//!  7. read_org: org ID, API key, password policy
+//!  8. identify: ask, search, check the secret; attempts and a cool-down that survives restarts
+//!  9. password: policy checked locally, confirmation, set once; activate staged users
+//! 10. bind: bind the user to this Mac, confirmed
+//! 11. wait_account: `User updates complete` after our bind, and `id -u` succeeds
+//! 12. handover: tell the employee, hide the setup accounts, log the setup account out
+//! 13. wait_login: the employee at the console, with a Secure Token
+//! 14. remove_setup: delete the setup accounts (safely), move groups, report
+//! 15. cleanup: secrets, LaunchDaemon, receipt; then `launchctl bootout` ourselves, last
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use subtle::ConstantTimeEq;
+use tracing::{info, warn};
+
+use super::state::{PasswordPhase, Step, UserFacts};
+use super::wait::Pacer;
+use super::{clock, Engine, Event, StepError};
+use crate::config::{ApiKeySource, PolicySource, SecretKind};
+use crate::host::agent::kickstart_urls;
+use crate::jumpcloud::{DirectoryUser, JcError, UserState};
+use crate::paths::mac;
+use crate::ui::{IdentityPrompt, ItemStatus, PasswordPrompt, Progress, StepItem};
+
+/// Signer prefix a JumpCloud agent package must carry (REFERENCE: `pkgutil --check-signature`
+/// shows `Developer ID Installer: JumpCloud Inc. (N985MXSH85)` first in its chain).
+pub const JUMPCLOUD_SIGNER: &str = "Developer ID Installer: JumpCloud";
+
+/// Accounts that are never the employee's and never deleted by us.
+const SYSTEM_USERS: [&str; 2] = ["root", "_mbsetupuser"];
+
+/// Runs one step.
+pub async fn run_step(e: &mut Engine, step: Step) -> Result<(), StepError> {
+    match step {
+        Step::Preflight => preflight(e),
+        Step::WaitDesktop => wait_desktop(e).await,
+        Step::Welcome => welcome(e).await,
+        Step::InstallAgent => install_agent(e).await,
+        Step::WaitAgent => wait_agent(e).await,
+        Step::JoinGroup => join_group(e).await,
+        Step::ReadOrg => read_org(e).await,
+        Step::Identify => identify(e).await,
+        Step::Password => password(e).await,
+        Step::Bind => bind(e).await,
+        Step::WaitAccount => wait_account(e).await,
+        Step::Handover => handover(e).await,
+        Step::WaitLogin => wait_login(e).await,
+        Step::RemoveSetup => remove_setup(e).await,
+        Step::Cleanup => cleanup(e),
+        Step::Done => Ok(()),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. Preflight
+
+fn preflight(e: &mut Engine) -> Result<(), StepError> {
+    if e.root.is_system() && !rustix::process::geteuid().is_root() {
+        return Err(StepError::Config(
+            "prestage run must run as root (launchd starts it as root from /Library/LaunchDaemons)"
+                .into(),
+        ));
+    }
+    e.store.ensure_dir()?;
+    if let (Some(enrollment), true) = (&e.config.enrollment_user, e.config.delete_enrollment_users)
+    {
+        info!(setup_account = %enrollment, "the setup account will be deleted once the employee holds a Secure Token");
+    }
+    Ok(())
+}
+
+/// Keeps the Mac awake while this process lives (`caffeinate -w` ends with us). Started on
+/// every run, since the previous run's caffeinate ended with it.
+pub async fn keep_awake(e: &Engine) {
+    if let Err(err) = e.host.keep_awake(std::process::id()).await {
+        warn!(error = %err, "could not start caffeinate; the Mac may sleep during enrollment");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. Wait for the setup account's desktop
+
+async fn wait_desktop(e: &mut Engine) -> Result<(), StepError> {
+    let mut pacer = Pacer::new(e.timing.tool_gap);
+    let mut last_seen = String::new();
+    loop {
+        pacer.tick().await;
+        let user = e.host.console_user().await?;
+        if user != last_seen {
+            info!(console_user = %user, "console user");
+            last_seen.clone_from(&user);
+        }
+        if SYSTEM_USERS.contains(&user.as_str()) || user.is_empty() {
+            continue;
+        }
+        pacer.tick().await;
+        if e.host.finder_running().await? {
+            e.record("effect", format!("desktop of {user}"), |s| {
+                s.setup_user = Some(user.clone());
+            })?;
+            return Ok(());
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. Welcome
+
+async fn welcome(e: &mut Engine) -> Result<(), StepError> {
+    show_progress(e, Step::Welcome).await
+}
+
+/// Opens (or updates) the progress window for `step`.
+pub async fn show_progress(e: &mut Engine, step: Step) -> Result<(), StepError> {
+    let progress = progress_for(step, "", Vec::new());
+    e.ui.progress(&progress).await?;
+    e.window_open = true;
+    Ok(())
+}
+
+/// Tells the employee we are retrying (best effort).
+pub async fn show_retrying(e: &mut Engine, step: Step) {
+    if step < Step::Welcome {
+        return;
+    }
+    let progress = progress_for(step, "progress.retrying", Vec::new());
+    if let Err(err) = e.ui.progress(&progress).await {
+        warn!(error = %err, "could not update the progress window");
+    }
+}
+
+/// The progress window's content at `step`: percentage, status text and the step list.
+pub fn progress_for(
+    step: Step,
+    text_id: &'static str,
+    args: Vec<(&'static str, String)>,
+) -> Progress {
+    // The employee sees six lines, not fifteen steps.
+    const GROUPS: [(&str, Step); 6] = [
+        ("steps.prepare", Step::WaitAgent),
+        ("steps.connect", Step::ReadOrg),
+        ("steps.identify", Step::Identify),
+        ("steps.password", Step::Password),
+        ("steps.account", Step::WaitAccount),
+        ("steps.finish", Step::Done),
+    ];
+    let steps = GROUPS
+        .iter()
+        .enumerate()
+        .map(|(i, (title_id, last))| {
+            let first = if i == 0 {
+                Step::Preflight
+            } else {
+                GROUPS[i - 1].1.next()
+            };
+            let status = if step > *last {
+                ItemStatus::Success
+            } else if step >= first {
+                ItemStatus::Wait
+            } else {
+                ItemStatus::Pending
+            };
+            StepItem { title_id, status }
+        })
+        .collect();
+    let percent = u8::try_from(step.number().saturating_sub(1) * 100 / 15).unwrap_or(100);
+    let text_id = if text_id.is_empty() {
+        step_text_id(step)
+    } else {
+        text_id
+    };
+    Progress {
+        percent,
+        text_id,
+        args,
+        steps,
+    }
+}
+
+fn step_text_id(step: Step) -> &'static str {
+    match step {
+        Step::Preflight | Step::WaitDesktop | Step::Welcome => "progress.preflight",
+        Step::InstallAgent => "progress.installing_agent",
+        Step::WaitAgent => "progress.waiting_agent",
+        Step::JoinGroup => "progress.joining_group",
+        Step::ReadOrg => "progress.reading_policy",
+        Step::Identify => "progress.identity",
+        Step::Password => "progress.password",
+        Step::Bind => "progress.binding",
+        Step::WaitAccount => "progress.waiting_account",
+        Step::Handover | Step::WaitLogin | Step::RemoveSetup | Step::Cleanup | Step::Done => {
+            "progress.handover"
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. Install the JumpCloud agent
+
+async fn install_agent(e: &mut Engine) -> Result<(), StepError> {
+    show_progress(e, Step::InstallAgent).await?;
+    if e.agent.read_conf()?.is_some() {
+        info!("the JumpCloud agent is already installed and registered");
+        e.record("effect", "agent already registered", |s| {
+            s.agent_installed = true;
+            s.agent_install_started_ms.get_or_insert(clock::now_ms());
+        })?;
+        return Ok(());
+    }
+    if e.state.agent_installed {
+        return Ok(());
+    }
+    let (public, private) = kickstart_urls(&e.config.api_base_url);
+    e.agent
+        .write_bootstrap(&public, &private, &e.config.connect_key)?;
+    let pkg = agent_package(e).await?;
+    let signature = e.host.package_signature(&pkg).await?;
+    if !signature.is_signed_by(JUMPCLOUD_SIGNER) {
+        return Err(StepError::permanent(
+            "error.agent_install",
+            format!(
+                "{} is not signed by JumpCloud (pkgutil: {}; chain: {}): use JumpCloud's own agent package in Agent.PackagePath or Agent.PackageURL",
+                pkg.display(),
+                signature.status,
+                signature.chain.join(" / ")
+            ),
+        ));
+    }
+    e.record("effect", "installing the agent package", |s| {
+        s.agent_install_started_ms = Some(clock::now_ms());
+    })?;
+    e.host.install_package(&pkg).await?;
+    e.record("effect", "agent package installed", |s| {
+        s.agent_installed = true;
+    })?;
+    Ok(())
+}
+
+/// The agent package on disk: `Agent.PackagePath`, or `Agent.PackageURL` downloaded into the
+/// state directory (streamed to disk, with a progress line).
+async fn agent_package(e: &mut Engine) -> Result<PathBuf, StepError> {
+    if let Some(path) = &e.config.agent.package_path {
+        let real = e.root.resolve(path);
+        if !real.is_file() {
+            return Err(StepError::permanent(
+                "error.agent_install",
+                format!(
+                    "Agent.PackagePath {} does not exist on this Mac: install the package with the MDM before prestage, or use Agent.PackageURL",
+                    path.display()
+                ),
+            ));
+        }
+        return Ok(real);
+    }
+    let dest = e.store.dir().join("jumpcloud-agent.pkg");
+    super::download::download(&e.config.agent.package_url, &dest, |done, total| {
+        info!(
+            bytes = done,
+            total = total.unwrap_or(0),
+            "downloading the JumpCloud agent"
+        );
+    })
+    .await
+    .map_err(|err| StepError::Transient(err.to_string()))?;
+    Ok(dest)
+}
+
+// ---------------------------------------------------------------------------------------------
+// 5. Wait for the agent to register
+
+async fn wait_agent(e: &mut Engine) -> Result<(), StepError> {
+    show_progress(e, Step::WaitAgent).await?;
+    let limit_ms = u64::try_from(e.config.agent.install_timeout.as_millis()).unwrap_or(u64::MAX);
+    let started = *e
+        .state
+        .agent_install_started_ms
+        .get_or_insert_with(clock::now_ms);
+    loop {
+        if let Some(conf) = e.agent.read_conf()? {
+            info!(system_key = %conf.system_key, "the JumpCloud agent registered this Mac");
+            e.record("effect", format!("systemKey {}", conf.system_key), |s| {
+                s.system_key = Some(conf.system_key.clone());
+                if s.org_id.is_none() {
+                    s.org_id.clone_from(&conf.org_id);
+                }
+            })?;
+            return Ok(());
+        }
+        let waited = clock::now_ms().saturating_sub(started);
+        if waited >= limit_ms {
+            return Err(StepError::permanent(
+                "error.agent_timeout",
+                format!(
+                    "the JumpCloud agent did not register within {} s (no systemKey in {}): check the ConnectKey, the network to JumpCloud, and /var/log/jcagent.log",
+                    limit_ms / 1000,
+                    mac::JC_AGENT_CONF
+                ),
+            ));
+        }
+        if waited >= limit_ms / 2 && !e.state.agent_kickstarted {
+            warn!("the JumpCloud agent has not registered half-way through Agent.InstallTimeoutSeconds; restarting it once");
+            e.record("effect", "kickstart agent", |s| s.agent_kickstarted = true)?;
+            e.host.kickstart_agent().await?;
+        }
+        tokio::time::sleep(e.timing.file_poll).await;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 6. Join the enrollment group
+
+async fn join_group(e: &mut Engine) -> Result<(), StepError> {
+    show_progress(e, Step::JoinGroup).await?;
+    let Some(group) = e.config.enrollment_group_id.clone() else {
+        return Ok(());
+    };
+    // Plain and legacy keys are known now; a keychain key usually arrives only after this step.
+    ensure_api_key(e, false).await?;
+    let dir = e.directory()?;
+    let groups = with_fallback(e, |d| async move { d.system_groups().await }).await?;
+    if !groups.iter().any(|g| g == group.as_str()) {
+        let g = group.clone();
+        with_fallback_raw(e, move |d| {
+            let g = g.clone();
+            async move { d.add_system_to_group(&g).await }
+        })
+        .await?
+        .map_err(|err| group_error(err, "EnrollmentGroupID", &group))?;
+        let groups = dir.system_groups().await?;
+        if !groups.iter().any(|g| g == group.as_str()) {
+            return Err(StepError::Transient(format!(
+                "JumpCloud does not list this Mac in EnrollmentGroupID {group} yet"
+            )));
+        }
+    }
+    e.journal("effect", format!("member of {group}"))?;
+    Ok(())
+}
+
+fn group_error(err: JcError, key: &str, group: &crate::config::ObjectId) -> StepError {
+    match err {
+        JcError::NotFound { .. } => StepError::permanent(
+            "error.configuration",
+            format!("{key} {group} does not exist in this organisation: check {key}"),
+        ),
+        other => other.into(),
+    }
+}
+
+/// Runs a system-context call; when JumpCloud refuses this Mac's signature and an API key is
+/// known, repeats it with the admin key and uses the admin key for the rest of the run (SPEC
+/// §5: systems enrolled through ADE may not use system context). The client itself handles the
+/// clock-skew retry before this.
+async fn with_fallback<T, F, Fut>(e: &mut Engine, call: F) -> Result<T, StepError>
+where
+    F: Fn(std::sync::Arc<dyn crate::jumpcloud::Directory>) -> Fut,
+    Fut: std::future::Future<Output = Result<T, JcError>>,
+{
+    with_fallback_raw(e, call).await?.map_err(StepError::from)
+}
+
+/// [`with_fallback`], keeping the call's own error apart so the caller can interpret it.
+async fn with_fallback_raw<T, F, Fut>(
+    e: &mut Engine,
+    call: F,
+) -> Result<Result<T, JcError>, StepError>
+where
+    F: Fn(std::sync::Arc<dyn crate::jumpcloud::Directory>) -> Fut,
+    Fut: std::future::Future<Output = Result<T, JcError>>,
+{
+    let dir = e.directory()?;
+    match call(dir).await {
+        Err(JcError::SignatureRejected { .. }) if !e.state.admin_fallback => {
+            if e.api_key.is_none() {
+                ensure_api_key(e, true).await?;
+            }
+            warn!("JumpCloud refused this Mac's system-context signature; using the admin API key for system calls from now on (systems enrolled through ADE may not use system context)");
+            e.record("effect", "admin fallback", |s| s.admin_fallback = true)?;
+            let dir = e.directory()?;
+            Ok(call(dir).await)
+        }
+        other => Ok(other),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 7. Org facts, API key and password policy
+
+async fn read_org(e: &mut Engine) -> Result<(), StepError> {
+    show_progress(e, Step::ReadOrg).await?;
+    if e.state.org_id.is_none() && e.config.org_id.is_none() {
+        let facts = with_fallback(e, |d| async move { d.system().await }).await?;
+        e.record("effect", format!("org {}", facts.organization), |s| {
+            s.org_id = Some(facts.organization.clone());
+        })?;
+    }
+    ensure_api_key(e, true).await?;
+    let policy = match &e.config.password.policy {
+        PolicySource::Local(policy) => policy.clone(),
+        PolicySource::Tenant => {
+            let org = org_id(e)?;
+            let dir = e.directory()?;
+            dir.org(&org).await?.password_policy
+        }
+    };
+    e.record("effect", "password policy read", |s| {
+        s.policy = Some(policy);
+    })?;
+    report(e, "prestage: waiting for the employee").await;
+    Ok(())
+}
+
+fn org_id(e: &Engine) -> Result<crate::config::ObjectId, StepError> {
+    let raw = e
+        .config
+        .org_id
+        .as_ref()
+        .map(|o| o.as_str().to_owned())
+        .or_else(|| e.state.org_id.clone())
+        .unwrap_or_default();
+    crate::config::ObjectId::parse(&raw).ok_or_else(|| {
+        StepError::permanent(
+            "error.configuration",
+            format!("the organisation ID {raw:?} is not 24 hex characters: set OrgID"),
+        )
+    })
+}
+
+/// Resolves the admin API key from its source; with `wait`, waits for a keychain item that is
+/// not there yet (a JumpCloud command writes it after the Mac registers).
+pub(crate) async fn ensure_api_key(e: &mut Engine, wait: bool) -> Result<(), StepError> {
+    if e.api_key.is_some() {
+        return Ok(());
+    }
+    let key = match e.config.api_key.clone() {
+        ApiKeySource::Plain(key) => key,
+        ApiKeySource::Legacy {
+            encrypted,
+            decrypt_user,
+        } => {
+            let Ok(org) = org_id(e) else {
+                // The org ID comes later (read_org); legacy keys wait for it.
+                return Ok(());
+            };
+            let Some(uid) = e.host.user_id(&decrypt_user).await? else {
+                return Err(StepError::permanent(
+                    "error.configuration",
+                    format!("DecryptUser {decrypt_user} does not exist on this Mac: the legacy EncryptedAPIKey cannot be decrypted; create the account with the MDM or switch to APIKeyKeychainService"),
+                ));
+            };
+            crate::config::legacy::decrypt(&encrypted, uid, org.as_str()).map_err(|err| {
+                StepError::permanent(
+                    "error.configuration",
+                    format!("EncryptedAPIKey: {err}; re-encrypt it with the UID of DecryptUser and the org ID"),
+                )
+            })?
+        }
+        ApiKeySource::Keychain { service } => {
+            let mut pacer = Pacer::new(e.timing.tool_gap);
+            let mut announced = false;
+            loop {
+                pacer.tick().await;
+                match e.keychain.read(&service) {
+                    Ok(Some(key)) => break key,
+                    Ok(None) if wait => {
+                        if !announced {
+                            info!(service = %service, "waiting for the API key in the System keychain (APIKeyKeychainService)");
+                            announced = true;
+                        }
+                    }
+                    Ok(None) => return Ok(()),
+                    Err(err) => return Err(StepError::Transient(err.to_string())),
+                }
+            }
+        }
+    };
+    e.api_key = Some(key);
+    Ok(())
+}
+
+/// Writes a short status line into the system's description (best effort, never blocks).
+async fn report(e: &mut Engine, line: &str) {
+    if !e.config.report_to_directory || e.state.system_key.is_none() {
+        return;
+    }
+    let line = line.to_owned();
+    let res = with_fallback(e, move |d| {
+        let line = line.clone();
+        async move { d.report(&line).await }
+    })
+    .await;
+    if let Err(err) = res {
+        warn!(error = %err, "could not report progress to JumpCloud (ReportToDirectory)");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 8. Identity
+
+async fn identify(e: &mut Engine) -> Result<(), StepError> {
+    if e.state.user.is_some() {
+        return Ok(());
+    }
+    show_progress(e, Step::Identify).await?;
+    let identity = e.config.identity.clone();
+    let dir = e.directory()?;
+    loop {
+        if let Some(until) = e.state.cooldown_until_ms {
+            let now = clock::now_ms();
+            if until > now {
+                let left = until - now;
+                warn!(
+                    seconds = left / 1000,
+                    "identity attempts exhausted; cooling down"
+                );
+                e.ui.identity_rejected(0, Some(left.div_ceil(1000))).await?;
+                tokio::time::sleep(Duration::from_millis(left)).await;
+            }
+            e.record("effect", "cool-down over", |s| {
+                s.cooldown_until_ms = None;
+                s.identity_failures = 0;
+            })?;
+        }
+        let failures = e.state.identity_failures;
+        let prompt = IdentityPrompt {
+            identifier_label_id: identifier_label(identity.identifier),
+            secret_label_id: secret_label(&identity.secret),
+            attempts_left: (failures > 0).then(|| identity.max_attempts.saturating_sub(failures)),
+        };
+        let answer = e.ui.ask_identity(&prompt).await?;
+        let value = answer.identifier.trim().to_owned();
+        let found = if value.is_empty() {
+            Vec::new()
+        } else {
+            dir.find_users(identity.identifier, &value).await?
+        };
+        match judge(&found, &identity.secret, answer.secret.as_ref()) {
+            Ok(user) => {
+                let facts = UserFacts {
+                    id: user.id.clone(),
+                    local_name: user.local_name().to_owned(),
+                    pending: !user.activated,
+                    staged: user.state == Some(UserState::Staged),
+                    password_date: user.password_date.clone(),
+                };
+                check_local_name(e, &facts.local_name)?;
+                info!(user_id = %facts.id, account = %facts.local_name, pending = facts.pending, "employee identified");
+                e.record("effect", format!("identified {}", facts.id), |s| {
+                    s.user = Some(facts);
+                    s.identity_failures = 0;
+                })?;
+                return Ok(());
+            }
+            Err(why) => {
+                // The employee sees one message for every cause; the admin reads which it was.
+                warn!(identifier = %value, reason = why, "identity check failed");
+                let max = identity.max_attempts;
+                let cooldown_ms = u64::try_from(identity.cooldown.as_millis()).unwrap_or(u64::MAX);
+                e.record("effect", format!("identity failed: {why}"), |s| {
+                    s.identity_failures += 1;
+                    if s.identity_failures >= max {
+                        s.cooldown_until_ms = Some(clock::now_ms().saturating_add(cooldown_ms));
+                    }
+                })?;
+                let left = max.saturating_sub(e.state.identity_failures);
+                if left > 0 {
+                    e.ui.identity_rejected(left, None).await?;
+                }
+            }
+        }
+    }
+}
+
+fn identifier_label(id: crate::config::Identifier) -> &'static str {
+    use crate::config::Identifier;
+    match id {
+        Identifier::CompanyEmail => "identity.label.company_email",
+        Identifier::PersonalEmail => "identity.label.personal_email",
+        Identifier::LastName => "identity.label.last_name",
+        Identifier::Username => "identity.label.username",
+    }
+}
+
+fn secret_label(secret: &SecretKind) -> Option<&'static str> {
+    match secret {
+        SecretKind::None => None,
+        SecretKind::EmployeeId => Some("identity.secret.employee_id"),
+        SecretKind::Attribute(_) => Some("identity.secret.attribute"),
+    }
+}
+
+/// Decides whether the search results and the typed secret identify exactly one employee.
+/// The error says which check failed (for the admin's log only).
+pub fn judge<'a>(
+    found: &'a [DirectoryUser],
+    secret: &SecretKind,
+    typed: Option<&SecretString>,
+) -> Result<&'a DirectoryUser, &'static str> {
+    let user = match found {
+        [] => return Err("no user matches the identifier"),
+        [one] => one,
+        _ => return Err("several users match the identifier"),
+    };
+    if user.state == Some(UserState::Suspended) {
+        return Err("the matching user is suspended");
+    }
+    let expected = match secret {
+        SecretKind::None => return Ok(user),
+        SecretKind::EmployeeId => user.employee_identifier.as_deref(),
+        SecretKind::Attribute(name) => user.attribute(name),
+    };
+    let Some(expected) = expected.filter(|v| !v.is_empty()) else {
+        return Err("the matching user has no value for the configured secret");
+    };
+    let typed = typed.map_or("", |t| t.expose_secret().trim());
+    if bool::from(expected.as_bytes().ct_eq(typed.as_bytes())) {
+        Ok(user)
+    } else {
+        Err("the secret does not match")
+    }
+}
+
+/// Refuses an employee whose local account would be one of the setup accounts: the agent would
+/// take it over and we would then delete it.
+fn check_local_name(e: &Engine, name: &str) -> Result<(), StepError> {
+    let setup: Vec<&str> = setup_accounts(e);
+    if name.is_empty() || SYSTEM_USERS.contains(&name) || setup.contains(&name) {
+        return Err(StepError::permanent(
+            "error.directory",
+            format!("the employee's local account name {name:?} is a setup or system account on this Mac: give the user another username or systemUsername in JumpCloud"),
+        ));
+    }
+    Ok(())
+}
+
+fn setup_accounts(e: &Engine) -> Vec<&str> {
+    let mut names = Vec::new();
+    if let Some(u) = e.config.enrollment_user.as_deref() {
+        names.push(u);
+    }
+    if let ApiKeySource::Legacy { decrypt_user, .. } = &e.config.api_key {
+        names.push(decrypt_user.as_str());
+    }
+    if let Some(u) = e.state.setup_user.as_deref() {
+        if !names.contains(&u) {
+            names.push(u);
+        }
+    }
+    names
+}
+
+// ---------------------------------------------------------------------------------------------
+// 9. Password
+
+async fn password(e: &mut Engine) -> Result<(), StepError> {
+    let Some(user) = e.state.user.clone() else {
+        return Err(StepError::Transient("no employee identified yet".into()));
+    };
+    let needed = user.pending || e.config.password.require_for_active_users;
+    match e.state.password.clone() {
+        PasswordPhase::Unknown if !needed => {
+            e.record("effect", "no new password needed", |s| {
+                s.password = PasswordPhase::NotNeeded;
+            })?;
+        }
+        PasswordPhase::Unknown => ask_and_set_password(e, &user).await?,
+        PasswordPhase::Sending {
+            before_password_date,
+            before_activated,
+        } => {
+            // A previous run may have set it: read the user back instead of sending the
+            // password again (history rules could refuse a repeat; SPEC §5).
+            let dir = e.directory()?;
+            let now = dir.user(&user.id).await?;
+            if now.password_date != before_password_date || now.activated != before_activated {
+                info!("the password set before the restart took effect");
+                e.record("effect", "password confirmed after restart", |s| {
+                    s.password = PasswordPhase::Set;
+                })?;
+            } else {
+                ask_and_set_password(e, &user).await?;
+            }
+        }
+        PasswordPhase::NotNeeded | PasswordPhase::Set => {}
+    }
+    activate_if_staged(e, &user).await
+}
+
+async fn ask_and_set_password(e: &mut Engine, user: &UserFacts) -> Result<(), StepError> {
+    show_progress(e, Step::Password).await?;
+    let policy = e.state.policy.clone().unwrap_or_default();
+    let dir = e.directory()?;
+    let mut prompt = PasswordPrompt {
+        account: user.local_name.clone(),
+        policy: policy.clone(),
+        unmet: Vec::new(),
+        mismatch: false,
+        rejected_by_directory: None,
+    };
+    loop {
+        let answer = e.ui.ask_password(&prompt).await?;
+        let unmet = policy.unmet(answer.password.expose_secret());
+        let mismatch = !bool::from(
+            answer
+                .password
+                .expose_secret()
+                .as_bytes()
+                .ct_eq(answer.confirmation.expose_secret().as_bytes()),
+        );
+        if !unmet.is_empty() || mismatch {
+            info!(
+                unmet = unmet.len(),
+                mismatch, "the new password was not accepted locally"
+            );
+            prompt.unmet = unmet;
+            prompt.mismatch = mismatch;
+            prompt.rejected_by_directory = None;
+            continue;
+        }
+        // Persisted before the side effect: a restart reads the user back before resending.
+        let before = dir.user(&user.id).await?;
+        e.record("effect", "setting password", |s| {
+            s.password = PasswordPhase::Sending {
+                before_password_date: before.password_date.clone(),
+                before_activated: before.activated,
+            };
+        })?;
+        match dir.set_password(&user.id, &answer.password).await {
+            Ok(()) => {
+                e.record("effect", "password set", |s| {
+                    s.password = PasswordPhase::Set;
+                })?;
+                return Ok(());
+            }
+            Err(JcError::Rejected {
+                status: 400,
+                detail,
+                ..
+            }) => {
+                warn!(%detail, "JumpCloud refused the new password");
+                e.record("effect", "password refused", |s| {
+                    s.password = PasswordPhase::Unknown;
+                })?;
+                prompt.unmet = Vec::new();
+                prompt.mismatch = false;
+                prompt.rejected_by_directory = Some(detail);
+            }
+            Err(other) => return Err(other.into()),
+        }
+    }
+}
+
+async fn activate_if_staged(e: &mut Engine, user: &UserFacts) -> Result<(), StepError> {
+    if !user.staged || e.state.activated {
+        return Ok(());
+    }
+    let dir = e.directory()?;
+    let now = dir.user(&user.id).await?;
+    if now.state != Some(UserState::Staged) {
+        e.record("effect", "already active", |s| s.activated = true)?;
+        return Ok(());
+    }
+    dir.activate_user(&user.id).await?;
+    e.record("effect", "staged user activated", |s| s.activated = true)?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// 10. Bind
+
+async fn bind(e: &mut Engine) -> Result<(), StepError> {
+    show_progress(e, Step::Bind).await?;
+    let Some(user) = e.state.user.clone() else {
+        return Err(StepError::Transient("no employee identified yet".into()));
+    };
+    if e.state.agent_log_offset.is_none() {
+        let offset = e.agent.log_len();
+        e.record("effect", format!("agent log at {offset}"), |s| {
+            s.agent_log_offset = Some(offset);
+        })?;
+    }
+    let sudo = e.config.admin;
+    let bound = |list: &[crate::jumpcloud::Binding]| list.iter().any(|b| b.user_id == user.id);
+    if e.state.bind_sent {
+        // Uncertain: the earlier send may have worked.
+        let list = with_fallback(e, |d| async move { d.bound_users().await }).await?;
+        if bound(&list) {
+            e.record("effect", "bind confirmed", |s| s.bind_confirmed = true)?;
+            return Ok(());
+        }
+    }
+    e.record("effect", "binding", |s| s.bind_sent = true)?;
+    let id = user.id.clone();
+    with_fallback(e, move |d| {
+        let id = id.clone();
+        async move { d.bind_user(&id, sudo).await }
+    })
+    .await?;
+    let list = with_fallback(e, |d| async move { d.bound_users().await }).await?;
+    if !bound(&list) {
+        return Err(StepError::Transient(
+            "JumpCloud does not list the employee as bound to this Mac yet".into(),
+        ));
+    }
+    e.record("effect", "bind confirmed", |s| {
+        s.bind_confirmed = true;
+        s.takeover_started_ms = Some(clock::now_ms());
+    })?;
+    report(e, "prestage: employee bound, waiting for the agent").await;
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// 11. Wait for the agent to create the account
+
+/// The agent's last line of an account takeover (REFERENCE: jcagent.log).
+pub const TAKEOVER_DONE: &str = "User updates complete";
+
+async fn wait_account(e: &mut Engine) -> Result<(), StepError> {
+    show_progress(e, Step::WaitAccount).await?;
+    let Some(user) = e.state.user.clone() else {
+        return Err(StepError::Transient("no employee identified yet".into()));
+    };
+    let offset = e.state.agent_log_offset.unwrap_or(0);
+    let started = *e
+        .state
+        .takeover_started_ms
+        .get_or_insert_with(clock::now_ms);
+    let limit_ms = u64::try_from(e.config.agent.takeover_timeout.as_millis()).unwrap_or(u64::MAX);
+    let silence_ms = u64::try_from(e.timing.agent_silence.as_millis()).unwrap_or(u64::MAX);
+    let mut pacer = Pacer::new(e.timing.tool_gap);
+    let mut last_len = e.agent.log_len();
+    let mut last_growth = clock::now_ms();
+    // `id -u` at most every 10 s unless the log says the takeover is done.
+    let mut last_id_check: Option<tokio::time::Instant> = None;
+    loop {
+        let len = e.agent.log_len();
+        if len != last_len {
+            last_len = len;
+            last_growth = clock::now_ms();
+        }
+        let complete = e.agent.log_since(offset).contains(TAKEOVER_DONE);
+        let due = last_id_check.is_none_or(|t| t.elapsed() >= Duration::from_secs(10));
+        if complete || due {
+            pacer.tick().await;
+            last_id_check = Some(tokio::time::Instant::now());
+            if let Some(uid) = e.host.user_id(&user.local_name).await? {
+                info!(account = %user.local_name, uid, log_complete = complete, "the agent created the employee's account");
+                return Ok(());
+            }
+        }
+        let now = clock::now_ms();
+        if now.saturating_sub(started) >= limit_ms {
+            return Err(StepError::permanent(
+                "error.takeover_timeout",
+                format!(
+                    "the JumpCloud agent did not create the account {} within {} s (Agent.TakeoverTimeoutSeconds); check /var/log/jcagent.log and the user's binding in the JumpCloud console",
+                    user.local_name,
+                    limit_ms / 1000
+                ),
+            ));
+        }
+        if now.saturating_sub(last_growth) >= silence_ms {
+            warn!(
+                silent_s = silence_ms / 1000,
+                "the JumpCloud agent's log is silent; restarting the agent"
+            );
+            e.record("effect", "kickstart agent (silent log)", |s| {
+                s.takeover_kickstarts += 1;
+            })?;
+            pacer.tick().await;
+            e.host.kickstart_agent().await?;
+            last_growth = clock::now_ms();
+        }
+        tokio::time::sleep(e.timing.file_poll).await;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 12. Hand over
+
+async fn handover(e: &mut Engine) -> Result<(), StepError> {
+    let Some(user) = e.state.user.clone() else {
+        return Err(StepError::Transient("no employee identified yet".into()));
+    };
+    if !e.state.setup_logged_out {
+        e.ui.done(&user.local_name).await?;
+    }
+    let setup: Vec<String> = setup_accounts(e).into_iter().map(str::to_owned).collect();
+    for name in &setup {
+        if e.state.hidden_users.contains(name) || *name == user.local_name {
+            continue;
+        }
+        if e.host.user_id(name).await?.is_some() {
+            e.host.hide_user(name).await?;
+        }
+        e.record("effect", format!("hidden {name}"), |s| {
+            s.hidden_users.push(name.clone());
+        })?;
+    }
+    if !e.state.setup_logged_out {
+        e.ui.close().await?;
+        e.window_open = false;
+        let console = e.host.console_user().await?;
+        if console != user.local_name && !SYSTEM_USERS.contains(&console.as_str()) {
+            if let Some(uid) = e.host.user_id(&console).await? {
+                e.record("effect", format!("logging out {console}"), |_| {})?;
+                e.host.log_out(uid).await?;
+            }
+        }
+        e.record("effect", "setup account logged out", |s| {
+            s.setup_logged_out = true;
+        })?;
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// 13. Wait for the employee's first login and Secure Token
+
+async fn wait_login(e: &mut Engine) -> Result<(), StepError> {
+    let Some(user) = e.state.user.clone() else {
+        return Err(StepError::Transient("no employee identified yet".into()));
+    };
+    let grace_ms = u64::try_from(e.timing.secure_token_grace.as_millis()).unwrap_or(u64::MAX);
+    let mut pacer = Pacer::new(e.timing.tool_gap);
+    let mut announced = false;
+    loop {
+        pacer.tick().await;
+        if e.state.login_seen_ms.is_none() {
+            let console = e.host.console_user().await?;
+            if console != user.local_name {
+                if !announced {
+                    info!(account = %user.local_name, "waiting for the employee's first login");
+                    announced = true;
+                }
+                continue;
+            }
+            e.record("effect", "employee logged in", |s| {
+                s.login_seen_ms = Some(clock::now_ms());
+            })?;
+            pacer.tick().await;
+        }
+        if e.host.has_secure_token(&user.local_name).await? {
+            e.record("effect", "employee holds a Secure Token", |s| {
+                s.employee_has_token = true;
+            })?;
+            return Ok(());
+        }
+        let seen = e.state.login_seen_ms.unwrap_or(0);
+        if clock::now_ms().saturating_sub(seen) >= grace_ms {
+            warn!(account = %user.local_name, "the employee has no Secure Token; the setup accounts will be kept");
+            return Ok(());
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 14. Remove the setup accounts, move groups, report
+
+async fn remove_setup(e: &mut Engine) -> Result<(), StepError> {
+    let Some(user) = e.state.user.clone() else {
+        return Err(StepError::Transient("no employee identified yet".into()));
+    };
+    if e.config.delete_enrollment_users {
+        let mut candidates: Vec<String> = Vec::new();
+        if let Some(u) = &e.config.enrollment_user {
+            candidates.push(u.clone());
+        }
+        if let ApiKeySource::Legacy { decrypt_user, .. } = &e.config.api_key {
+            candidates.push(decrypt_user.clone());
+        }
+        for name in candidates {
+            if e.state.deleted_users.contains(&name) || e.state.kept_users.contains(&name) {
+                continue;
+            }
+            match safe_to_delete(e, &name, &user.local_name).await? {
+                Ok(()) => {
+                    e.record("effect", format!("deleting {name}"), |_| {})?;
+                    if e.host.user_id(&name).await?.is_some() {
+                        e.host.delete_user(&name).await?;
+                    }
+                    if e.host.user_id(&name).await?.is_some() {
+                        return Err(StepError::Transient(format!(
+                            "sysadminctl -deleteUser {name} reported success but the account still exists"
+                        )));
+                    }
+                    info!(account = %name, "setup account deleted");
+                    e.record("effect", format!("deleted {name}"), |s| {
+                        s.deleted_users.push(name.clone());
+                    })?;
+                }
+                Err(why) => {
+                    warn!(account = %name, reason = %why, "setup account kept");
+                    e.emit(&Event::Note(format!("kept {name}: {why}")));
+                    e.record("effect", format!("kept {name}: {why}"), |s| {
+                        s.kept_users.push(name.clone());
+                    })?;
+                }
+            }
+        }
+    }
+    if !e.state.groups_moved {
+        if let Some(group) = e.config.enrollment_group_id.clone() {
+            let g = group.clone();
+            with_fallback_raw(e, move |d| {
+                let g = g.clone();
+                async move { d.remove_system_from_group(&g).await }
+            })
+            .await?
+            .map_err(|err| group_error(err, "EnrollmentGroupID", &group))?;
+        }
+        if let Some(group) = e.config.post_enrollment_group_id.clone() {
+            let g = group.clone();
+            with_fallback_raw(e, move |d| {
+                let g = g.clone();
+                async move { d.add_system_to_group(&g).await }
+            })
+            .await?
+            .map_err(|err| group_error(err, "PostEnrollmentGroupID", &group))?;
+        }
+        e.record("effect", "groups moved", |s| s.groups_moved = true)?;
+    }
+    let line = format!(
+        "prestage: enrolled {} on {}",
+        user.local_name,
+        clock::rfc3339(clock::now_ms())
+    );
+    report(e, &line).await;
+    Ok(())
+}
+
+/// Whether deleting `name` is safe: never the employee, never the console user, and only
+/// when the employee holds a Secure Token (so the setup account is not the last holder:
+/// bash script issue #17).
+async fn safe_to_delete(
+    e: &Engine,
+    name: &str,
+    employee: &str,
+) -> Result<Result<(), String>, StepError> {
+    if name == employee {
+        return Ok(Err("it is the employee's own account".into()));
+    }
+    if e.host.user_id(name).await?.is_none() {
+        return Ok(Ok(()));
+    }
+    if !e.host.has_secure_token(employee).await? {
+        return Ok(Err(format!(
+            "{employee} holds no Secure Token yet, so {name} may be the last Secure Token holder; grant {employee} a token (sysadminctl -secureTokenOn {employee} -password - -adminUser {name} -adminPassword -), then delete {name}"
+        )));
+    }
+    if e.host.console_user().await? == name {
+        return Ok(Err(format!("{name} is logged in at the console")));
+    }
+    Ok(Ok(()))
+}
+
+// ---------------------------------------------------------------------------------------------
+// 15. Clean up
+
+fn cleanup(e: &mut Engine) -> Result<(), StepError> {
+    if !e.state.secrets_removed {
+        if let ApiKeySource::Keychain { service } = &e.config.api_key {
+            if let Err(err) = e.keychain.delete(service) {
+                warn!(error = %err, service = %service, "could not delete the API key from the System keychain");
+            }
+        }
+        let local = e.root.resolve(mac::LOCAL_CONFIG);
+        let holds_secret = !matches!(e.config.api_key, ApiKeySource::Keychain { .. });
+        if holds_secret && local.exists() {
+            std::fs::remove_file(&local).map_err(|err| {
+                StepError::Transient(format!("cannot remove {}: {err}", local.display()))
+            })?;
+            info!(path = %mac::LOCAL_CONFIG, "removed the local configuration (it held the API key)");
+        }
+        e.record("effect", "secrets removed", |s| s.secrets_removed = true)?;
+    }
+    super::status::write_receipt(e)?;
+    let daemon = e.root.resolve(mac::LAUNCH_DAEMON);
+    if daemon.exists() {
+        std::fs::remove_file(&daemon).map_err(|err| {
+            StepError::Transient(format!("cannot remove {}: {err}", daemon.display()))
+        })?;
+    }
+    Ok(())
+}
+
+/// `launchctl bootout system/io.prestage.enroll`: the last thing prestage does (launchd may
+/// kill us while it runs; the state already says Done).
+pub async fn remove_daemon(e: &mut Engine) {
+    if let Err(err) = e.host.remove_daemon().await {
+        warn!(error = %err, "could not unload the LaunchDaemon; it will not start again since its plist is gone");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jumpcloud::types::UserAttribute;
+
+    fn user(id: &str) -> DirectoryUser {
+        DirectoryUser {
+            id: id.into(),
+            username: "ada".into(),
+            system_username: None,
+            email: "ada@example.com".into(),
+            lastname: "Lovelace".into(),
+            description: String::new(),
+            employee_identifier: Some("E-1815".into()),
+            activated: false,
+            state: Some(UserState::Activated),
+            attributes: vec![UserAttribute {
+                name: "enrollmentCode".into(),
+                value: "K7-Q2".into(),
+            }],
+            password_date: None,
+        }
+    }
+
+    #[test]
+    fn judge_needs_exactly_one_match() {
+        let none: Vec<DirectoryUser> = Vec::new();
+        assert!(judge(&none, &SecretKind::None, None).is_err());
+        let two = vec![user("a"), user("b")];
+        assert_eq!(
+            judge(&two, &SecretKind::None, None).unwrap_err(),
+            "several users match the identifier"
+        );
+        let one = vec![user("a")];
+        assert_eq!(judge(&one, &SecretKind::None, None).unwrap().id, "a");
+    }
+
+    #[test]
+    fn judge_checks_the_secret() {
+        let one = vec![user("a")];
+        let right = SecretString::from("E-1815");
+        let wrong = SecretString::from("E-1816");
+        assert!(judge(&one, &SecretKind::EmployeeId, Some(&right)).is_ok());
+        assert_eq!(
+            judge(&one, &SecretKind::EmployeeId, Some(&wrong)).unwrap_err(),
+            "the secret does not match"
+        );
+        assert!(judge(&one, &SecretKind::EmployeeId, None).is_err());
+        let code = SecretString::from(" K7-Q2 ");
+        assert!(judge(
+            &one,
+            &SecretKind::Attribute("enrollmentCode".into()),
+            Some(&code)
+        )
+        .is_ok());
+        assert!(judge(&one, &SecretKind::Attribute("other".into()), Some(&code)).is_err());
+    }
+
+    #[test]
+    fn judge_refuses_suspended_users() {
+        let mut u = user("a");
+        u.state = Some(UserState::Suspended);
+        assert!(judge(&[u], &SecretKind::None, None).is_err());
+    }
+
+    #[test]
+    fn progress_marks_groups() {
+        let p = progress_for(Step::Bind, "", Vec::new());
+        let statuses: Vec<ItemStatus> = p.steps.iter().map(|s| s.status).collect();
+        assert_eq!(
+            statuses,
+            vec![
+                ItemStatus::Success,
+                ItemStatus::Success,
+                ItemStatus::Success,
+                ItemStatus::Success,
+                ItemStatus::Wait,
+                ItemStatus::Pending
+            ]
+        );
+        assert_eq!(p.text_id, "progress.binding");
+        assert!(progress_for(Step::Done, "", Vec::new()).percent == 100);
+    }
+}

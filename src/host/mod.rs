@@ -13,7 +13,10 @@ use std::path::Path;
 use async_trait::async_trait;
 use thiserror::Error;
 
-pub use agent::{AgentConf, AgentFiles};
+pub use agent::{
+    kickstart_urls, wait_for_change, wait_for_change_since, AgentConf, AgentError, AgentFiles,
+    FileStamp, LogFollower, TAKEOVER_DONE,
+};
 pub use mac::MacHost;
 
 /// A failed host command. Messages name the command so the admin can run it by hand.

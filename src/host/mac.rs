@@ -200,10 +200,17 @@ pub(crate) fn parse_pgrep(code: Option<i32>) -> Option<bool> {
 
 /// `id -u NAME`: the UID on stdout, exit 0; exit 1 and `id: NAME: no such user` on stderr when
 /// the account does not exist (id(1); BSD id's message).
-pub(crate) fn parse_id(out: &ToolOutput) -> Option<Option<u32>> {
+/// What `id -u NAME` answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum IdAnswer {
+    Uid(u32),
+    NoSuchUser,
+}
+
+pub(crate) fn parse_id(out: &ToolOutput) -> Option<IdAnswer> {
     match out.code {
-        Some(0) => out.stdout.trim().parse().ok().map(Some),
-        Some(1) if out.stderr.contains("no such user") => Some(None),
+        Some(0) => out.stdout.trim().parse().ok().map(IdAnswer::Uid),
+        Some(1) if out.stderr.contains("no such user") => Some(IdAnswer::NoSuchUser),
         _ => None,
     }
 }
@@ -321,7 +328,8 @@ impl Host for MacHost {
         let args = ["-u", name];
         let out = self.run(mac::ID, &args, self.tool_timeout).await?;
         match parse_id(&out) {
-            Some(uid) => Ok(uid),
+            Some(IdAnswer::Uid(uid)) => Ok(Some(uid)),
+            Some(IdAnswer::NoSuchUser) => Ok(None),
             None if out.success() => Err(unexpected(mac::ID, &args, &out)),
             None => Err(failed(mac::ID, &args, &out)),
         }
@@ -488,10 +496,10 @@ mod tests {
 
     #[test]
     fn id_outputs() {
-        assert_eq!(parse_id(&out(0, "501\n", "")), Some(Some(501)));
+        assert_eq!(parse_id(&out(0, "501\n", "")), Some(IdAnswer::Uid(501)));
         assert_eq!(
             parse_id(&out(1, "", "id: nobody2: no such user\n")),
-            Some(None)
+            Some(IdAnswer::NoSuchUser)
         );
         assert_eq!(parse_id(&out(0, "abc\n", "")), None);
         assert_eq!(parse_id(&out(1, "", "id: illegal option -- z\n")), None);

@@ -351,27 +351,29 @@ impl Host for MacHost {
     async fn delete_user(&self, name: &str) -> Result<(), HostError> {
         let args = ["-deleteUser", name];
         let out = self.run(mac::SYSADMINCTL, &args, self.tool_timeout).await?;
-        if !out.success() {
-            return Err(failed(mac::SYSADMINCTL, &args, &out));
-        }
-        let complained = delete_reported_error(&out.stderr);
-        // The exit code alone is not trusted: confirm the account is gone.
+        // Neither the exit code nor stderr is trusted (sysadminctl can exit 0 after refusing):
+        // the account being gone is what counts, which also makes deleting twice succeed.
         match self.user_id(name).await? {
             None => {
-                if complained {
-                    debug!(user = %name, stderr = %out.stderr.trim(), "deleted despite a warning");
+                if !out.success() || delete_reported_error(&out.stderr) {
+                    debug!(user = %name, stderr = %out.stderr.trim(), "account gone despite a complaint");
                 }
                 Ok(())
             }
             Some(uid) => {
-                warn!(user = %name, uid, "sysadminctl exited 0 but the account still exists");
-                Err(HostError::Failed {
+                warn!(user = %name, uid, code = ?out.code, "the account still exists after sysadminctl -deleteUser");
+                let detail = if out.stderr.trim().is_empty() {
+                    out.stdout.trim()
+                } else {
+                    out.stderr.trim()
+                };
+                Err(HostError::NotDeleted {
                     command: command_line(mac::SYSADMINCTL, &args),
-                    code: 0,
-                    stderr: if out.stderr.trim().is_empty() {
-                        format!("the account still exists (uid {uid})")
+                    user: name.to_owned(),
+                    detail: if detail.is_empty() {
+                        format!("it still exists (uid {uid})")
                     } else {
-                        out.stderr.trim().to_owned()
+                        format!("{detail} (it still exists, uid {uid})")
                     },
                 })
             }

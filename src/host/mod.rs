@@ -38,6 +38,15 @@ pub enum HostError {
     Unexpected { command: String, output: String },
     #[error("`{command}` did not finish within {seconds} s")]
     TimedOut { command: String, seconds: u64 },
+    #[error(
+        "`{command}` did not delete the account {user}: {detail}; an account that is logged in \
+         or holds the Mac's last Secure Token cannot be deleted"
+    )]
+    NotDeleted {
+        command: String,
+        user: String,
+        detail: String,
+    },
     #[error("{path}: {source}")]
     Io {
         path: String,

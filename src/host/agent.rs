@@ -131,10 +131,8 @@ impl AgentFiles {
             private_kickstart_url: private_url,
             connect_key: connect_key.expose_secret(),
         };
-        let bytes = serde_json::to_vec_pretty(&body).map_err(|source| AgentError::Malformed {
-            path: path.clone(),
-            source,
-        })?;
+        let bytes = serde_json::to_vec_pretty(&body)
+            .expect("a struct of three strings always serialises to JSON");
         let tmp = dir.join(format!(".agentBootstrap.json.{}.tmp", std::process::id()));
         let _ = fs::remove_file(&tmp);
         let result = (|| {
@@ -308,8 +306,11 @@ impl LogFollower {
         file.take(MAX_READ)
             .read_to_end(&mut buf)
             .map_err(io(&self.path))?;
-        let Some(end) = buf.iter().rposition(|&b| b == b'\n') else {
-            return Ok(Vec::new());
+        let end = match buf.iter().rposition(|&b| b == b'\n') {
+            Some(end) => end,
+            // A "line" longer than a whole read: take it as it is rather than stall on it.
+            None if buf.len() as u64 == MAX_READ => buf.len() - 1,
+            None => return Ok(Vec::new()),
         };
         let complete = &buf[..=end];
         self.offset += complete.len() as u64;
@@ -321,20 +322,31 @@ impl LogFollower {
     }
 }
 
-/// What a file looked like: enough to notice it was created, written, replaced or removed.
+/// What a file looked like: enough to notice it was created, written, replaced, removed or
+/// changed owner (`/dev/console` changes owner when someone logs in: its ctime and uid move).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FileStamp(Option<(u64, u64, u64, SystemTime)>);
+pub struct FileStamp(Option<Stamp>);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stamp {
+    len: u64,
+    dev: u64,
+    ino: u64,
+    uid: u32,
+    mtime: SystemTime,
+    ctime: (i64, i64),
+}
 
 impl FileStamp {
     /// The stamp of `path` now (a missing file has a stamp too).
     pub fn of(path: &Path) -> Self {
-        Self(fs::metadata(path).ok().map(|m| {
-            (
-                m.len(),
-                m.dev(),
-                m.ino(),
-                m.modified().unwrap_or(SystemTime::UNIX_EPOCH),
-            )
+        Self(fs::metadata(path).ok().map(|m| Stamp {
+            len: m.len(),
+            dev: m.dev(),
+            ino: m.ino(),
+            uid: m.uid(),
+            mtime: m.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+            ctime: (m.ctime(), m.ctime_nsec()),
         }))
     }
 

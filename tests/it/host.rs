@@ -241,6 +241,26 @@ async fn setup_assistant_logout_and_employee_login() {
 }
 
 #[tokio::test]
+async fn logins_are_visible_on_dev_console_without_running_stat() {
+    let m = FakeMac::new();
+    let console = m.root.resolve(mac::CONSOLE);
+    assert_eq!(std::fs::read_to_string(&console).unwrap(), "root\n");
+    let stamp = prestage::host::FileStamp::of(&console);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let waiter = tokio::spawn({
+        let console = console.clone();
+        async move { prestage::host::wait_for_change_since(&console, stamp, deadline).await }
+    });
+    m.update(|w| {
+        w.add_user("ada", false, false);
+        w.console_user = "ada".into();
+    });
+    assert!(waiter.await.unwrap());
+    assert_eq!(std::fs::read_to_string(&console).unwrap(), "ada\n");
+    assert_eq!(m.host.processes_spawned(), 0);
+}
+
+#[tokio::test]
 async fn employee_who_never_logs_in_and_no_token_grant() {
     let m = FakeMac::new();
     m.update(|w| {

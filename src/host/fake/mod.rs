@@ -143,7 +143,8 @@ pub fn install_fake_tools(root: &Root, exe: &Path) -> Result<(), WorldError> {
         world.set_behaviour(&world::Behaviour::default());
         world.save(root)?;
     }
-    Ok(())
+    // Writes `/dev/console` to match the world's console user.
+    World::update(root, |_| ())
 }
 
 /// Makes `path` a symbolic link to `target`, replacing whatever was there.

@@ -147,7 +147,26 @@ impl World {
             source,
         })?;
         fs::write(&tmp, bytes).map_err(io_err(&tmp))?;
-        fs::rename(&tmp, &path).map_err(io_err(&path))
+        fs::rename(&tmp, &path).map_err(io_err(&path))?;
+        self.sync_console(root)
+    }
+
+    /// On a Mac, a login changes the owner of `/dev/console`; here the fake console file holds
+    /// the console user's name, so a watcher of `/dev/console`'s metadata sees logins as it
+    /// would on a Mac (without running `stat`).
+    fn sync_console(&self, root: &Root) -> Result<(), WorldError> {
+        let console = root.resolve(crate::paths::mac::CONSOLE);
+        let Some(dir) = console.parent() else {
+            return Ok(());
+        };
+        if !dir.is_dir() {
+            return Ok(());
+        }
+        let want = format!("{}\n", self.console_user);
+        if fs::read(&console).ok().as_deref() != Some(want.as_bytes()) {
+            fs::write(&console, want).map_err(io_err(&console))?;
+        }
+        Ok(())
     }
 
     /// Writes the world (replacing whatever was there).

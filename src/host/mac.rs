@@ -310,6 +310,26 @@ pub(crate) fn delete_reported_error(stderr: &str) -> bool {
     })
 }
 
+/// Account names go into argv and into `/Users/NAME`: only macOS short-name characters are let
+/// through, so a name can never be read as an option or a path.
+fn check_name(name: &str) -> Result<(), HostError> {
+    let ok = !name.is_empty()
+        && name.len() <= 255
+        && !name.starts_with('-')
+        && name != "."
+        && name != ".."
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(HostError::BadName {
+            name: name.to_owned(),
+        })
+    }
+}
+
 #[async_trait]
 impl Host for MacHost {
     async fn console_user(&self) -> Result<String, HostError> {
@@ -325,6 +345,7 @@ impl Host for MacHost {
     }
 
     async fn user_id(&self, name: &str) -> Result<Option<u32>, HostError> {
+        check_name(name)?;
         let args = ["-u", name];
         let out = self.run(mac::ID, &args, self.tool_timeout).await?;
         match parse_id(&out) {
@@ -336,6 +357,7 @@ impl Host for MacHost {
     }
 
     async fn has_secure_token(&self, name: &str) -> Result<bool, HostError> {
+        check_name(name)?;
         let args = ["-secureTokenStatus", name];
         let out = self.run_ok(mac::SYSADMINCTL, &args).await?;
         parse_secure_token(&out.stderr, &out.stdout)
@@ -343,12 +365,14 @@ impl Host for MacHost {
     }
 
     async fn hide_user(&self, name: &str) -> Result<(), HostError> {
+        check_name(name)?;
         let record = format!("/Users/{name}");
         let args = [".", "-create", record.as_str(), "IsHidden", "1"];
         self.run_ok(mac::DSCL, &args).await.map(drop)
     }
 
     async fn delete_user(&self, name: &str) -> Result<(), HostError> {
+        check_name(name)?;
         let args = ["-deleteUser", name];
         let out = self.run(mac::SYSADMINCTL, &args, self.tool_timeout).await?;
         // Neither the exit code nor stderr is trusted (sysadminctl can exit 0 after refusing):
@@ -434,6 +458,12 @@ impl Host for MacHost {
     }
 
     async fn sync_clock(&self, server: &str) -> Result<(), HostError> {
+        if server.is_empty() || server.starts_with('-') || server.contains(char::is_whitespace) {
+            return Err(HostError::Unexpected {
+                command: command_line(mac::SNTP, &["-sS", server]),
+                output: "the NTP server name is not a host name; check NTPServer".to_owned(),
+            });
+        }
         self.run_ok(mac::SNTP, &["-sS", server]).await.map(drop)
     }
 
@@ -600,6 +630,16 @@ mod tests {
         assert!(!delete_reported_error(
             "2024-01-01 12:00:00.123 sysadminctl[1:2] Deleting record for welcome\n"
         ));
+    }
+
+    #[test]
+    fn account_names() {
+        for good in ["ada", "ada.lovelace", "a_b-c", "welcome2", "_mbsetupuser"] {
+            assert!(check_name(good).is_ok(), "{good}");
+        }
+        for bad in ["", "-x", "..", "a/b", "a b", "ada\n", "é"] {
+            assert!(check_name(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

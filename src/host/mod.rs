@@ -47,6 +47,11 @@ pub enum HostError {
         user: String,
         detail: String,
     },
+    #[error(
+        "{name:?} is not a valid macOS account name (letters, digits, `_`, `-` and `.`, not \
+         starting with `-`); check the user's local account name in JumpCloud"
+    )]
+    BadName { name: String },
     #[error("{path}: {source}")]
     Io {
         path: String,

@@ -771,3 +771,16 @@ fn fake_world_behaviour_round_trips() {
     let back: World = serde_json::from_str(&text).unwrap();
     assert!(back.behaviour().sntp_unreachable);
 }
+
+#[tokio::test]
+async fn bad_account_names_never_reach_a_tool() {
+    let m = FakeMac::new();
+    for name in ["-deleteUser", "../etc", "ada lovelace", ""] {
+        let e = m.host.hide_user(name).await.unwrap_err();
+        assert!(matches!(e, HostError::BadName { .. }), "{e}");
+        assert!(m.host.delete_user(name).await.is_err());
+    }
+    assert!(m.host.sync_clock("-q").await.is_err());
+    assert_eq!(m.host.processes_spawned(), 0);
+    assert!(m.calls().is_empty());
+}

@@ -147,6 +147,12 @@ pub fn install_fake_tools(root: &Root, exe: &Path) -> Result<(), WorldError> {
     World::update(root, |_| ())
 }
 
+/// Links `/usr/local/bin/dialog` under `root` to `exe`, for tests whose Mac already has
+/// swiftDialog (the fake dialog itself is the UI's; `main` routes to it).
+pub fn install_fake_dialog(root: &Root, exe: &Path) -> Result<(), WorldError> {
+    link(&root.tool(mac::DIALOG), exe)
+}
+
 /// Makes `path` a symbolic link to `target`, replacing whatever was there.
 pub(crate) fn link(path: &Path, target: &Path) -> Result<(), WorldError> {
     if let Some(dir) = path.parent() {

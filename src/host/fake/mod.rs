@@ -68,7 +68,7 @@ impl Reply {
         }
     }
 
-    pub(crate) fn err(code: i32, stderr: impl Into<String>) -> Self {
+    pub(crate) fn with_stderr(code: i32, stderr: impl Into<String>) -> Self {
         Self {
             code,
             stderr: stderr.into(),
@@ -98,9 +98,9 @@ fn run_tool(root: &Root, tool: &str, args: &[String]) -> i32 {
         mac::INSTALLER => tools::installer(root, args),
         mac::SNTP => tools::sntp(root, args),
         mac::CAFFEINATE => Ok(tools::caffeinate(args)),
-        _ => Ok(Reply::err(70, format!("fake {tool}: not faked\n"))),
+        _ => Ok(Reply::with_stderr(70, format!("fake {tool}: not faked\n"))),
     };
-    let reply = outcome.unwrap_or_else(|e| Reply::err(70, format!("fake {tool}: {e}\n")));
+    let reply = outcome.unwrap_or_else(|e| Reply::with_stderr(70, format!("fake {tool}: {e}\n")));
     let _ = std::io::stdout().write_all(reply.stdout.as_bytes());
     let _ = std::io::stderr().write_all(reply.stderr.as_bytes());
     let _ = std::io::stdout().flush();

@@ -38,7 +38,7 @@ fn args_are(args: &[String], want: &[&str]) -> bool {
 /// `stat -f %Su /dev/console`: the console user's name (stat(1)).
 pub(super) fn stat(root: &Root, args: &[String]) -> Outcome {
     if !args_are(args, &["-f", "%Su", mac::CONSOLE]) {
-        return Ok(Reply::err(
+        return Ok(Reply::with_stderr(
             1,
             "usage: stat [-FLnq] [-f format | -l | -r | -s | -x] [-t timefmt] [file ...]\n",
         ));
@@ -50,35 +50,38 @@ pub(super) fn stat(root: &Root, args: &[String]) -> Outcome {
 /// `pgrep -x Finder`: prints Finder's PID and exits 0 while it runs, else exits 1 (pgrep(1)).
 pub(super) fn pgrep(root: &Root, args: &[String]) -> Outcome {
     let [flag, name] = args else {
-        return Ok(Reply::err(
+        return Ok(Reply::with_stderr(
             2,
             "usage: pgrep [-Lfilnoqvx] [-d delim] [-F pidfile] [-G gid]\n             [-P ppid] [-U uid] [-g pgrp] [-t tty] [-u euid] pattern ...\n",
         ));
     };
     if flag != "-x" {
-        return Ok(Reply::err(2, format!("pgrep: illegal option -- {flag}\n")));
+        return Ok(Reply::with_stderr(
+            2,
+            format!("pgrep: illegal option -- {flag}\n"),
+        ));
     }
     let running = with_world(root, |w| name == "Finder" && w.finder_running)?;
     Ok(if running {
         Reply::ok("412\n")
     } else {
-        Reply::err(1, "")
+        Reply::with_stderr(1, "")
     })
 }
 
 /// `id -u NAME`: the UID, or `id: NAME: no such user` and exit 1 (id(1)).
 pub(super) fn id(root: &Root, args: &[String]) -> Outcome {
     let [flag, name] = args else {
-        return Ok(Reply::err(1, "usage: id [-Ggnpru] [user]\n"));
+        return Ok(Reply::with_stderr(1, "usage: id [-Ggnpru] [user]\n"));
     };
     if flag != "-u" {
-        return Ok(Reply::err(1, "usage: id [-Ggnpru] [user]\n"));
+        return Ok(Reply::with_stderr(1, "usage: id [-Ggnpru] [user]\n"));
     }
     let uid = with_world(root, |w| w.users.get(name.as_str()).map(|u| u.uid))?;
     Ok(match uid {
         Some(uid) => Reply::ok(format!("{uid}\n")),
         None if name == "root" => Reply::ok("0\n"),
-        None => Reply::err(1, format!("id: {name}: no such user\n")),
+        None => Reply::with_stderr(1, format!("id: {name}: no such user\n")),
     })
 }
 
@@ -91,19 +94,19 @@ pub(super) fn sysadminctl(root: &Root, args: &[String]) -> Outcome {
             Ok(match token {
                 Some(on) => {
                     let state = if on { "ENABLED" } else { "DISABLED" };
-                    Reply::err(
+                    Reply::with_stderr(
                         0,
                         format!("{prefix}Secure token is {state} for user {name}\n"),
                     )
                 }
-                None => Reply::err(
+                None => Reply::with_stderr(
                     0,
                     format!("{prefix}### Error:-14136 (eDSRecordNotFound) User {name} not found\n"),
                 ),
             })
         }
         [flag, name] if flag == "-deleteUser" => delete_user(root, name, &prefix),
-        _ => Ok(Reply::err(
+        _ => Ok(Reply::with_stderr(
             1,
             "Usage: sysadminctl\n\t-deleteUser <user name> [-secure || -keepHome] (interactive || -adminUser <administrator user name> -adminPassword <administrator password>)\n\t-secureTokenStatus <user name>\n",
         )),
@@ -113,13 +116,13 @@ pub(super) fn sysadminctl(root: &Root, args: &[String]) -> Outcome {
 fn delete_user(root: &Root, name: &str, prefix: &str) -> Outcome {
     with_world(root, |w| {
         let Some(user) = w.users.get(name) else {
-            return Reply::err(
+            return Reply::with_stderr(
                 1,
                 format!("{prefix}### Error:-14136 (eDSRecordNotFound) User {name} not found\n"),
             );
         };
         if w.console_user == name {
-            return Reply::err(
+            return Reply::with_stderr(
                 1,
                 format!("{prefix}### Error: cannot delete user {name}: the user is logged in\n"),
             );
@@ -131,7 +134,7 @@ fn delete_user(root: &Root, name: &str, prefix: &str) -> Outcome {
             .count();
         if user.secure_token && other_holders == 0 {
             // The quirk prestage must handle: exit 0, refusal on stderr, account still there.
-            return Reply::err(
+            return Reply::with_stderr(
                 0,
                 format!(
                     "{prefix}Deleting record for {name}\n{prefix}### Error: -14120 {name} is the last Secure Token holder on this Mac and cannot be deleted\n"
@@ -140,7 +143,7 @@ fn delete_user(root: &Root, name: &str, prefix: &str) -> Outcome {
         }
         w.users.remove(name);
         w.deleted_users.push(name.to_owned());
-        Reply::err(0, format!("{prefix}Deleting record for {name}\n"))
+        Reply::with_stderr(0, format!("{prefix}Deleting record for {name}\n"))
     })
 }
 
@@ -149,14 +152,14 @@ fn delete_user(root: &Root, name: &str, prefix: &str) -> Outcome {
 /// parse dscl).
 pub(super) fn dscl(root: &Root, args: &[String]) -> Outcome {
     let [node, cmd, record, key, value] = args else {
-        return Ok(Reply::err(
+        return Ok(Reply::with_stderr(
             64,
             "Usage: dscl [options] [<datasource> [<command>]]\n",
         ));
     };
     let user = record.strip_prefix("/Users/");
     if node != "." || cmd != "-create" || key != "IsHidden" || user.is_none() {
-        return Ok(Reply::err(
+        return Ok(Reply::with_stderr(
             64,
             format!("Unsupported by the fake dscl: {cmd} {record} {key}\n"),
         ));
@@ -169,7 +172,7 @@ pub(super) fn dscl(root: &Root, args: &[String]) -> Outcome {
     Ok(if found {
         Reply::ok("")
     } else {
-        Reply::err(56, "<dscl_cmd> DS Error: -14136 (eDSRecordNotFound)\n")
+        Reply::with_stderr(56, "<dscl_cmd> DS Error: -14136 (eDSRecordNotFound)\n")
     })
 }
 
@@ -181,7 +184,7 @@ pub(super) fn launchctl(root: &Root, args: &[String]) -> Outcome {
         [cmd, target] if cmd == "bootout" => {
             if let Some(uid) = target.strip_prefix("user/") {
                 let Ok(uid) = uid.parse::<u32>() else {
-                    return Ok(Reply::err(1, format!("Unrecognized target specifier: {target}\n")));
+                    return Ok(Reply::with_stderr(1, format!("Unrecognized target specifier: {target}\n")));
                 };
                 return with_world(root, |w| {
                     let logged_in = w
@@ -192,7 +195,7 @@ pub(super) fn launchctl(root: &Root, args: &[String]) -> Outcome {
                         w.log_out_console(world::now_ms());
                         Reply::ok("")
                     } else {
-                        Reply::err(3, "Boot-out failed: 3: No such process\n")
+                        Reply::with_stderr(3, "Boot-out failed: 3: No such process\n")
                     }
                 });
             }
@@ -205,17 +208,17 @@ pub(super) fn launchctl(root: &Root, args: &[String]) -> Outcome {
                             ..Reply::ok("")
                         }
                     } else {
-                        Reply::err(113, NOT_LOADED)
+                        Reply::with_stderr(113, NOT_LOADED)
                     }
                 }),
                 Some(mac::JC_AGENT_LABEL) => with_world(root, |w| {
                     if agent_installed(w) {
                         Reply::ok("")
                     } else {
-                        Reply::err(113, NOT_LOADED)
+                        Reply::with_stderr(113, NOT_LOADED)
                     }
                 }),
-                _ => Ok(Reply::err(113, NOT_LOADED)),
+                _ => Ok(Reply::with_stderr(113, NOT_LOADED)),
             }
         }
         [cmd, flag, target] if cmd == "kickstart" && flag == "-k" => {
@@ -225,7 +228,7 @@ pub(super) fn launchctl(root: &Root, args: &[String]) -> Outcome {
                     w.agent_kickstarts += 1;
                     Reply::ok("")
                 } else {
-                    Reply::err(
+                    Reply::with_stderr(
                         113,
                         format!("Could not find service \"{label}\" in domain for system\n"),
                     )
@@ -235,14 +238,14 @@ pub(super) fn launchctl(root: &Root, args: &[String]) -> Outcome {
         [cmd, domain, plist] if cmd == "bootstrap" && domain == "system" => {
             let path = arg_path(root, plist);
             if !path.is_file() {
-                return Ok(Reply::err(2, "Bootstrap failed: 2: No such file or directory\n"));
+                return Ok(Reply::with_stderr(2, "Bootstrap failed: 2: No such file or directory\n"));
             }
             let ours = path
                 .file_name()
                 .is_some_and(|n| n.to_string_lossy() == format!("{}.plist", mac::LABEL));
             with_world(root, |w| {
                 if ours && w.daemon_loaded {
-                    Reply::err(5, "Bootstrap failed: 5: Input/output error\n")
+                    Reply::with_stderr(5, "Bootstrap failed: 5: Input/output error\n")
                 } else {
                     if ours {
                         w.daemon_loaded = true;
@@ -251,7 +254,7 @@ pub(super) fn launchctl(root: &Root, args: &[String]) -> Outcome {
                 }
             })
         }
-        _ => Ok(Reply::err(
+        _ => Ok(Reply::with_stderr(
             1,
             format!(
                 "Unrecognized subcommand: {}\nUsage: launchctl <subcommand> ... | help [subcommand]\n",
@@ -283,14 +286,20 @@ fn display_name(arg: &str) -> &str {
 /// `pkgutil --check-signature PKG` (pkgutil(1); layout in tests/fixtures/host/pkgutil-*.txt).
 pub(super) fn pkgutil(root: &Root, args: &[String]) -> Outcome {
     let [flag, pkg] = args else {
-        return Ok(Reply::err(1, "Usage: pkgutil [OPTIONS] [COMMANDS] ...\n"));
+        return Ok(Reply::with_stderr(
+            1,
+            "Usage: pkgutil [OPTIONS] [COMMANDS] ...\n",
+        ));
     };
     if flag != "--check-signature" {
-        return Ok(Reply::err(1, format!("Error: unknown option {flag}\n")));
+        return Ok(Reply::with_stderr(
+            1,
+            format!("Error: unknown option {flag}\n"),
+        ));
     }
     let name = display_name(pkg);
     let Some(package) = read_package(root, pkg)? else {
-        return Ok(Reply::err(
+        return Ok(Reply::with_stderr(
             1,
             format!("Error: Could not open package {pkg}: not a valid package\n"),
         ));
@@ -331,13 +340,13 @@ pub(super) fn pkgutil(root: &Root, args: &[String]) -> Outcome {
 /// `installer -pkg PKG -target /` (installer(8)): installs the fake package's identifier.
 pub(super) fn installer(root: &Root, args: &[String]) -> Outcome {
     let [pkg_flag, pkg, target_flag, target] = args else {
-        return Ok(Reply::err(
+        return Ok(Reply::with_stderr(
             1,
             "Usage: installer [-help] [-dominfo] [-volinfo] [-pkginfo] [-allowUntrusted] [-dumplog]\n                 [-verbose | -verboseR] [-vers] [-config] [-plist]\n                 [-file <pathToFile>] [-lang <ISOLanguageCode>]\n                 [-listiso] [-showChoicesXML] [-applyChoiceChangesXML <pathToFile>]\n                 [-showChoicesAfterApplyingChangesXML <pathToFile>]\n                 -pkg <pathToPackage>\n                 -target <[DomainKey|MountPoint|DMG|DEVICE]>\n",
         ));
     };
     if pkg_flag != "-pkg" || target_flag != "-target" || target != "/" {
-        return Ok(Reply::err(
+        return Ok(Reply::with_stderr(
             1,
             "installer: Error - the target specified was invalid.\n",
         ));
@@ -387,20 +396,20 @@ pub(super) fn installer(root: &Root, args: &[String]) -> Outcome {
 /// ADDRESS`.
 pub(super) fn sntp(root: &Root, args: &[String]) -> Outcome {
     let [flag, server] = args else {
-        return Ok(Reply::err(
+        return Ok(Reply::with_stderr(
             1,
             "usage: sntp [-debug] [-S] [-s] [-t timeout] server\n",
         ));
     };
     if flag != "-sS" {
-        return Ok(Reply::err(
+        return Ok(Reply::with_stderr(
             1,
             "usage: sntp [-debug] [-S] [-s] [-t timeout] server\n",
         ));
     }
     let unreachable = with_world(root, |w| w.behaviour().sntp_unreachable)?;
     Ok(if unreachable {
-        Reply::err(1, format!("sntp: Exchange failed: {server}: timed out\n"))
+        Reply::with_stderr(1, format!("sntp: Exchange failed: {server}: timed out\n"))
     } else {
         Reply::ok(format!("+0.012345 +/- 0.021000 {server} 17.253.52.125\n"))
     })
@@ -415,14 +424,14 @@ pub(super) fn caffeinate(args: &[String]) -> Reply {
         if arg == "-w" {
             pid = it.next().and_then(|p| p.parse::<i32>().ok());
         } else if !(arg.starts_with('-') && arg[1..].chars().all(|c| "dimsu".contains(c))) {
-            return Reply::err(
+            return Reply::with_stderr(
                 1,
                 "usage: caffeinate [-disu] [-t timeout] [-w pid] [utility arguments...]\n",
             );
         }
     }
     let Some(pid) = pid.and_then(rustix::process::Pid::from_raw) else {
-        return Reply::err(
+        return Reply::with_stderr(
             1,
             "usage: caffeinate [-disu] [-t timeout] [-w pid] [utility arguments...]\n",
         );

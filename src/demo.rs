@@ -312,7 +312,12 @@ fn fill_config(config: &mut plist::Dictionary, tenant: &Tenant, group: &str, pos
     );
     config.insert(
         "APIBaseURL".into(),
-        tenant.url().as_str().trim_end_matches('/').to_owned().into(),
+        tenant
+            .url()
+            .as_str()
+            .trim_end_matches('/')
+            .to_owned()
+            .into(),
     );
     config.insert("EnrollmentGroupID".into(), group.to_owned().into());
     config.insert("PostEnrollmentGroupID".into(), post_group.to_owned().into());
@@ -390,9 +395,19 @@ pub async fn run(opts: &DemoOptions) -> Result<u8, CliError> {
     let base_config = match &opts.config {
         Some(path) => Some(
             plist::Value::from_file(path)
-                .map_err(|e| CliError::new(1, format!("{}: {e}; pass an XML or binary plist", path.display())))?
+                .map_err(|e| {
+                    CliError::new(
+                        1,
+                        format!("{}: {e}; pass an XML or binary plist", path.display()),
+                    )
+                })?
                 .into_dictionary()
-                .ok_or_else(|| CliError::new(1, format!("{}: the top level is not a dictionary", path.display())))?,
+                .ok_or_else(|| {
+                    CliError::new(
+                        1,
+                        format!("{}: the top level is not a dictionary", path.display()),
+                    )
+                })?,
         ),
         None => None,
     };
@@ -414,17 +429,36 @@ pub async fn run(opts: &DemoOptions) -> Result<u8, CliError> {
         quiet_stderr_when_piped: false,
     });
 
-    println!("prestage demo: a full enrollment on a simulated Mac against a simulated JumpCloud tenant");
-    println!("  simulated Mac     {}  (fake macOS tools; world in .fakemac/)", scenario.root_dir().display());
-    println!("  simulated tenant  {}  (org {})", scenario.tenant.url(), scenario.tenant.org_id());
-    println!("  employee          {} ({}), setup account `{SETUP_ACCOUNT}`",
+    println!(
+        "prestage demo: a full enrollment on a simulated Mac against a simulated JumpCloud tenant"
+    );
+    println!(
+        "  simulated Mac     {}  (fake macOS tools; world in .fakemac/)",
+        scenario.root_dir().display()
+    );
+    println!(
+        "  simulated tenant  {}  (org {})",
+        scenario.tenant.url(),
+        scenario.tenant.org_id()
+    );
+    println!(
+        "  employee          {} ({}), setup account `{SETUP_ACCOUNT}`",
         scenario.employee.identifier,
-        match ScenarioOptions::default().kind { EmployeeKind::Pending => "pending: no password yet", EmployeeKind::Active => "active", EmployeeKind::Staged => "staged" });
+        match ScenarioOptions::default().kind {
+            EmployeeKind::Pending => "pending: no password yet",
+            EmployeeKind::Active => "active",
+            EmployeeKind::Staged => "staged",
+        }
+    );
     println!();
 
     let sources = config::Sources::single(scenario.root.resolve(mac::LOCAL_CONFIG));
-    let loaded = config::load(&sources, config::Mode::Run, &crate::ui::strings::is_known_id)
-        .map_err(|e| CliError::new(1, format!("the configuration does not work: {e}")))?;
+    let loaded = config::load(
+        &sources,
+        config::Mode::Run,
+        &crate::ui::strings::is_known_id,
+    )
+    .map_err(|e| CliError::new(1, format!("the configuration does not work: {e}")))?;
     for w in &loaded.warnings {
         println!("  config warning: {w}");
     }
@@ -432,9 +466,15 @@ pub async fn run(opts: &DemoOptions) -> Result<u8, CliError> {
     let strings = Strings::for_config(&cfg.ui, None);
     let host: Arc<dyn Host> = Arc::new(MacHost::new(scenario.root.clone()));
     let ui: Box<dyn Ui> = if opts.interactive {
-        println!("  (interactive: you are the employee; the directory knows {} with secret {:?} )",
-            scenario.employee.identifier, scenario.employee.secret.as_deref().unwrap_or("-"));
-        Box::new(crate::ui::terminal::TerminalUi::new(cfg.ui.clone(), strings))
+        println!(
+            "  (interactive: you are the employee; the directory knows {} with secret {:?} )",
+            scenario.employee.identifier,
+            scenario.employee.secret.as_deref().unwrap_or("-")
+        );
+        Box::new(crate::ui::terminal::TerminalUi::new(
+            cfg.ui.clone(),
+            strings,
+        ))
     } else {
         Box::new(ScriptedUi::new(scenario.demo_script(), cfg.ui.clone(), strings).with_echo(true))
     };
@@ -447,13 +487,23 @@ pub async fn run(opts: &DemoOptions) -> Result<u8, CliError> {
     let seen = Arc::clone(&durations);
     let engine = engine.with_observer(move |event| match event {
         Event::StepFinished { step, took } => {
-            println!("  ✓ {:>2}/15 {:<14} {:>6.2} s", step.number(), step.name(), took.as_secs_f64());
+            println!(
+                "  ✓ {:>2}/15 {:<14} {:>6.2} s",
+                step.number(),
+                step.name(),
+                took.as_secs_f64()
+            );
             if let Ok(mut d) = seen.lock() {
                 d.push((*step, *took));
             }
         }
         Event::Retrying { step, reason, wait } => {
-            println!("  ↻ {:>2}/15 {:<14} retry in {:.1} s: {reason}", step.number(), step.name(), wait.as_secs_f64());
+            println!(
+                "  ↻ {:>2}/15 {:<14} retry in {:.1} s: {reason}",
+                step.number(),
+                step.name(),
+                wait.as_secs_f64()
+            );
         }
         Event::Note(note) => println!("  • {note}"),
         Event::StepStarted(_) => {}
@@ -472,28 +522,53 @@ fn summary(scenario: &Scenario, outcome: &Outcome, took: Duration) {
     let requests = scenario.tenant.requests();
     let mut by_call: BTreeMap<String, usize> = BTreeMap::new();
     for r in &requests {
-        *by_call.entry(format!("{} {}", r.method, generic_path(&r.path))).or_default() += 1;
+        *by_call
+            .entry(format!("{} {}", r.method, generic_path(&r.path)))
+            .or_default() += 1;
     }
     let calls = crate::host::fake::world::calls(&scenario.root).unwrap_or_default();
     let world = World::load(&scenario.root).ok();
     let user = scenario.tenant.user(&scenario.user_id);
     println!();
     match outcome {
-        Outcome::Done => println!("enrolled `{}` in {:.1} s", scenario.employee.account, took.as_secs_f64()),
-        Outcome::Failed { reference, message } => println!("FAILED ({reference}) after {:.1} s: {message}", took.as_secs_f64()),
+        Outcome::Done => println!(
+            "enrolled `{}` in {:.1} s",
+            scenario.employee.account,
+            took.as_secs_f64()
+        ),
+        Outcome::Failed { reference, message } => println!(
+            "FAILED ({reference}) after {:.1} s: {message}",
+            took.as_secs_f64()
+        ),
         Outcome::ConfigInvalid(m) => println!("configuration invalid: {m}"),
     }
-    println!("  requests to JumpCloud: {} (the bash script needs about 16)", requests.len());
+    println!(
+        "  requests to JumpCloud: {} (the bash script needs about 16)",
+        requests.len()
+    );
     for (call, n) in &by_call {
         println!("    {n:>3}  {call}");
     }
     println!("  macOS tool calls: {}", calls.len());
     if let Some(user) = user {
-        println!("  password set {} time(s); user activated: {}", user.password_sets, user.activated);
+        println!(
+            "  password set {} time(s); user activated: {}",
+            user.password_sets, user.activated
+        );
     }
     if let Some(world) = world {
-        println!("  local accounts now: {}", world.users.keys().cloned().collect::<Vec<_>>().join(", "));
-        println!("  deleted: {}", if world.deleted_users.is_empty() { "none".into() } else { world.deleted_users.join(", ") });
+        println!(
+            "  local accounts now: {}",
+            world.users.keys().cloned().collect::<Vec<_>>().join(", ")
+        );
+        println!(
+            "  deleted: {}",
+            if world.deleted_users.is_empty() {
+                "none".into()
+            } else {
+                world.deleted_users.join(", ")
+            }
+        );
         println!("  console user: {}", world.console_user);
     }
     println!("  log: {}", scenario.root.resolve(mac::LOG_FILE).display());
@@ -502,7 +577,13 @@ fn summary(scenario: &Scenario, outcome: &Outcome, took: Duration) {
 /// `/api/systemusers/5f…` → `/api/systemusers/{id}` for the request summary.
 fn generic_path(path: &str) -> String {
     path.split('/')
-        .map(|seg| if crate::config::ObjectId::parse(seg).is_some() { "{id}" } else { seg })
+        .map(|seg| {
+            if crate::config::ObjectId::parse(seg).is_some() {
+                "{id}"
+            } else {
+                seg
+            }
+        })
         .collect::<Vec<_>>()
         .join("/")
 }

@@ -92,6 +92,13 @@ impl From<HostError> for StepError {
     }
 }
 
+impl From<crate::host::agent::AgentError> for StepError {
+    fn from(e: crate::host::agent::AgentError) -> Self {
+        // A half-written or unreadable agent file is usually the agent at work; retry.
+        StepError::Transient(e.to_string())
+    }
+}
+
 impl From<UiError> for StepError {
     fn from(e: UiError) -> Self {
         match e {

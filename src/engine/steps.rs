@@ -29,7 +29,7 @@ use super::state::{PasswordPhase, Step, UserFacts};
 use super::wait::Pacer;
 use super::{clock, Engine, Event, StepError};
 use crate::config::{ApiKeySource, PolicySource, SecretKind};
-use crate::host::agent::kickstart_urls;
+use crate::host::agent::{kickstart_urls, TAKEOVER_DONE};
 use crate::jumpcloud::{DirectoryUser, JcError, UserState};
 use crate::paths::mac;
 use crate::ui::{IdentityPrompt, ItemStatus, PasswordPrompt, Progress, StepItem};
@@ -786,7 +786,8 @@ async fn bind(e: &mut Engine) -> Result<(), StepError> {
         return Err(StepError::Transient("no employee identified yet".into()));
     };
     if e.state.agent_log_offset.is_none() {
-        let offset = e.agent.log_len();
+        let offset =
+            crate::host::agent::LogFollower::at_end(e.root.resolve(mac::JC_AGENT_LOG)).offset();
         e.record("effect", format!("agent log at {offset}"), |s| {
             s.agent_log_offset = Some(offset);
         })?;
@@ -825,33 +826,30 @@ async fn bind(e: &mut Engine) -> Result<(), StepError> {
 // ---------------------------------------------------------------------------------------------
 // 11. Wait for the agent to create the account
 
-/// The agent's last line of an account takeover (REFERENCE: jcagent.log).
-pub const TAKEOVER_DONE: &str = "User updates complete";
-
 async fn wait_account(e: &mut Engine) -> Result<(), StepError> {
     show_progress(e, Step::WaitAccount).await?;
     let Some(user) = e.state.user.clone() else {
         return Err(StepError::Transient("no employee identified yet".into()));
     };
-    let offset = e.state.agent_log_offset.unwrap_or(0);
     let started = *e
         .state
         .takeover_started_ms
         .get_or_insert_with(clock::now_ms);
     let limit_ms = u64::try_from(e.config.agent.takeover_timeout.as_millis()).unwrap_or(u64::MAX);
-    let silence_ms = u64::try_from(e.timing.agent_silence.as_millis()).unwrap_or(u64::MAX);
+    let silence = e.timing.agent_silence;
     let mut pacer = Pacer::new(e.timing.tool_gap);
-    let mut last_len = e.agent.log_len();
-    let mut last_growth = clock::now_ms();
+    // Only `User updates complete` written after our bind counts.
+    let mut log = e.agent.follow_log(e.state.agent_log_offset.unwrap_or(0));
+    let mut complete = false;
+    let mut last_growth = tokio::time::Instant::now();
     // `id -u` at most every 10 s unless the log says the takeover is done.
     let mut last_id_check: Option<tokio::time::Instant> = None;
     loop {
-        let len = e.agent.log_len();
-        if len != last_len {
-            last_len = len;
-            last_growth = clock::now_ms();
+        let lines = log.read_new_lines()?;
+        if !lines.is_empty() {
+            last_growth = tokio::time::Instant::now();
+            complete |= lines.iter().any(|l| l.contains(TAKEOVER_DONE));
         }
-        let complete = e.agent.log_since(offset).contains(TAKEOVER_DONE);
         let due = last_id_check.is_none_or(|t| t.elapsed() >= Duration::from_secs(10));
         if complete || due {
             pacer.tick().await;
@@ -861,8 +859,7 @@ async fn wait_account(e: &mut Engine) -> Result<(), StepError> {
                 return Ok(());
             }
         }
-        let now = clock::now_ms();
-        if now.saturating_sub(started) >= limit_ms {
+        if clock::now_ms().saturating_sub(started) >= limit_ms {
             return Err(StepError::permanent(
                 "error.takeover_timeout",
                 format!(
@@ -872,17 +869,14 @@ async fn wait_account(e: &mut Engine) -> Result<(), StepError> {
                 ),
             ));
         }
-        if now.saturating_sub(last_growth) >= silence_ms {
-            warn!(
-                silent_s = silence_ms / 1000,
-                "the JumpCloud agent's log is silent; restarting the agent"
-            );
+        if last_growth.elapsed() >= silence {
+            warn!(silent_s = silence.as_secs(), "the JumpCloud agent's log is silent; restarting the agent (bash script CHANGELOG 3.1.1)");
             e.record("effect", "kickstart agent (silent log)", |s| {
                 s.takeover_kickstarts += 1;
             })?;
             pacer.tick().await;
             e.host.kickstart_agent().await?;
-            last_growth = clock::now_ms();
+            last_growth = tokio::time::Instant::now();
         }
         tokio::time::sleep(e.timing.file_poll).await;
     }

@@ -13,7 +13,10 @@ use std::path::Path;
 use async_trait::async_trait;
 use thiserror::Error;
 
-pub use agent::{AgentConf, AgentFiles};
+pub use agent::{
+    kickstart_urls, wait_for_change, wait_for_change_since, AgentConf, AgentError, AgentFiles,
+    FileStamp, LogFollower, TAKEOVER_DONE,
+};
 pub use mac::MacHost;
 
 /// A failed host command. Messages name the command so the admin can run it by hand.
@@ -35,6 +38,20 @@ pub enum HostError {
     Unexpected { command: String, output: String },
     #[error("`{command}` did not finish within {seconds} s")]
     TimedOut { command: String, seconds: u64 },
+    #[error(
+        "`{command}` did not delete the account {user}: {detail}; an account that is logged in \
+         or holds the Mac's last Secure Token cannot be deleted"
+    )]
+    NotDeleted {
+        command: String,
+        user: String,
+        detail: String,
+    },
+    #[error(
+        "{name:?} is not a valid macOS account name (letters, digits, `_`, `-` and `.`, not \
+         starting with `-`); check the user's local account name in JumpCloud"
+    )]
+    BadName { name: String },
     #[error("{path}: {source}")]
     Io {
         path: String,

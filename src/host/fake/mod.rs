@@ -1,3 +1,224 @@
-//! Faithful fakes of the macOS tools of SPEC §4 (placeholder).
+//! Faithful fakes of the macOS tools of SPEC §4, for tests, the simulator and `prestage demo`.
+//!
+//! The `prestage` binary doubles as a multi-call tool: [`install_fake_tools`] links every tool
+//! path under a temporary root (e.g. `<root>/usr/sbin/sysadminctl`) to the binary, and `main`
+//! calls [`dispatch`] first, which recognises such an invocation by its `argv[0]`. Each fake
+//! records its call in `/.fakemac/calls.jsonl`, changes the shared [`world::World`] under its
+//! lock, and prints what the real tool prints, with the same exit codes and stdout/stderr split.
+//!
+//! Fakes only run when `<root>/.fakemac/` exists, so a real Mac never runs them. They are plain
+//! std code: each is a short-lived process.
 
+mod tools;
 pub mod world;
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::paths::{mac, Root};
+use world::{Call, World, WorldError, WORLD_DIR, WORLD_FILE};
+
+/// The tools this module fakes: every tool of SPEC §4 but `dialog` (the fake swiftDialog lives
+/// with the UI).
+pub fn faked_tools() -> impl Iterator<Item = &'static str> {
+    mac::TOOLS.iter().copied().filter(|t| *t != mac::DIALOG)
+}
+
+/// Runs the fake tool `argv0` stands for, if it is one: `None` unless `argv0` is a tool path of
+/// SPEC §4 (other than `dialog`) under some root that has a `/.fakemac/` folder. Returns the
+/// exit code.
+pub fn dispatch(argv0: &Path, args: &[String]) -> Option<i32> {
+    let argv0 = if argv0.is_absolute() {
+        argv0.to_owned()
+    } else {
+        std::env::current_dir().ok()?.join(argv0)
+    };
+    let text = argv0.to_str()?;
+    for tool in faked_tools() {
+        let Some(prefix) = text.strip_suffix(tool) else {
+            continue;
+        };
+        let root_dir = if prefix.is_empty() { "/" } else { prefix };
+        let root = Root::new(root_dir);
+        if !root.resolve(WORLD_DIR).is_dir() {
+            return None;
+        }
+        return Some(run_tool(&root, tool, args));
+    }
+    None
+}
+
+/// What a fake prints and how it exits.
+#[derive(Debug, Default)]
+pub(crate) struct Reply {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+    /// Send SIGTERM to the caller after answering (`launchctl bootout` of the caller's daemon).
+    pub kill_caller: bool,
+}
+
+impl Reply {
+    pub(crate) fn ok(stdout: impl Into<String>) -> Self {
+        Self {
+            code: 0,
+            stdout: stdout.into(),
+            ..Self::default()
+        }
+    }
+
+    pub(crate) fn with_stderr(code: i32, stderr: impl Into<String>) -> Self {
+        Self {
+            code,
+            stderr: stderr.into(),
+            ..Self::default()
+        }
+    }
+}
+
+fn run_tool(root: &Root, tool: &str, args: &[String]) -> i32 {
+    let call = Call {
+        tool: tool.to_owned(),
+        args: args.to_vec(),
+        at_ms: world::now_ms(),
+    };
+    if let Err(e) = world::record_call(root, &call) {
+        eprintln!("fake {tool}: {e}");
+        return 70;
+    }
+    let outcome = match tool {
+        mac::STAT => tools::stat(root, args),
+        mac::PGREP => tools::pgrep(root, args),
+        mac::ID => tools::id(root, args),
+        mac::SYSADMINCTL => tools::sysadminctl(root, args),
+        mac::DSCL => tools::dscl(root, args),
+        mac::LAUNCHCTL => tools::launchctl(root, args),
+        mac::PKGUTIL => tools::pkgutil(root, args),
+        mac::INSTALLER => tools::installer(root, args),
+        mac::SNTP => tools::sntp(root, args),
+        mac::CAFFEINATE => Ok(tools::caffeinate(args)),
+        _ => Ok(Reply::with_stderr(70, format!("fake {tool}: not faked\n"))),
+    };
+    let reply = outcome.unwrap_or_else(|e| Reply::with_stderr(70, format!("fake {tool}: {e}\n")));
+    let _ = std::io::stdout().write_all(reply.stdout.as_bytes());
+    let _ = std::io::stderr().write_all(reply.stderr.as_bytes());
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stderr().flush();
+    if reply.kill_caller {
+        tools::kill_caller();
+    }
+    reply.code
+}
+
+/// Links every faked tool under `root` to `exe` (the `prestage` binary), creates the folders
+/// and files a Mac has (`/dev/console`, `/var/log`, `/var/tmp`, `/var/db`,
+/// `/Library/LaunchDaemons`) and, unless one exists, writes an initial world: login window,
+/// no users, prestage's daemon loaded.
+pub fn install_fake_tools(root: &Root, exe: &Path) -> Result<(), WorldError> {
+    for tool in faked_tools() {
+        link(&root.tool(tool), exe)?;
+    }
+    for dir in [
+        "/dev",
+        "/var/log",
+        "/var/tmp",
+        "/var/db",
+        "/Library/LaunchDaemons",
+        "/Library/Preferences",
+        WORLD_DIR,
+    ] {
+        let path = root.resolve(dir);
+        fs::create_dir_all(&path).map_err(io(&path))?;
+    }
+    let console = root.resolve(mac::CONSOLE);
+    if !console.exists() {
+        fs::write(&console, b"").map_err(io(&console))?;
+    }
+    if !root.resolve(WORLD_FILE).exists() {
+        let mut world = World {
+            daemon_loaded: true,
+            ..World::default()
+        };
+        world.set_behaviour(&world::Behaviour::default());
+        world.save(root)?;
+    }
+    // Writes `/dev/console` to match the world's console user.
+    World::update(root, |_| ())
+}
+
+/// Links `/usr/local/bin/dialog` under `root` to `exe`, for tests whose Mac already has
+/// swiftDialog (the fake dialog itself is the UI's; `main` routes to it).
+pub fn install_fake_dialog(root: &Root, exe: &Path) -> Result<(), WorldError> {
+    link(&root.tool(mac::DIALOG), exe)
+}
+
+/// Makes `path` a symbolic link to `target`, replacing whatever was there.
+pub(crate) fn link(path: &Path, target: &Path) -> Result<(), WorldError> {
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir).map_err(io(dir))?;
+    }
+    match fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io(path)(e)),
+    }
+    std::os::unix::fs::symlink(target, path).map_err(io(path))
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> WorldError + '_ {
+    move |source| WorldError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// The real path of a path argument given to a fake: arguments are macOS paths (SPEC §1: not
+/// rewritten), but a caller may also pass a real path that is already under the root.
+pub(crate) fn arg_path(root: &Root, arg: &str) -> PathBuf {
+    let path = Path::new(arg);
+    let path = if path.is_absolute() {
+        path.to_owned()
+    } else {
+        std::env::current_dir().map_or_else(|_| path.to_owned(), |cwd| cwd.join(path))
+    };
+    if !root.is_system() && path.starts_with(root.dir()) {
+        path
+    } else {
+        root.resolve(path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dispatch_ignores_other_programs_and_real_macs() {
+        assert_eq!(dispatch(Path::new("/usr/local/bin/prestage"), &[]), None);
+        // `/` has no `.fakemac`: a real Mac never runs the fakes.
+        assert_eq!(dispatch(Path::new("/usr/bin/id"), &["-u".into()]), None);
+        let dir = tempfile::tempdir().unwrap();
+        let tool = dir.path().join("usr/bin/id");
+        assert_eq!(dispatch(&tool, &[]), None);
+        // dialog is the UI's fake, not ours.
+        fs::create_dir_all(dir.path().join(".fakemac")).unwrap();
+        assert_eq!(
+            dispatch(&dir.path().join("usr/local/bin/dialog"), &[]),
+            None
+        );
+    }
+
+    #[test]
+    fn arg_paths_resolve_under_the_root() {
+        let root = Root::new("/tmp/mac1");
+        assert_eq!(
+            arg_path(&root, "/var/tmp/a.pkg"),
+            PathBuf::from("/tmp/mac1/var/tmp/a.pkg")
+        );
+        assert_eq!(
+            arg_path(&root, "/tmp/mac1/var/tmp/a.pkg"),
+            PathBuf::from("/tmp/mac1/var/tmp/a.pkg")
+        );
+    }
+}

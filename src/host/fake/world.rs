@@ -147,7 +147,26 @@ impl World {
             source,
         })?;
         fs::write(&tmp, bytes).map_err(io_err(&tmp))?;
-        fs::rename(&tmp, &path).map_err(io_err(&path))
+        fs::rename(&tmp, &path).map_err(io_err(&path))?;
+        self.sync_console(root)
+    }
+
+    /// On a Mac, a login changes the owner of `/dev/console`; here the fake console file holds
+    /// the console user's name, so a watcher of `/dev/console`'s metadata sees logins as it
+    /// would on a Mac (without running `stat`).
+    fn sync_console(&self, root: &Root) -> Result<(), WorldError> {
+        let console = root.resolve(crate::paths::mac::CONSOLE);
+        let Some(dir) = console.parent() else {
+            return Ok(());
+        };
+        if !dir.is_dir() {
+            return Ok(());
+        }
+        let want = format!("{}\n", self.console_user);
+        if fs::read(&console).ok().as_deref() != Some(want.as_bytes()) {
+            fs::write(&console, want).map_err(io_err(&console))?;
+        }
+        Ok(())
     }
 
     /// Writes the world (replacing whatever was there).
@@ -275,5 +294,146 @@ impl FakePackage {
     pub fn read(path: &Path) -> Result<Option<Self>, WorldError> {
         let bytes = fs::read(path).map_err(io_err(path))?;
         Ok(serde_json::from_slice(&bytes).ok())
+    }
+}
+
+/// Key of [`Behaviour`] in [`World::extra`].
+pub const BEHAVIOUR_KEY: &str = "behaviour";
+
+/// Scripted behaviour of the fake Mac, kept in [`World::extra`] under [`BEHAVIOUR_KEY`] so the
+/// world file stays one document. Time-based changes are applied lazily by [`World::tick`],
+/// which every fake tool calls (under the lock) before it answers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Behaviour {
+    /// `launchctl bootout system/io.prestage.enroll` sends SIGTERM to its caller, as the real
+    /// one does to the daemon being removed (so tests prove prestage does it last).
+    pub bootout_kills_caller: bool,
+    /// macOS gives an account a Secure Token at its first login when some account already holds
+    /// one.
+    pub grant_secure_token_at_login: bool,
+    /// Setup Assistant: while the console user is `_mbsetupuser`, at this time (unix ms) the
+    /// setup account `setup_account` logs in and Finder starts.
+    pub setup_done_at_ms: Option<u64>,
+    pub setup_account: Option<String>,
+    /// The employee: this long after the console user was logged out, `account` logs in at the
+    /// login window (once the account exists).
+    pub employee_account: Option<String>,
+    pub employee_login_delay_ms: u64,
+    /// A Mac where the employee never logs in.
+    pub employee_never_logs_in: bool,
+    /// When the console user was last logged out (set by `launchctl bootout user/UID`).
+    pub logged_out_at_ms: Option<u64>,
+    /// When set, `sntp` fails as if the server could not be reached.
+    pub sntp_unreachable: bool,
+    /// When set, `installer` fails with this `installer: Error - ...` text.
+    pub install_error: Option<String>,
+}
+
+impl Default for Behaviour {
+    fn default() -> Self {
+        Self {
+            bootout_kills_caller: true,
+            grant_secure_token_at_login: true,
+            setup_done_at_ms: None,
+            setup_account: None,
+            employee_account: None,
+            employee_login_delay_ms: 0,
+            employee_never_logs_in: false,
+            logged_out_at_ms: None,
+            sntp_unreachable: false,
+            install_error: None,
+        }
+    }
+}
+
+/// Milliseconds since the Unix epoch, now.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+impl World {
+    /// The scripted behaviour (defaults when none was set or it does not parse).
+    pub fn behaviour(&self) -> Behaviour {
+        self.extra
+            .get(BEHAVIOUR_KEY)
+            .and_then(|v| serde_json::from_value(v.clone()).ok())
+            .unwrap_or_default()
+    }
+
+    /// Replaces the scripted behaviour.
+    pub fn set_behaviour(&mut self, behaviour: &Behaviour) {
+        let value = serde_json::to_value(behaviour).expect("Behaviour serialises to JSON");
+        self.extra.insert(BEHAVIOUR_KEY.to_owned(), value);
+    }
+
+    /// Changes the scripted behaviour in place.
+    pub fn edit_behaviour(&mut self, f: impl FnOnce(&mut Behaviour)) {
+        let mut b = self.behaviour();
+        f(&mut b);
+        self.set_behaviour(&b);
+    }
+
+    /// A Mac in Setup Assistant whose setup account `account` (created by the MDM, holding the
+    /// first Secure Token) logs in after `delay_ms`.
+    pub fn in_setup_assistant(&mut self, account: &str, delay_ms: u64) {
+        if !self.users.contains_key(account) {
+            self.add_user(account, true, true);
+        }
+        self.console_user = "_mbsetupuser".into();
+        self.finder_running = false;
+        let at = now_ms().saturating_add(delay_ms);
+        self.edit_behaviour(|b| {
+            b.setup_done_at_ms = Some(at);
+            b.setup_account = Some(account.to_owned());
+        });
+    }
+
+    /// The employee logs in as `account` `delay_ms` after the setup account is logged out.
+    pub fn employee_logs_in(&mut self, account: &str, delay_ms: u64) {
+        self.edit_behaviour(|b| {
+            b.employee_account = Some(account.to_owned());
+            b.employee_login_delay_ms = delay_ms;
+            b.employee_never_logs_in = false;
+        });
+    }
+
+    /// Applies the time-based transitions due at `now_ms`.
+    pub fn tick(&mut self, now_ms: u64) {
+        let b = self.behaviour();
+        if self.console_user == "_mbsetupuser" {
+            if let (Some(at), Some(account)) = (b.setup_done_at_ms, &b.setup_account) {
+                if now_ms >= at && self.users.contains_key(account) {
+                    self.console_user.clone_from(account);
+                    self.finder_running = true;
+                }
+            }
+        }
+        if self.console_user == "root" && !b.employee_never_logs_in {
+            if let (Some(out_at), Some(account)) = (b.logged_out_at_ms, &b.employee_account) {
+                if now_ms >= out_at.saturating_add(b.employee_login_delay_ms) {
+                    let someone_has_token = self
+                        .users
+                        .iter()
+                        .any(|(name, u)| name != account && u.secure_token);
+                    if let Some(user) = self.users.get_mut(account) {
+                        if b.grant_secure_token_at_login && someone_has_token {
+                            user.secure_token = true;
+                        }
+                        self.console_user.clone_from(account);
+                        self.finder_running = true;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Logs the console user out (what `launchctl bootout user/UID` does to the GUI session).
+    pub fn log_out_console(&mut self, now_ms: u64) {
+        self.console_user = "root".into();
+        self.finder_running = false;
+        self.edit_behaviour(|b| b.logged_out_at_ms = Some(now_ms));
     }
 }

@@ -83,7 +83,9 @@ dry_run=0
 unsigned=0
 
 need_value() {
-    [ "$#" -ge 2 ] && [ -n "$2" ] || die "$1 needs a value (see --help)"
+    if [ "$#" -lt 2 ] || [ -z "$2" ]; then
+        die "$1 needs a value (see --help)"
+    fi
 }
 
 while [ "$#" -gt 0 ]; do

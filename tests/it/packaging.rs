@@ -586,6 +586,7 @@ fn build_pkg_dry_run_prints_the_signed_build() {
     let stage = format!("{out_dir}/stage");
     let payload = format!("{stage}/payload");
     let scripts = format!("{stage}/scripts");
+    let scripts_raw = scripts.clone();
     let pay = |p: &str| format!("{payload}{p}");
     let binary = pay(mac::BINARY);
     let component = format!("{stage}/prestage-component.pkg");
@@ -593,152 +594,69 @@ fn build_pkg_dry_run_prints_the_signed_build() {
     let product = format!("{out_dir}/prestage-1.2.3.pkg");
     let manifest = r("Cargo.toml");
 
+    // The dry run prints the commands exactly as the real build runs them, in this order.
+    let q = |s: &str| sh_quote(s);
+    let (label, app, installer) = (mac::LABEL, q(APP_ID), q(INSTALLER_ID));
+    let (stage, payload, scripts) = (q(&stage), q(&payload), q(&scripts));
+    let (binary, component, distribution, product) =
+        (q(&binary), q(&component), q(&distribution), q(&product));
+    let (config, dialog, manifest) = (q(config), q(dialog), q(&manifest));
     let expected = [
-        plus(&[
-            "cargo",
-            "build",
-            "--release",
-            "--locked",
-            "--manifest-path",
-            &manifest,
-            "--target",
-            "aarch64-apple-darwin",
-        ]),
-        plus(&[
-            "cargo",
-            "build",
-            "--release",
-            "--locked",
-            "--manifest-path",
-            &manifest,
-            "--target",
-            "x86_64-apple-darwin",
-        ]),
-        plus(&["rm", "-rf", &stage]),
-        plus(&[
-            "mkdir",
-            "-p",
-            &pay("/usr/local/libexec/prestage"),
-            &pay("/usr/local/bin"),
-            &pay("/Library/LaunchDaemons"),
-            &scripts,
-        ]),
-        plus(&[
-            "lipo",
-            "-create",
-            "-output",
-            &binary,
-            &r("target/aarch64-apple-darwin/release/prestage"),
-            &r("target/x86_64-apple-darwin/release/prestage"),
-        ]),
-        plus(&[
-            "codesign",
-            "--force",
-            "--options",
-            "runtime",
-            "--timestamp",
-            "--identifier",
-            mac::LABEL,
-            "--sign",
-            APP_ID,
-            &binary,
-        ]),
-        plus(&["codesign", "--verify", "--strict", "--verbose=2", &binary]),
-        plus(&[
-            "ln",
-            "-s",
-            "../libexec/prestage/prestage",
-            &pay(mac::BINARY_LINK),
-        ]),
-        plus(&[
-            "install",
-            "-m",
-            "0644",
-            &r(DAEMON_TEMPLATE),
-            &pay(mac::LAUNCH_DAEMON),
-        ]),
-        plus(&[
-            "install",
-            "-m",
-            "0755",
-            &r("packaging/uninstall.sh"),
-            &pay("/usr/local/libexec/prestage/uninstall.sh"),
-        ]),
-        plus(&["mkdir", "-p", &pay("/Library/Preferences")]),
-        plus(&["install", "-m", "0600", config, &pay(mac::LOCAL_CONFIG)]),
-        plus(&[
-            "install",
-            "-m",
-            "0644",
-            dialog,
-            &pay("/usr/local/libexec/prestage/swiftDialog.pkg"),
-        ]),
-        plus(&[
-            "install",
-            "-m",
-            "0755",
-            &r("packaging/scripts/preinstall"),
-            &format!("{scripts}/preinstall"),
-        ]),
-        plus(&[
-            "install",
-            "-m",
-            "0755",
-            &r("packaging/scripts/postinstall"),
-            &format!("{scripts}/postinstall"),
-        ]),
-        plus(&[
-            "pkgbuild",
-            "--root",
-            &payload,
-            "--scripts",
-            &scripts,
-            "--identifier",
-            mac::LABEL,
-            "--version",
-            "1.2.3",
-            "--install-location",
-            "/",
-            "--ownership",
-            "recommended",
-            &component,
-        ]),
-        plus(&[
-            "productbuild",
-            "--synthesize",
-            "--product",
-            &r("packaging/requirements.plist"),
-            "--package",
-            &component,
-            &distribution,
-        ]),
-        plus(&[
-            "productbuild",
-            "--distribution",
-            &distribution,
-            "--package-path",
-            &stage,
-            "--identifier",
-            mac::LABEL,
-            "--version",
-            "1.2.3",
-            "--sign",
-            INSTALLER_ID,
-            "--timestamp",
-            &product,
-        ]),
-        plus(&["pkgutil", "--check-signature", &product]),
-        plus(&[
-            "xcrun",
-            "notarytool",
-            "submit",
-            &product,
-            "--keychain-profile",
-            "prestage-notary",
-            "--wait",
-        ]),
-        plus(&["xcrun", "stapler", "staple", &product]),
-        plus(&["xcrun", "stapler", "validate", &product]),
+        format!("+ cargo build --release --locked --manifest-path {manifest} --target aarch64-apple-darwin"),
+        format!("+ cargo build --release --locked --manifest-path {manifest} --target x86_64-apple-darwin"),
+        format!("+ rm -rf {stage}"),
+        format!(
+            "+ mkdir -p {} {} {} {scripts}",
+            q(&pay("/usr/local/libexec/prestage")),
+            q(&pay("/usr/local/bin")),
+            q(&pay("/Library/LaunchDaemons"))
+        ),
+        format!(
+            "+ lipo -create -output {binary} {} {}",
+            q(&r("target/aarch64-apple-darwin/release/prestage")),
+            q(&r("target/x86_64-apple-darwin/release/prestage"))
+        ),
+        format!("+ codesign --force --options runtime --timestamp --identifier {label} --sign {app} {binary}"),
+        format!("+ codesign --verify --strict --verbose=2 {binary}"),
+        format!("+ ln -s ../libexec/prestage/prestage {}", q(&pay(mac::BINARY_LINK))),
+        format!("+ install -m 0644 {} {}", q(&r(DAEMON_TEMPLATE)), q(&pay(mac::LAUNCH_DAEMON))),
+        format!(
+            "+ install -m 0755 {} {}",
+            q(&r("packaging/uninstall.sh")),
+            q(&pay("/usr/local/libexec/prestage/uninstall.sh"))
+        ),
+        format!("+ mkdir -p {}", q(&pay("/Library/Preferences"))),
+        format!("+ install -m 0600 {config} {}", q(&pay(mac::LOCAL_CONFIG))),
+        format!(
+            "+ install -m 0644 {dialog} {}",
+            q(&pay("/usr/local/libexec/prestage/swiftDialog.pkg"))
+        ),
+        format!(
+            "+ install -m 0755 {} {}",
+            q(&r("packaging/scripts/preinstall")),
+            q(&format!("{scripts_raw}/preinstall"))
+        ),
+        format!(
+            "+ install -m 0755 {} {}",
+            q(&r("packaging/scripts/postinstall")),
+            q(&format!("{scripts_raw}/postinstall"))
+        ),
+        format!(
+            "+ pkgbuild --root {payload} --scripts {scripts} --identifier {label} --version 1.2.3 \
+             --install-location / --ownership recommended {component}"
+        ),
+        format!(
+            "+ productbuild --synthesize --product {} --package {component} {distribution}",
+            q(&r("packaging/requirements.plist"))
+        ),
+        format!(
+            "+ productbuild --distribution {distribution} --package-path {stage} \
+             --identifier {label} --version 1.2.3 --sign {installer} --timestamp {product}"
+        ),
+        format!("+ pkgutil --check-signature {product}"),
+        format!("+ xcrun notarytool submit {product} --keychain-profile prestage-notary --wait"),
+        format!("+ xcrun stapler staple {product}"),
+        format!("+ xcrun stapler validate {product}"),
     ];
     let stdout = String::from_utf8(out.stdout.clone()).unwrap();
     let actual: Vec<&str> = stdout.lines().collect();
@@ -987,27 +905,29 @@ fn extracted_profile_settings_round_trip() {
     assert_eq!(back, profile_settings(&repo().join(PROFILE)));
 }
 
+/// Checks that every key of `settings` (recursively) is a property in `schema`.
+fn check_keys_in_schema(settings: &plist::Dictionary, schema: &serde_json::Value, at: &str) {
+    let props = schema["properties"]
+        .as_object()
+        .unwrap_or_else(|| panic!("no properties for {at} in the schema"));
+    for (key, value) in settings {
+        let path = format!("{at}{key}");
+        let prop = props
+            .get(key)
+            .unwrap_or_else(|| panic!("{path} is not in the schema"));
+        if let (Some(dict), Some(_)) = (value.as_dictionary(), prop.get("properties")) {
+            check_keys_in_schema(dict, prop, &format!("{path}."));
+        }
+    }
+}
+
 /// Every key the example profile sets is described by the schema admins load into Jamf Pro.
 #[test]
 fn example_profile_keys_are_in_the_schema() {
     let schema: serde_json::Value =
         serde_json::from_str(&fs::read_to_string(repo().join(SCHEMA)).unwrap()).unwrap();
-    fn check(settings: &plist::Dictionary, schema: &serde_json::Value, at: &str) {
-        let props = schema["properties"]
-            .as_object()
-            .unwrap_or_else(|| panic!("no properties for {at} in the schema"));
-        for (key, value) in settings {
-            let path = format!("{at}{key}");
-            let prop = props
-                .get(key)
-                .unwrap_or_else(|| panic!("{path} is not in the schema"));
-            if let (Some(dict), Some(_)) = (value.as_dictionary(), prop.get("properties")) {
-                check(dict, prop, &format!("{path}."));
-            }
-        }
-    }
     let settings = profile_settings(&repo().join(PROFILE));
-    check(settings.as_dictionary().unwrap(), &schema, "");
+    check_keys_in_schema(settings.as_dictionary().unwrap(), &schema, "");
 }
 
 #[test]

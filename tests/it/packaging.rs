@@ -97,16 +97,21 @@ impl FakeMac {
             calls,
             loaded,
         };
-        // launchctl: `print` succeeds while the daemon is "loaded"; bootstrap loads it and
-        // bootout unloads it, so the scripts see a consistent launchd.
+        // launchctl: `print` succeeds while the daemon is "loaded"; bootstrap loads it (or
+        // fails like a busy launchd while the `bootstrap-fails` marker exists) and bootout
+        // unloads it, so the scripts see a consistent launchd.
         let launchctl = format!(
             "#!/bin/sh\necho \"launchctl $*\" >> '{calls}'\ncase \"$1\" in\n\
              print) [ -e '{loaded}' ] ;;\n\
-             bootstrap) : > '{loaded}' ;;\n\
+             bootstrap) if [ -e '{fails}' ]; then\n\
+               echo 'Bootstrap failed: 5: Input/output error' >&2; exit 5\n\
+             fi\n\
+             : > '{loaded}' ;;\n\
              bootout) rm -f '{loaded}' ;;\n\
              esac\n",
             calls = mac.calls.display(),
-            loaded = mac.loaded.display()
+            loaded = mac.loaded.display(),
+            fails = mac.bootstrap_fails().display(),
         );
         write(&mac.root.join("bin/launchctl"), &launchctl, 0o755);
         for tool in ["usr/sbin/chown", "usr/sbin/pkgutil"] {
@@ -122,6 +127,11 @@ impl FakeMac {
 
     fn path(&self, mac_path: &str) -> PathBuf {
         Root::new(&self.root).resolve(mac_path)
+    }
+
+    /// While this file exists, the fake `launchctl bootstrap` fails.
+    fn bootstrap_fails(&self) -> PathBuf {
+        self.loaded.with_file_name("bootstrap-fails")
     }
 
     fn set_loaded(&self, loaded: bool) {
@@ -370,6 +380,55 @@ fn postinstall_refuses_an_incomplete_payload() {
         describe("postinstall", &out)
     );
     assert!(mac.calls_of("launchctl").is_empty());
+}
+
+#[test]
+fn postinstall_leaves_an_already_loaded_daemon_running() {
+    let mac = FakeMac::new();
+    mac.lay_payload();
+    mac.set_loaded(true);
+
+    let out = mac.run_installer_script("postinstall", &mac.root);
+    assert!(out.status.success(), "{}", describe("postinstall", &out));
+    let label = format!("system/{}", mac::LABEL);
+    assert_eq!(
+        mac.calls_of("launchctl"),
+        [
+            format!("launchctl enable {label}"),
+            format!("launchctl print {label}"),
+        ],
+        "no second bootstrap of a loaded job"
+    );
+}
+
+#[test]
+fn postinstall_fails_with_a_fix_when_launchd_keeps_refusing() {
+    let mac = FakeMac::new();
+    mac.lay_payload();
+    fs::write(mac.bootstrap_fails(), "").unwrap();
+
+    // Takes a few seconds: the script waits between its three attempts.
+    let out = mac.run_installer_script("postinstall", &mac.root);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        describe("postinstall", &out)
+    );
+    let bootstraps = mac
+        .calls_of("launchctl")
+        .into_iter()
+        .filter(|c| c.starts_with("launchctl bootstrap "))
+        .count();
+    assert_eq!(bootstraps, 3, "{:?}", mac.calls());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("sudo launchctl bootstrap system"),
+        "{}",
+        describe("postinstall", &out)
+    );
+    // The files are in place all the same, so a reboot starts prestage.
+    assert_eq!(mode(&mac.path(mac::LAUNCH_DAEMON)), 0o644);
 }
 
 #[test]

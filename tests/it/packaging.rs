@@ -178,9 +178,16 @@ impl FakeMac {
             .unwrap()
     }
 
-    fn run_uninstall(&self, target_volume: &Path) -> Output {
+    /// Runs the uninstaller: the repository's copy, or with `installed` the copy the package
+    /// put under the root (which deletes itself while it runs).
+    fn run_uninstall(&self, target_volume: &Path, installed: bool) -> Output {
+        let script = if installed {
+            self.path("/usr/local/libexec/prestage/uninstall.sh")
+        } else {
+            repo().join("packaging/uninstall.sh")
+        };
         Command::new("bash")
-            .arg(repo().join("packaging/uninstall.sh"))
+            .arg(script)
             .arg(target_volume)
             .env("PRESTAGE_TOOLS_ROOT", &self.root)
             .output()
@@ -195,7 +202,8 @@ fn lay_payload(root: &Path) {
     let libexec = at(mac::BINARY).parent().unwrap().to_path_buf();
     write(&at(mac::BINARY), "#!/bin/sh\nexit 0\n", 0o777);
     fs::set_permissions(&libexec, fs::Permissions::from_mode(0o777)).unwrap();
-    write(&libexec.join("uninstall.sh"), "#!/bin/sh\n", 0o700);
+    let uninstall = fs::read_to_string(repo().join("packaging/uninstall.sh")).unwrap();
+    write(&libexec.join("uninstall.sh"), &uninstall, 0o700);
     write(&libexec.join("swiftDialog.pkg"), "xar!", 0o666);
     let daemon = fs::read_to_string(repo().join(DAEMON_TEMPLATE)).unwrap();
     write(&at(mac::LAUNCH_DAEMON), &daemon, 0o666);
@@ -512,8 +520,14 @@ fn uninstall_removes_everything_installed_and_nothing_else() {
     write(&mac.path(mac::JOURNAL_FILE), "{}\n", 0o600);
     assert!(mac.is_loaded());
 
-    let out = mac.run_uninstall(&mac.root);
+    // The way an MDM runs it: the installed copy, which removes itself.
+    let out = mac.run_uninstall(&mac.root, true);
     assert!(out.status.success(), "{}", describe("uninstall", &out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).ends_with("prestage uninstall: done\n"),
+        "ran to the end after deleting itself: {}",
+        describe("uninstall", &out)
+    );
 
     assert_eq!(
         files_under(&mac.root),
@@ -561,7 +575,7 @@ fn uninstall_leaves_a_foreign_link_alone() {
     fs::create_dir_all(link.parent().unwrap()).unwrap();
     symlink("/opt/homebrew/bin/prestage", &link).unwrap();
 
-    let out = mac.run_uninstall(&mac.root);
+    let out = mac.run_uninstall(&mac.root, false);
     assert!(out.status.success(), "{}", describe("uninstall", &out));
     assert!(fs::symlink_metadata(&link).unwrap().is_symlink());
     // Nothing was loaded, so nothing was booted out.

@@ -38,8 +38,8 @@ pub struct LogOptions {
     pub quiet_stderr_when_piped: bool,
 }
 
-/// A file writer shared by all threads (append mode; 0644 like other daemons' logs: it holds no
-/// secret by construction).
+/// A file writer shared by all threads (append mode; 0640 root:wheel: the log names employees,
+/// though it holds no secret by construction; the package creates it the same way).
 #[derive(Clone)]
 struct FileWriter(Arc<Mutex<fs::File>>);
 
@@ -103,7 +103,7 @@ pub fn init(opts: &LogOptions) -> Option<String> {
                 OpenOptions::new()
                     .create(true)
                     .append(true)
-                    .mode(0o644)
+                    .mode(0o640)
                     .open(&path)
             });
         match opened {

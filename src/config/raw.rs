@@ -45,16 +45,17 @@ impl RawConfig {
         let mut origins = BTreeMap::new();
         for (file, layer) in [&local, &managed].into_iter().flatten() {
             for (key, value) in layer {
-                let merged_section = match (SECTIONS.contains(&key.as_str()), value, dict.get_mut(key)) {
-                    (true, Value::Dictionary(upper), Some(Value::Dictionary(lower))) => {
-                        for (sub, v) in upper {
-                            lower.insert(sub.clone(), v.clone());
-                            origins.insert(format!("{key}.{sub}"), file.clone());
+                let merged_section =
+                    match (SECTIONS.contains(&key.as_str()), value, dict.get_mut(key)) {
+                        (true, Value::Dictionary(upper), Some(Value::Dictionary(lower))) => {
+                            for (sub, v) in upper {
+                                lower.insert(sub.clone(), v.clone());
+                                origins.insert(format!("{key}.{sub}"), file.clone());
+                            }
+                            true
                         }
-                        true
-                    }
-                    _ => false,
-                };
+                        _ => false,
+                    };
                 if !merged_section {
                     // Replaced whole: forget the lower layer's sub-key origins.
                     let prefix = format!("{key}.");
@@ -178,7 +179,9 @@ fn file_permission_problems(file: &Path, expected_owner: u32) -> Vec<(String, St
     let mode = meta.mode() & 0o777;
     if mode & 0o077 != 0 {
         out.push((
-            format!("the file holds a secret but its mode {mode:03o} lets others read or change it"),
+            format!(
+                "the file holds a secret but its mode {mode:03o} lets others read or change it"
+            ),
             format!("run `sudo chmod 600 '{}'`", file.display()),
         ));
     }
@@ -216,10 +219,7 @@ mod tests {
                 Value::Dictionary(dict(&[("WelcomeTitle", Value::String("managed".into()))])),
             ),
         ]);
-        let raw = RawConfig::merge(
-            Some(("/m".into(), managed)),
-            Some(("/l".into(), local)),
-        );
+        let raw = RawConfig::merge(Some(("/m".into(), managed)), Some(("/l".into(), local)));
         assert_eq!(raw.dict["Admin"], Value::Boolean(true));
         assert_eq!(raw.dict["NTPServer"], Value::String("local.ntp".into()));
         let ui = raw.dict["UI"].as_dictionary().unwrap();

@@ -202,7 +202,9 @@ mod tests {
             .to_writer_binary(&mut bin)
             .unwrap();
         let mut xml = Vec::new();
-        Value::Dictionary(d.clone()).to_writer_xml(&mut xml).unwrap();
+        Value::Dictionary(d.clone())
+            .to_writer_xml(&mut xml)
+            .unwrap();
         assert_eq!(parse_bytes(Path::new("b"), &bin).unwrap(), d);
         assert_eq!(parse_bytes(Path::new("x"), &xml).unwrap(), d);
     }

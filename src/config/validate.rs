@@ -29,10 +29,7 @@ const MAX_TIMEOUT_SECONDS: i64 = 86_400;
 /// The closest candidate to `input`, if one is close enough to be a likely typo.
 pub(crate) fn suggest<'c>(input: &str, candidates: &[&'c str]) -> Option<&'c str> {
     let lower = input.to_ascii_lowercase();
-    if let Some(exact) = candidates
-        .iter()
-        .find(|c| c.to_ascii_lowercase() == lower)
-    {
+    if let Some(exact) = candidates.iter().find(|c| c.to_ascii_lowercase() == lower) {
         return Some(exact);
     }
     candidates
@@ -88,11 +85,7 @@ pub(crate) struct Validator<'a> {
 }
 
 impl<'a> Validator<'a> {
-    pub fn new(
-        raw: &'a RawConfig,
-        mode: Mode,
-        known_string_ids: &'a dyn Fn(&str) -> bool,
-    ) -> Self {
+    pub fn new(raw: &'a RawConfig, mode: Mode, known_string_ids: &'a dyn Fn(&str) -> bool) -> Self {
         Self {
             raw,
             mode,
@@ -227,7 +220,10 @@ impl<'a> Validator<'a> {
         match n {
             Some(n) if (min..=max).contains(&n) => Ok(Some(n)),
             _ => {
-                let shown = n.map_or_else(|| value.as_unsigned_integer().unwrap_or(u64::MAX).to_string(), |n| n.to_string());
+                let shown = n.map_or_else(
+                    || value.as_unsigned_integer().unwrap_or(u64::MAX).to_string(),
+                    |n| n.to_string(),
+                );
                 self.err(
                     &path,
                     format!("is {shown}, outside {min}..={max}"),
@@ -263,7 +259,11 @@ impl<'a> Validator<'a> {
         }
     }
 
-    fn object_id(&mut self, level: &mut Level<'_>, key: &'static str) -> Result<Option<ObjectId>, ()> {
+    fn object_id(
+        &mut self,
+        level: &mut Level<'_>,
+        key: &'static str,
+    ) -> Result<Option<ObjectId>, ()> {
         let Some(s) = self.string(level, key) else {
             return if level.has(key) { Err(()) } else { Ok(None) };
         };
@@ -295,7 +295,11 @@ impl<'a> Validator<'a> {
         };
         let path = level.path(key);
         let Ok(url) = Url::parse(s.trim()) else {
-            self.err(&path, "is not a valid URL", format!("write a full URL such as {default}"));
+            self.err(
+                &path,
+                "is not a valid URL",
+                format!("write a full URL such as {default}"),
+            );
             return None;
         };
         let loopback = match url.host() {
@@ -308,20 +312,31 @@ impl<'a> Validator<'a> {
         if !ok_scheme || url.host().is_none() {
             self.err(
                 &path,
-                format!("uses {}://; only https is allowed (http only for localhost)", url.scheme()),
+                format!(
+                    "uses {}://; only https is allowed (http only for localhost)",
+                    url.scheme()
+                ),
                 format!("use an https URL such as {default}"),
             );
             return None;
         }
         if !url.username().is_empty() || url.password().is_some() {
-            self.err(&path, "contains a user name or password", "remove the credentials from the URL");
+            self.err(
+                &path,
+                "contains a user name or password",
+                "remove the credentials from the URL",
+            );
             return None;
         }
         Some(url)
     }
 
     /// An absolute macOS path.
-    fn mac_path(&mut self, level: &mut Level<'_>, key: &'static str) -> Result<Option<PathBuf>, ()> {
+    fn mac_path(
+        &mut self,
+        level: &mut Level<'_>,
+        key: &'static str,
+    ) -> Result<Option<PathBuf>, ()> {
         let Some(s) = self.string(level, key) else {
             return if level.has(key) { Err(()) } else { Ok(None) };
         };
@@ -352,7 +367,11 @@ impl<'a> Validator<'a> {
             Some(c) => format!("did you mean `{c}`?"),
             None => format!("use one of {}", choices.join(", ")),
         };
-        self.err(&level.path(key), format!("`{s}` is not one of {}", choices.join(", ")), fix);
+        self.err(
+            &level.path(key),
+            format!("`{s}` is not one of {}", choices.join(", ")),
+            fix,
+        );
         Err(())
     }
 
@@ -436,7 +455,9 @@ impl<'a> Validator<'a> {
             password: password?,
             ui: ui?,
             agent: agent?,
-            ntp_server: ntp_server.ok()?.unwrap_or_else(|| DEFAULT_NTP_SERVER.to_owned()),
+            ntp_server: ntp_server
+                .ok()?
+                .unwrap_or_else(|| DEFAULT_NTP_SERVER.to_owned()),
             report_to_directory: report_to_directory.unwrap_or(true),
         })
     }
@@ -463,7 +484,10 @@ impl<'a> Validator<'a> {
         let present: Vec<&str> = [
             ("APIKey", top.has("APIKey")),
             ("APIKeyKeychainService", top.has("APIKeyKeychainService")),
-            ("EncryptedAPIKey", top.has("EncryptedAPIKey") || top.has("DecryptUser")),
+            (
+                "EncryptedAPIKey",
+                top.has("EncryptedAPIKey") || top.has("DecryptUser"),
+            ),
         ]
         .into_iter()
         .filter_map(|(k, p)| p.then_some(k))
@@ -481,7 +505,10 @@ impl<'a> Validator<'a> {
             [first, rest @ ..] => {
                 self.err(
                     rest[0],
-                    format!("more than one API key source is set ({})", present.join(", ")),
+                    format!(
+                        "more than one API key source is set ({})",
+                        present.join(", ")
+                    ),
                     format!("keep exactly one: remove {} or {first}", rest.join(" and ")),
                 );
                 return None;
@@ -516,7 +543,11 @@ impl<'a> Validator<'a> {
     }
 
     /// A local account short name.
-    fn account_name(&mut self, level: &mut Level<'_>, key: &'static str) -> Result<Option<String>, ()> {
+    fn account_name(
+        &mut self,
+        level: &mut Level<'_>,
+        key: &'static str,
+    ) -> Result<Option<String>, ()> {
         let Some(s) = self.string(level, key) else {
             return if level.has(key) { Err(()) } else { Ok(None) };
         };
@@ -540,13 +571,17 @@ impl<'a> Validator<'a> {
         let Some(s) = self.string(level, key) else {
             return if level.has(key) { Err(()) } else { Ok(None) };
         };
-        let valid = s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':'))
+        let valid = s
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':'))
             && !s.starts_with(['.', '-']);
         if !valid {
             self.err(
                 &level.path(key),
                 format!("`{s}` is not a host name"),
-                format!("write a host name such as {DEFAULT_NTP_SERVER}, without a scheme or spaces"),
+                format!(
+                    "write a host name such as {DEFAULT_NTP_SERVER}, without a scheme or spaces"
+                ),
             );
             return Err(());
         }
@@ -558,7 +593,11 @@ impl<'a> Validator<'a> {
         let failed = top.has("Identity") && dict.is_none();
         let mut l = Level::new("Identity", dict);
         let identifier = self
-            .choice(&mut l, "Identifier", &["CompanyEmail", "PersonalEmail", "LastName", "Username"])
+            .choice(
+                &mut l,
+                "Identifier",
+                &["CompanyEmail", "PersonalEmail", "LastName", "Username"],
+            )
             .map(|c| match c {
                 Some("PersonalEmail") => Identifier::PersonalEmail,
                 Some("LastName") => Identifier::LastName,
@@ -575,7 +614,9 @@ impl<'a> Validator<'a> {
         Some(IdentityConfig {
             identifier: identifier.ok()?,
             secret: secret?,
-            max_attempts: max_attempts.ok()?.map_or(Some(5), |n| u32::try_from(n).ok())?,
+            max_attempts: max_attempts
+                .ok()?
+                .map_or(Some(5), |n| u32::try_from(n).ok())?,
             cooldown: cooldown?,
         })
     }
@@ -607,7 +648,11 @@ impl<'a> Validator<'a> {
             Some(c) => format!("did you mean `{c}`?"),
             None => "use None, EmployeeID or Attribute:<name>".to_owned(),
         };
-        self.err(&path, format!("`{s}` is not None, EmployeeID or Attribute:<name>"), fix);
+        self.err(
+            &path,
+            format!("`{s}` is not None, EmployeeID or Attribute:<name>"),
+            fix,
+        );
         None
     }
 
@@ -655,7 +700,9 @@ impl<'a> Validator<'a> {
         self.close(&l);
         let defaults = PasswordPolicy::default();
         Some(PolicySource::Local(PasswordPolicy {
-            min_length: min.ok()?.map_or(Some(defaults.min_length), |n| u32::try_from(n).ok())?,
+            min_length: min
+                .ok()?
+                .map_or(Some(defaults.min_length), |n| u32::try_from(n).ok())?,
             require_uppercase: upper.unwrap_or(defaults.require_uppercase),
             require_lowercase: lower.unwrap_or(defaults.require_lowercase),
             require_number: number.unwrap_or(defaults.require_number),
@@ -703,10 +750,11 @@ impl<'a> Validator<'a> {
         };
         // BCP 47-ish: `de`, `en-GB`, `pt_BR`, `zh-Hans`.
         let mut parts = s.split(['-', '_']);
-        let first_ok = parts
-            .next()
-            .is_some_and(|p| (2..=3).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_alphabetic()));
-        let rest_ok = parts.all(|p| (2..=8).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_alphanumeric()));
+        let first_ok = parts.next().is_some_and(|p| {
+            (2..=3).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_alphabetic())
+        });
+        let rest_ok = parts
+            .all(|p| (2..=8).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_alphanumeric()));
         if first_ok && rest_ok {
             Ok(Some(s))
         } else {

@@ -35,7 +35,9 @@ impl ImportReport {
             out.push_str(&format!("mapped    {var} -> {key}\n"));
         }
         for var in &self.empty {
-            out.push_str(&format!("empty     {var} (left out: fill it in the plist if you need it)\n"));
+            out.push_str(&format!(
+                "empty     {var} (left out: fill it in the plist if you need it)\n"
+            ));
         }
         for var in &self.unmapped {
             out.push_str(&format!("unmapped  {var}\n"));
@@ -96,7 +98,9 @@ fn assignments(text: &str) -> Vec<(String, Parsed)> {
 }
 
 fn text_at(chars: &[char], i: usize, s: &str) -> bool {
-    s.chars().enumerate().all(|(k, c)| chars.get(i + k) == Some(&c))
+    s.chars()
+        .enumerate()
+        .all(|(k, c)| chars.get(i + k) == Some(&c))
 }
 
 /// One shell word starting at `*i`: quoted and unquoted parts, up to unquoted whitespace.
@@ -124,7 +128,9 @@ fn word(chars: &[char], i: &mut usize) -> Parsed {
                     match chars.get(*i) {
                         None => return Err("has an unterminated \" quote"),
                         Some('"') => break,
-                        Some('$' | '`') => return Err("uses $ or ` expansion; write the value itself"),
+                        Some('$' | '`') => {
+                            return Err("uses $ or ` expansion; write the value itself")
+                        }
                         // Inside double quotes, backslash escapes only these (bash manual,
                         // "Double Quotes"); `\n` stays a backslash and an n.
                         Some('\\') if matches!(chars.get(*i + 1), Some('"' | '\\' | '$' | '`')) => {
@@ -161,7 +167,9 @@ fn settings_block(text: &str) -> String {
     let start = lines
         .iter()
         .position(|l| l.contains("General Settings") && !l.contains("END"));
-    let end = lines.iter().position(|l| l.contains("END General Settings"));
+    let end = lines
+        .iter()
+        .position(|l| l.contains("END General Settings"));
     match (start, end) {
         (Some(s), Some(e)) if s < e => lines[s + 1..e].join("\n"),
         _ => text.to_owned(),
@@ -350,7 +358,9 @@ mod tests {
         let xml = String::from_utf8(r.plist_xml.clone()).unwrap();
         assert!(xml.contains("<key>MinLength</key>"), "{xml}");
         assert!(xml.contains("<string>a\nb</string>"), "{xml}");
-        assert!(r.mapped.contains(&("self_ID".into(), "Identity.Identifier".into())));
+        assert!(r
+            .mapped
+            .contains(&("self_ID".into(), "Identity.Identifier".into())));
         assert_eq!(r.empty, vec!["YOUR_CONNECT_KEY".to_owned()]);
         assert_eq!(r.unmapped.len(), 1, "{:?}", r.unmapped);
         assert!(r.unmapped[0].starts_with("daemon"));

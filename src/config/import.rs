@@ -30,20 +30,20 @@ pub struct ImportReport {
 impl ImportReport {
     /// A human summary for the terminal (stderr), one finding a line.
     pub fn summary(&self) -> String {
+        use std::fmt::Write as _;
         let mut out = String::new();
+        // Writing to a String cannot fail.
         for (var, key) in &self.mapped {
-            out.push_str(&format!("mapped    {var} -> {key}\n"));
+            let _ = writeln!(out, "mapped    {var} -> {key}");
         }
         for var in &self.empty {
-            out.push_str(&format!(
-                "empty     {var} (left out: fill it in the plist if you need it)\n"
-            ));
+            let _ = writeln!(out, "empty     {var} (left out: fill it in the plist if you need it)");
         }
         for var in &self.unmapped {
-            out.push_str(&format!("unmapped  {var}\n"));
+            let _ = writeln!(out, "unmapped  {var}");
         }
         for p in &self.problems {
-            out.push_str(&format!("problem   {p}\n"));
+            let _ = writeln!(out, "problem   {p}");
         }
         out
     }
@@ -178,7 +178,6 @@ fn settings_block(text: &str) -> String {
 
 enum Target {
     Str(&'static str),
-    Secret(&'static str),
     Bool(&'static str),
     Text(&'static str),
     MinLength,
@@ -188,8 +187,8 @@ enum Target {
 
 fn target(var: &str) -> Option<Target> {
     Some(match var {
-        "YOUR_CONNECT_KEY" => Target::Secret("ConnectKey"),
-        "ENCRYPTED_KEY" => Target::Secret("EncryptedAPIKey"),
+        "YOUR_CONNECT_KEY" => Target::Str("ConnectKey"),
+        "ENCRYPTED_KEY" => Target::Str("EncryptedAPIKey"),
         "DECRYPT_USER" => Target::Str("DecryptUser"),
         "DEP_ENROLLMENT_GROUP_ID" => Target::Str("EnrollmentGroupID"),
         "DEP_POST_ENROLLMENT_GROUP_ID" => Target::Str("PostEnrollmentGroupID"),
@@ -271,48 +270,38 @@ pub fn import(script_text: &str) -> ImportReport {
             report.empty.push(var);
             continue;
         }
-        let mut bad = |what: &str| report.problems.push(format!("{var}: {what}"));
-        let (key, plist_value) = match target {
-            Target::Str(key) => (key, Value::String(value.trim().to_owned())),
-            Target::Secret(key) => (key, Value::String(value.trim().to_owned())),
+        let trimmed = value.trim();
+        let converted: Result<(&str, Value), String> = match target {
+            Target::Str(key) => Ok((key, Value::String(trimmed.to_owned()))),
             // DEPNotify showed a literal `\n` as a line break.
-            Target::Text(key) => (key, Value::String(value.replace("\\n", "\n"))),
-            Target::Bool(key) => match parse_bool(value.trim()) {
-                Some(b) => (key, Value::Boolean(b)),
-                None => {
-                    bad(&format!("`{value}` is not true or false"));
-                    continue;
-                }
-            },
-            Target::MinLength => match value.trim().parse::<u32>() {
-                Ok(n) => ("Password.Policy.MinLength", Value::Integer(n.into())),
-                Err(_) => {
-                    bad(&format!("`{value}` is not a whole number"));
-                    continue;
-                }
-            },
-            Target::SelfId => {
-                let id = match value.trim() {
-                    "CE" => "CompanyEmail",
-                    "PE" => "PersonalEmail",
-                    "LN" => "LastName",
-                    other => {
-                        bad(&format!("`{other}` is not CE, PE or LN"));
-                        continue;
-                    }
-                };
-                ("Identity.Identifier", Value::String(id.to_owned()))
+            Target::Text(key) => Ok((key, Value::String(value.replace("\\n", "\n")))),
+            Target::Bool(key) => parse_bool(trimmed)
+                .map(|b| (key, Value::Boolean(b)))
+                .ok_or_else(|| format!("`{trimmed}` is not true or false")),
+            Target::MinLength => trimmed
+                .parse::<u32>()
+                .map(|n| ("Password.Policy.MinLength", Value::Integer(n.into())))
+                .map_err(|_| format!("`{trimmed}` is not a whole number")),
+            Target::SelfId => match trimmed {
+                "CE" => Ok("CompanyEmail"),
+                "PE" => Ok("PersonalEmail"),
+                "LN" => Ok("LastName"),
+                other => Err(format!("`{other}` is not CE, PE or LN")),
             }
-            Target::SelfSecret => match parse_bool(value.trim()) {
-                Some(b) => (
-                    "Identity.Secret",
-                    Value::String(if b { "EmployeeID" } else { "None" }.to_owned()),
-                ),
-                None => {
-                    bad(&format!("`{value}` is not true or false"));
-                    continue;
-                }
-            },
+            .map(|id| ("Identity.Identifier", Value::String(id.to_owned()))),
+            Target::SelfSecret => parse_bool(trimmed)
+                .map(|b| {
+                    let secret = if b { "EmployeeID" } else { "None" };
+                    ("Identity.Secret", Value::String(secret.to_owned()))
+                })
+                .ok_or_else(|| format!("`{trimmed}` is not true or false")),
+        };
+        let (key, plist_value) = match converted {
+            Ok(c) => c,
+            Err(what) => {
+                report.problems.push(format!("{var}: {what}"));
+                continue;
+            }
         };
         insert(&mut dict, key, plist_value);
         report.mapped.push((var, key.to_owned()));

@@ -37,7 +37,10 @@ impl ImportReport {
             let _ = writeln!(out, "mapped    {var} -> {key}");
         }
         for var in &self.empty {
-            let _ = writeln!(out, "empty     {var} (left out: fill it in the plist if you need it)");
+            let _ = writeln!(
+                out,
+                "empty     {var} (left out: fill it in the plist if you need it)"
+            );
         }
         for var in &self.unmapped {
             let _ = writeln!(out, "unmapped  {var}");

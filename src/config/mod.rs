@@ -289,3 +289,133 @@ pub fn check_command_with(
         }
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    //! The parser never panics, whatever the bytes or the plist.
+
+    use std::path::{Path, PathBuf};
+
+    use plist::Value;
+    use proptest::prelude::*;
+
+    use super::{raw, read, schema, validate, Mode, Severity};
+
+    fn key() -> impl Strategy<Value = String> {
+        let names: Vec<String> = schema::accepted_keys()
+            .iter()
+            .map(|k| k.rsplit('.').next().unwrap_or(k).to_owned())
+            .collect();
+        prop_oneof![
+            3 => prop::sample::select(names),
+            1 => "[A-Za-z.:]{0,12}",
+        ]
+    }
+
+    fn value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            any::<bool>().prop_map(Value::Boolean),
+            any::<i64>().prop_map(|i| Value::Integer(i.into())),
+            any::<u64>().prop_map(|i| Value::Integer(i.into())),
+            any::<f64>().prop_map(Value::Real),
+            "\\PC{0,20}".prop_map(Value::String),
+            prop::collection::vec(any::<u8>(), 0..8).prop_map(Value::Data),
+            prop::sample::select(vec![
+                "Tenant",
+                "None",
+                "EmployeeID",
+                "Attribute:",
+                "Attribute: code",
+                "CompanyEmail",
+                "http://127.0.0.1:1/",
+                "https://[::1]/",
+                "0123456789abcdef0123456789abcdef01234567",
+                "65a1b2c3d4e5f60718293a4b",
+                "/usr/local/bin/dialog",
+                "",
+                " ",
+            ])
+            .prop_map(|s| Value::String(s.to_owned())),
+        ];
+        leaf.prop_recursive(3, 48, 8, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..3).prop_map(Value::Array),
+                prop::collection::vec((key(), inner), 0..8)
+                    .prop_map(|kv| Value::Dictionary(kv.into_iter().collect())),
+            ]
+        })
+    }
+
+    fn top() -> impl Strategy<Value = plist::Dictionary> {
+        prop::collection::vec((key(), value()), 0..12).prop_map(|kv| kv.into_iter().collect())
+    }
+
+    fn validate_pair(managed: plist::Dictionary, local: plist::Dictionary) {
+        let raw = raw::RawConfig::merge(
+            Some((PathBuf::from("/nonexistent/m.plist"), managed)),
+            Some((PathBuf::from("/nonexistent/l.plist"), local)),
+        );
+        let known = |id: &str| id.len() % 2 == 0;
+        for mode in [
+            Mode::Run,
+            Mode::Check {
+                allow_secret_in_profile: false,
+            },
+        ] {
+            let mut v = validate::Validator::new(&raw, mode, &known);
+            let config = v.config();
+            let diags = v.finish();
+            let errors = diags.iter().any(|d| d.severity == Severity::Error);
+            assert_eq!(config.is_none(), errors, "{diags:?}");
+            let _ = raw::secret_rules(&raw, mode, 0);
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn random_bytes_never_panic(
+            prefix in prop::sample::select(vec![&b""[..], b"bplist00", b"<?xml version=\"1.0\"?><plist version=\"1.0\">"]),
+            bytes in prop::collection::vec(any::<u8>(), 0..2048),
+        ) {
+            let mut all = prefix.to_vec();
+            all.extend_from_slice(&bytes);
+            if let Ok(dict) = read::parse_bytes(Path::new("/r.plist"), &all) {
+                validate_pair(plist::Dictionary::new(), dict);
+            }
+        }
+
+        #[test]
+        fn damaged_binary_plists_never_panic(
+            dict in top(),
+            flips in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..6),
+        ) {
+            let mut bin = Vec::new();
+            Value::Dictionary(dict).to_writer_binary(&mut bin).unwrap();
+            for (at, byte) in flips {
+                let i = at.index(bin.len());
+                bin[i] = byte;
+            }
+            if let Ok(dict) = read::parse_bytes(Path::new("/d.plist"), &bin) {
+                validate_pair(plist::Dictionary::new(), dict);
+            }
+        }
+
+        #[test]
+        fn random_plists_never_panic(managed in top(), local in top(), binary in any::<bool>()) {
+            let mut bytes = Vec::new();
+            let written = if binary {
+                Value::Dictionary(local.clone()).to_writer_binary(&mut bytes)
+            } else {
+                Value::Dictionary(local.clone()).to_writer_xml(&mut bytes)
+            };
+            if written.is_ok() {
+                // What we wrote must read back (XML may not round-trip every float exactly).
+                let back = read::parse_bytes(Path::new("/p.plist"), &bytes);
+                prop_assert!(back.is_ok(), "{:?}", back.err());
+            }
+            validate_pair(managed, local);
+        }
+    }
+}

@@ -418,10 +418,9 @@ impl<'a> Validator<'a> {
 
         let enrollment_user = self.account_name(&mut top, "EnrollmentUser");
         let delete_enrollment_users = self.boolean(&mut top, "DeleteEnrollmentUsers");
-        if delete_enrollment_users != Some(false)
-            && !top.has("EnrollmentUser")
-            && !matches!(top.dict.and_then(|d| d.get("DeleteEnrollmentUsers")), Some(v) if !matches!(v, Value::Boolean(_)))
-        {
+        // When DeleteEnrollmentUsers itself is invalid, that is the error to fix first.
+        let delete_invalid = top.has("DeleteEnrollmentUsers") && delete_enrollment_users.is_none();
+        if !delete_invalid && delete_enrollment_users != Some(false) && !top.has("EnrollmentUser") {
             self.err(
                 "EnrollmentUser",
                 "is required while DeleteEnrollmentUsers is true (the default)",

@@ -155,7 +155,7 @@ impl SystemKeychain {
         };
         let keychain = SecKeychain::open(Self::PATH).map_err(err)?;
         // An empty account name matches any account.
-        match find_generic_password(Some(&[keychain]), service, "") {
+        match find_generic_password(Some(std::slice::from_ref(&keychain)), service, "") {
             Ok(found) => Ok(Some(found)),
             Err(e) if e.code() == Self::NOT_FOUND => Ok(None),
             Err(e) => Err(err(e)),

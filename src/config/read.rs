@@ -151,7 +151,7 @@ pub(crate) fn parse_bytes(path: &Path, bytes: &[u8]) -> Result<Dictionary, Diagn
     }
     let value = Value::from_reader(Cursor::new(bytes)).map_err(|e| {
         // The crate's message says what and where (line/offset), never more than a value name.
-        let what = if e.is_eof() {
+        let what = if e.is_eof() || e.to_string().contains("Unclosed") {
             "ends too early (truncated?)".to_owned()
         } else {
             format!("is not a valid property list ({e})")
@@ -159,6 +159,17 @@ pub(crate) fn parse_bytes(path: &Path, bytes: &[u8]) -> Result<Dictionary, Diagn
         file_error(path, what, lint.clone())
     })?;
     match value {
+        // A .mobileconfig: its settings sit in PayloadContent (Apple's Configuration Profile
+        // Reference); extracting them is the packaging tools' job, not ours.
+        Value::Dictionary(d)
+            if d.contains_key("PayloadContent") && d.contains_key("PayloadType") =>
+        {
+            Err(file_error(
+                path,
+                "is a configuration profile, not prestage's settings",
+                "deploy the profile with your MDM, or check the plist inside its PayloadContent",
+            ))
+        }
         Value::Dictionary(d) => Ok(d),
         other => Err(file_error(
             path,

@@ -123,10 +123,17 @@ impl<'a> Validator<'a> {
     }
 
     fn wrong_type(&mut self, path: &str, expected: &str, found: &Value) {
+        let example = match expected {
+            "a boolean" => "<true/> or <false/>",
+            "an integer" => "<integer>600</integer>",
+            "a dictionary" => "<dict>...</dict> (see docs/configuration.md)",
+            "a string" => "<string>...</string>",
+            _ => "described in docs/configuration.md",
+        };
         self.err(
             path,
             format!("expected {expected}, found {}", kind(found)),
-            format!("write it as {expected} (see docs/configuration.md)"),
+            format!("write it as {example}"),
         );
     }
 
@@ -142,9 +149,7 @@ impl<'a> Validator<'a> {
                 continue;
             }
             let path = level.path(key);
-            let fix = if level.prefix.is_empty() && key.starts_with("Payload") {
-                "this looks like a configuration profile: give prestage the settings inside its PayloadContent".to_owned()
-            } else if let Some(s) = suggest(key, &level.asked) {
+            let fix = if let Some(s) = suggest(key, &level.asked) {
                 format!("did you mean `{}`?", level.path(s))
             } else {
                 format!("remove it; valid keys here are {}", level.asked.join(", "))
@@ -191,7 +196,7 @@ impl<'a> Validator<'a> {
         match level.get(key)? {
             Value::Boolean(b) => Some(*b),
             other => {
-                self.wrong_type(&path, "a boolean (<true/> or <false/>)", other);
+                self.wrong_type(&path, "a boolean", other);
                 None
             }
         }
@@ -213,7 +218,7 @@ impl<'a> Validator<'a> {
         let n = match value {
             Value::Integer(i) => i.as_signed(),
             other => {
-                self.wrong_type(&path, "an integer (<integer>)", other);
+                self.wrong_type(&path, "an integer", other);
                 return Err(());
             }
         };
@@ -253,7 +258,7 @@ impl<'a> Validator<'a> {
         match level.get(key)? {
             Value::Dictionary(d) => Some(d),
             other => {
-                self.wrong_type(&path, "a dictionary (<dict>)", other);
+                self.wrong_type(&path, "a dictionary", other);
                 None
             }
         }

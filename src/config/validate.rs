@@ -32,12 +32,20 @@ pub(crate) fn suggest<'c>(input: &str, candidates: &[&'c str]) -> Option<&'c str
     if let Some(exact) = candidates.iter().find(|c| c.to_ascii_lowercase() == lower) {
         return Some(exact);
     }
+    // Close by Jaro-Winkler (good at shared prefixes), or within a few edits (good at swapped
+    // letters in short keys).
+    let max_edits = (lower.len() / 3).max(1);
     candidates
         .iter()
-        .map(|c| (strsim::jaro_winkler(&lower, &c.to_ascii_lowercase()), *c))
-        .filter(|(score, _)| *score >= 0.8)
+        .map(|c| {
+            let c_lower = c.to_ascii_lowercase();
+            let jw = strsim::jaro_winkler(&lower, &c_lower);
+            let close = strsim::damerau_levenshtein(&lower, &c_lower) <= max_edits;
+            (jw, close, *c)
+        })
+        .filter(|(jw, close, _)| *jw >= 0.8 || *close)
         .max_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|(_, c)| c)
+        .map(|(_, _, c)| c)
 }
 
 /// One dictionary being read, and the keys asked of it so far.
@@ -844,4 +852,124 @@ pub(crate) fn parser_keys() -> BTreeSet<String> {
     let mut v = Validator::new(&raw, Mode::Run, &known);
     let _ = v.config();
     v.asked
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> Dictionary {
+        let mut d = Dictionary::new();
+        d.insert(
+            "ConnectKey".into(),
+            Value::String("0123456789ABCDEF0123456789abcdef01234567".into()),
+        );
+        d.insert("APIKeyKeychainService".into(), Value::String("svc".into()));
+        d.insert("DeleteEnrollmentUsers".into(), Value::Boolean(false));
+        d
+    }
+
+    fn section(d: &mut Dictionary, name: &str, pairs: &[(&str, Value)]) {
+        let s: Dictionary = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect();
+        d.insert(name.into(), Value::Dictionary(s));
+    }
+
+    fn run(d: Dictionary) -> (Option<Config>, Vec<Diagnostic>) {
+        let raw = RawConfig::merge(None, Some((PathBuf::from("/c.plist"), d)));
+        let known = |id: &str| id == "welcome.title";
+        let mut v = Validator::new(
+            &raw,
+            Mode::Check {
+                allow_secret_in_profile: false,
+            },
+            &known,
+        );
+        let c = v.config();
+        (c, v.finish())
+    }
+
+    fn keys(diags: &[Diagnostic]) -> Vec<&str> {
+        diags.iter().map(|d| d.key.as_str()).collect()
+    }
+
+    #[test]
+    fn accepts_both_attribute_forms_and_loopback_http() {
+        for form in ["Attribute:Code", "Attribute: Code"] {
+            let mut d = base();
+            section(
+                &mut d,
+                "Identity",
+                &[("Secret", Value::String(form.into()))],
+            );
+            d.insert(
+                "APIBaseURL".into(),
+                Value::String("http://127.0.0.1:8080".into()),
+            );
+            let (c, diags) = run(d);
+            assert!(diags.is_empty(), "{diags:?}");
+            let c = c.unwrap();
+            assert_eq!(c.identity.secret, SecretKind::Attribute("Code".into()));
+            assert_eq!(c.api_base_url.as_str(), "http://127.0.0.1:8080/");
+        }
+    }
+
+    #[test]
+    fn nested_problems_are_all_found() {
+        let mut d = base();
+        let mut policy = Dictionary::new();
+        policy.insert("MinLenght".into(), Value::Integer(8.into()));
+        policy.insert("RequireNumber".into(), Value::Integer(1.into()));
+        section(&mut d, "Password", &[("Policy", Value::Dictionary(policy))]);
+        let mut strings = Dictionary::new();
+        strings.insert("welcome.title".into(), Value::Integer(3.into()));
+        section(
+            &mut d,
+            "UI",
+            &[
+                ("Strings", Value::Dictionary(strings)),
+                ("Language", Value::String("english please".into())),
+                ("DialogPath", Value::String("bin/dialog".into())),
+            ],
+        );
+        section(
+            &mut d,
+            "Agent",
+            &[("InstallTimeoutSeconds", Value::Integer(u64::MAX.into()))],
+        );
+        let (c, diags) = run(d);
+        assert!(c.is_none());
+        assert_eq!(
+            keys(&diags),
+            [
+                "Password.Policy.RequireNumber",
+                "Password.Policy.MinLenght",
+                "UI.Language",
+                "UI.Strings.welcome.title",
+                "UI.DialogPath",
+                "Agent.InstallTimeoutSeconds",
+            ]
+        );
+        assert_eq!(
+            diags[1].fix.as_deref(),
+            Some("did you mean `Password.Policy.MinLength`?")
+        );
+        assert!(
+            diags[5].message.contains("18446744073709551615"),
+            "{diags:?}"
+        );
+    }
+
+    #[test]
+    fn suggestions() {
+        assert_eq!(
+            suggest("connectkey", &["ConnectKey", "Admin"]),
+            Some("ConnectKey")
+        );
+        assert_eq!(suggest("Amdin", &["ConnectKey", "Admin"]), Some("Admin"));
+        assert_eq!(suggest("Zebra", &["ConnectKey", "Admin"]), None);
+        assert_eq!(suggest("UI", &["ConnectKey", "Admin"]), None);
+    }
 }

@@ -49,6 +49,14 @@ pub(crate) fn read_file(path: &Path) -> Result<Option<Dictionary>, Diagnostic> {
             "give the path of the .plist file itself",
         ));
     }
+    if !meta.is_file() {
+        // A FIFO or device would block or never end.
+        return Err(file_error(
+            path,
+            "is not a regular file",
+            "give the path of the .plist file itself",
+        ));
+    }
     if meta.len() > MAX_FILE_BYTES {
         return Err(file_error(
             path,

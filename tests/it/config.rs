@@ -216,6 +216,10 @@ fn bad_inputs_made_at_test_time() {
     let (code, out) = check(dir.path());
     assert_eq!(code, 1);
     assert!(out.contains("is a directory"), "{out}");
+    // A character device.
+    let (code, out) = check(Path::new("/dev/null"));
+    assert_eq!(code, 1);
+    assert!(out.contains("/dev/null: is not a regular file"), "{out}");
     // 50 MB of junk: rejected by size, not read.
     let junk = dir.path().join("junk.plist");
     let mut bytes = vec![0u8; 50 * 1024 * 1024];

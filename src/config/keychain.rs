@@ -1,7 +1,7 @@
 //! Where `APIKeyKeychainService` is read from: a generic password in the System keychain.
 //!
-//! On a Mac ([`SystemKeychain`], macOS only) the secret is a generic password whose *service* is
-//! the configured name, in `/Library/Keychains/System.keychain`; a JumpCloud command writes it
+//! On a Mac (`SystemKeychain`, compiled on macOS only) the secret is a generic password whose
+//! *service* is the configured name, in `/Library/Keychains/System.keychain`; a JumpCloud command writes it
 //! there (for example `security add-generic-password -s <service> -a prestage -w <key>
 //! /Library/Keychains/System.keychain`) and prestage deletes it when enrollment is done.
 //!

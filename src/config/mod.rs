@@ -1,9 +1,9 @@
 //! Configuration: the admin's plist (managed preferences over the local file, key by key),
 //! parsed into a raw form and validated into [`Config`] (SPEC §3).
 //!
-//! The pipeline is [`read`] (one file → a plist dictionary, with a clear message for every way a
-//! file can be wrong) → [`raw`] (managed over local, key by key, remembering which file each key
-//! came from) → [`validate`] (every key checked, every problem collected, then a typed
+//! The pipeline is `read` (one file → a plist dictionary, with a clear message for every way a
+//! file can be wrong) → `raw` (managed over local, key by key, remembering which file each key
+//! came from) → `validate` (every key checked, every problem collected, then a typed
 //! [`Config`]). Problems are [`Diagnostic`]s naming file and key path (`Identity.Secret`), and
 //! are all reported at once.
 //!

@@ -1,9 +1,9 @@
 //! Where `APIKeyKeychainService` is read from: a generic password in the System keychain.
 //!
 //! On a Mac (`SystemKeychain`, compiled on macOS only) the secret is a generic password whose
-//! *service* is the configured name, in `/Library/Keychains/System.keychain`; a JumpCloud command writes it
-//! there (for example `security add-generic-password -s <service> -a prestage -w <key>
-//! /Library/Keychains/System.keychain`) and prestage deletes it when enrollment is done.
+//! *service* is the configured name, in `/Library/Keychains/System.keychain`; a JumpCloud
+//! command writes it there (for example `security add-generic-password -s <service> -a prestage
+//! -w <key> /Library/Keychains/System.keychain`) and prestage deletes it when enrollment is done.
 //!
 //! Everywhere else, and under any `--root` other than `/`, [`FakeKeychain`] stands in for it: a
 //! JSON object `{"<service>": "<secret>"}` in `<root>/.fakemac/keychain.json`. That file is the

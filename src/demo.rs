@@ -478,7 +478,7 @@ pub async fn run(opts: &DemoOptions) -> Result<u8, CliError> {
     } else {
         Box::new(ScriptedUi::new(scenario.demo_script(), cfg.ui.clone(), strings).with_echo(true))
     };
-    let keychain = crate::config::keychain::system_keychain(&scenario.root);
+    let keychain = crate::config::keychain::for_root(&scenario.root);
     let connect = crate::app::connector(Arc::clone(&host), cfg.ntp_server.clone());
     let engine = Engine::new(scenario.root.clone(), cfg, host, ui, keychain, connect)
         .map_err(|e| CliError::new(1, e.to_string()))?

@@ -60,6 +60,8 @@ pub const SWIFTDIALOG_TEAM_ID: &str = "PWA5E9TQ59";
 const DONE_TIMER_SECONDS: u64 = 60;
 /// How long to wait for the progress window to go after `quit:` before killing it.
 const QUIT_GRACE: Duration = Duration::from_secs(5);
+/// How often `quit:` is repeated while waiting.
+const QUIT_RETRY: Duration = Duration::from_millis(500);
 
 /// The meaning of a swiftDialog exit code (wiki "Exit codes").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -525,18 +527,25 @@ impl DialogUi {
     }
 
     async fn close_window(&mut self) -> Result<(), UiError> {
-        if self.window_alive() {
-            self.write_lines(&["quit:".to_owned()])?;
-        }
-        if let Some(mut w) = self.window.take() {
-            if tokio::time::timeout(QUIT_GRACE, w.child.wait())
-                .await
-                .is_err()
-            {
-                warn!("the swiftDialog progress window ignored quit:; stopping it");
-                let _ = w.child.kill().await;
+        let Some(mut w) = self.window.take() else {
+            return Ok(());
+        };
+        // A `quit:` written while the window was still starting is not seen (2.3.2+ ignores
+        // older lines), so it is repeated until the window goes.
+        let deadline = tokio::time::Instant::now() + QUIT_GRACE;
+        loop {
+            if !matches!(w.child.try_wait(), Ok(None)) {
+                return Ok(());
             }
+            if tokio::time::Instant::now() >= deadline {
+                break;
+            }
+            w.file.write_all(b"quit:\n")?;
+            w.file.flush()?;
+            let _ = tokio::time::timeout(QUIT_RETRY, w.child.wait()).await;
         }
+        warn!("the swiftDialog progress window ignored quit:; stopping it");
+        let _ = w.child.kill().await;
         Ok(())
     }
 }

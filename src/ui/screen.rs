@@ -20,7 +20,9 @@ pub mod field {
 /// A loose email check for the company/personal email field. It has no comma, because
 /// swiftDialog splits `--textfield` modifiers on commas (REFERENCE, swiftDialog wiki
 /// "Text Fields").
-pub const EMAIL_REGEX: &str = r"^[^@\s]+@[^@\s]+\.[^@\s]+$";
+/// Spaces around the address are allowed: prestage trims the input, and swiftDialog would
+/// otherwise refuse an address typed with a trailing space.
+pub const EMAIL_REGEX: &str = r"^\s*[^@\s]+@[^@\s]+\.[^@\s]+\s*$";
 
 /// Which screen of SPEC §6 this is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -363,6 +365,8 @@ mod tests {
         assert!(!EMAIL_REGEX.contains(','));
         let re = regex::Regex::new(EMAIL_REGEX).unwrap();
         assert!(re.is_match("ada@example.com"));
+        assert!(re.is_match(" ada@example.com "));
         assert!(!re.is_match("ada lovelace"));
+        assert!(!re.is_match("ada @example.com"));
     }
 }

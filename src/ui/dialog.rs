@@ -10,8 +10,12 @@
 //!   are split on commas, so no label, pattern or message we pass may contain one;
 //! - the command file takes one `key: value` per line (`progress: 40`, `progresstext: …`,
 //!   `message: …`, `listitem: title: …, status: success`, `blurscreen: disable`, `quit:`); lines
-//!   written before the window started are ignored (2.3.2+), and since 2.5.5 the launcher wants
-//!   it readable by the user and not a symlink;
+//!   written before the window started are ignored (2.3.2+: `processCommands` skips the file
+//!   while its modification time is older than the launch), and since 2.5.5 the launcher wants
+//!   it readable by the user and not a symlink. swiftDialog deletes and recreates a command file
+//!   it may delete, as mode 0666 (`DialogUpdatableContent.swift`); ours is root's, 0644, in the
+//!   sticky `/var/tmp`, so the window (running as the employee) can read it but neither replace
+//!   nor write it. `message:` would hide the step list, so prestage never sends it;
 //! - `--json` prints `{"<name>" : "<value>", …}` on stdout when button 1 closes the window;
 //! - exit codes: 0 button 1, 2 button 2, 3 info button, 4 timer, 5 `quit:` command, 10 quit key,
 //!   20 timeout, 30 key authorisation failed, 40 calling process died, 201 image resource,

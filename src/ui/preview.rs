@@ -135,10 +135,10 @@ hr { border:none; border-top:1px solid #c8c8c8; margin:0 20px; }
 .content h2 { font-size:20px; margin:0 0 8px; }
 .content p { margin:0 0 10px; } .content ul { margin:0 0 10px; padding-left:22px; }
 .field { display:flex; align-items:center; gap:10px; margin:8px 0; }
-.field label { width:210px; text-align:right; font-size:14px; }
+.field label { width:230px; flex:none; text-align:right; font-size:14px; }
 .field .input { flex:1; height:24px; border:1px solid #b9b9b9; border-radius:5px; background:#fff;
   padding:0 8px; display:flex; align-items:center; color:#888; font-size:14px; }
-.req { color:#d70015; }
+.req { color:#d70015; } .dots { color:#c4c4c4; }
 .list { margin:6px 24px 0 198px; background:#f7f7f7; border-radius:8px; }
 .item { display:flex; justify-content:space-between; padding:7px 12px; border-bottom:1px solid #e2e2e2; font-size:14px; }
 .item:last-child { border-bottom:none; }
@@ -225,8 +225,9 @@ fn page(screen: &Screen, ui: &UiConfig, assets: &Assets, caption: &str) -> Strin
         markdown(&screen.message)
     );
     for f in &screen.fields {
+        // Secure fields show light placeholder dots, as a password field reads at a glance.
         let shown = if f.secure {
-            "••••••••"
+            "<span class=\"dots\">••••••••</span>"
         } else {
             ""
         };
@@ -235,7 +236,7 @@ fn page(screen: &Screen, ui: &UiConfig, assets: &Assets, caption: &str) -> Strin
             "<div class=\"field\"><label>{}{}</label><div class=\"input\">{shown}</div></div>",
             escape(&f.label),
             if f.required {
-                " <span class=\"req\">*</span>"
+                "&nbsp;<span class=\"req\">*</span>"
             } else {
                 ""
             }

@@ -365,12 +365,10 @@ fn progress(percent: u8, text_id: &'static str, done: usize) -> Progress {
             .enumerate()
             .map(|(i, id)| StepItem {
                 title_id: id,
-                status: if i < done {
-                    ItemStatus::Success
-                } else if i == done {
-                    ItemStatus::Wait
-                } else {
-                    ItemStatus::Pending
+                status: match i.cmp(&done) {
+                    std::cmp::Ordering::Less => ItemStatus::Success,
+                    std::cmp::Ordering::Equal => ItemStatus::Wait,
+                    std::cmp::Ordering::Greater => ItemStatus::Pending,
                 },
             })
             .collect(),
@@ -569,8 +567,8 @@ async fn missing_dialog_is_installed_only_from_swiftdialogs_signed_package() {
 
 #[test]
 fn every_string_id_has_english_and_german_texts() {
-    let en = Strings::new("en", &Default::default());
-    let de = Strings::new("de", &Default::default());
+    let en = Strings::new("en", &std::collections::BTreeMap::default());
+    let de = Strings::new("de", &std::collections::BTreeMap::default());
     for id in IDS {
         assert_ne!(en.get(id), *id, "{id} has no English text");
         assert_ne!(de.get(id), *id, "{id} has no German text");
@@ -602,7 +600,7 @@ fn preview_draws_pngs_with_chromium() {
     let lang = std::env::var("PRESTAGE_PREVIEW_LANG").unwrap_or_else(|_| "en".into());
     let files = prestage::ui::preview::render(
         &UiConfig::default(),
-        &Strings::new(&lang, &Default::default()),
+        &Strings::new(&lang, &std::collections::BTreeMap::default()),
         &out,
     )
     .unwrap();

@@ -19,20 +19,35 @@ use crate::ui::{
     IdentityAnswer, IdentityPrompt, PasswordAnswer, PasswordPrompt, Progress, Ui, UiError,
 };
 
-/// One scripted answer to "who are you".
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// One scripted answer to "who are you". `Debug` hides the secret.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ScriptedIdentity {
     pub identifier: String,
     #[serde(default)]
     pub secret: Option<String>,
 }
 
-/// One scripted new password; the confirmation defaults to the password.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// One scripted new password; the confirmation defaults to the password. `Debug` hides both.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ScriptedPassword {
     pub password: String,
     #[serde(default)]
     pub confirmation: Option<String>,
+}
+
+impl std::fmt::Debug for ScriptedIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScriptedIdentity")
+            .field("identifier", &self.identifier)
+            .field("secret", &self.secret.as_ref().map(|_| "[REDACTED]"))
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for ScriptedPassword {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ScriptedPassword([REDACTED])")
+    }
 }
 
 /// The answers, in the order they are asked. Test data, not real secrets: kept as plain text.
@@ -260,6 +275,11 @@ mod tests {
             confirmation: Some("other".into()),
         });
         let mut ui = ScriptedUi::new(script, UiConfig::default(), Strings::default());
+        let debug = format!("{ui:?}");
+        assert!(
+            !debug.contains("Correct-Horse") && !debug.contains("E-1"),
+            "{debug}"
+        );
         let a = ui
             .ask_identity(&IdentityPrompt {
                 identifier_label_id: "identity.label.company_email",

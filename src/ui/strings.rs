@@ -362,6 +362,37 @@ pub fn pick_language(configured: Option<&str>, candidates: &[String]) -> &'stati
         .unwrap_or("en")
 }
 
+/// The console user's preferred languages, most preferred first: `AppleLanguages` of
+/// `/Users/<user>/Library/Preferences/.GlobalPreferences.plist` (what System Settings →
+/// Language & Region writes), then the `LANG` of this process. Empty when neither is there;
+/// nothing here fails, because English is always a fine answer. Feed it to [`pick_language`].
+pub fn user_languages(root: &crate::paths::Root, user: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    // A user name with a slash would walk out of /Users; such a name is not a macOS account.
+    if !user.is_empty() && !user.contains('/') {
+        let path = root.resolve(format!(
+            "/Users/{user}/Library/Preferences/.GlobalPreferences.plist"
+        ));
+        if let Ok(value) = plist::Value::from_file(&path) {
+            if let Some(langs) = value
+                .as_dictionary()
+                .and_then(|d| d.get("AppleLanguages"))
+                .and_then(plist::Value::as_array)
+            {
+                out.extend(
+                    langs
+                        .iter()
+                        .filter_map(|v| v.as_string().map(str::to_owned)),
+                );
+            }
+        }
+    }
+    if let Ok(lang) = std::env::var("LANG") {
+        out.push(lang);
+    }
+    out
+}
+
 /// Fills `{name}` placeholders of `template` from `args`; unknown placeholders stay as they are
 /// (an admin's override with a typo shows the typo rather than vanishing).
 pub fn fill(template: &str, args: &[(&str, &str)]) -> String {
@@ -517,6 +548,26 @@ mod tests {
         assert_eq!(pick_language(None, &c(&["C", "POSIX", ""])), "en");
         assert_eq!(pick_language(None, &[]), "en");
         assert_eq!(pick_language(Some("FR"), &[]), "fr");
+    }
+
+    #[test]
+    fn reads_applelanguages_of_the_console_user() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = crate::paths::Root::new(dir.path());
+        let path = root.resolve("/Users/ada/Library/Preferences/.GlobalPreferences.plist");
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let mut dict = plist::Dictionary::new();
+        dict.insert(
+            "AppleLanguages".into(),
+            plist::Value::Array(vec!["fr-CH".into(), "en-US".into()]),
+        );
+        plist::Value::Dictionary(dict)
+            .to_file_binary(&path)
+            .unwrap();
+        let langs = user_languages(&root, "ada");
+        assert_eq!(&langs[..2], ["fr-CH", "en-US"]);
+        assert_eq!(pick_language(None, &langs), "fr");
+        assert!(user_languages(&root, "../ada").len() <= 1);
     }
 
     #[test]

@@ -610,3 +610,69 @@ fn preview_draws_pngs_with_chromium() {
         .count();
     assert_eq!(pngs, 10, "{files:?}");
 }
+
+#[tokio::test]
+async fn overrides_branding_done_and_error_screens_reach_swiftdialog() {
+    let mac = mac_with("welcome", true, None);
+    let mut overrides = std::collections::BTreeMap::new();
+    overrides.insert(
+        "done.title".to_owned(),
+        "Welcome aboard, {account}".to_owned(),
+    );
+    let config = UiConfig {
+        strings: overrides.clone(),
+        ..UiConfig::default()
+    };
+    let strings = Strings::new("de", &overrides);
+    let mut ui = DialogUi::new(mac.root.clone(), config, strings, mac.host.clone());
+    ui.done("ada").await.unwrap();
+    // The override text is used as is ({account} is not a placeholder of done.title).
+    assert_eq!(
+        last_call_values(&mac.root, "--title"),
+        vec!["Welcome aboard, {account}"]
+    );
+    assert!(last_call_values(&mac.root, "--message")[0].contains("Ihr Konto **ada** ist bereit"));
+    assert_eq!(last_call_values(&mac.root, "--timer"), vec!["60"]);
+
+    ui.fatal("PS-7K3Q", "error.agent_timeout").await.unwrap();
+    let root = mac.root.clone();
+    wait_for("the error window", || fake_dialog::calls(&root).len() == 2).await;
+    let message = &last_call_values(&mac.root, "--message")[0];
+    assert!(message.contains("**PS-7K3Q**"), "{message}");
+    assert!(
+        message.contains("nicht rechtzeitig mit JumpCloud"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn the_fake_shows_at_the_login_window_only_when_asked() {
+    let mac = mac_with("root", true, None);
+    World::update(&mac.root, |w| w.console_user = "root".into()).unwrap();
+    let run = |extra: &'static [&'static str]| {
+        let dialog = mac.root.tool(mac::DIALOG);
+        async move {
+            tokio::process::Command::new(dialog)
+                .args(["--title", "t"])
+                .args(extra)
+                .output()
+                .await
+                .unwrap()
+                .status
+                .code()
+        }
+    };
+    assert_eq!(run(&[]).await, Some(1));
+    assert_eq!(run(&["--loginwindow"]).await, Some(0));
+}
+
+#[test]
+fn the_demo_script_fixture_loads() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ui/demo-script.json");
+    let script = prestage::ui::scripted::Script::load(&path).unwrap();
+    assert_eq!(script.identities.len(), 2);
+    assert_eq!(script.passwords.len(), 3);
+    assert!(script.passwords[2].confirmation.is_none());
+    let err = prestage::ui::scripted::Script::load(Path::new("/nonexistent.json")).unwrap_err();
+    assert!(err.to_string().contains("/nonexistent.json"));
+}

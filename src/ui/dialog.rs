@@ -306,6 +306,16 @@ impl std::fmt::Debug for DialogUi {
     }
 }
 
+impl Drop for DialogUi {
+    /// A dropped UI still asks its window to go: killing the launcher (`kill_on_drop`) does not
+    /// reach the Dialog app it started in the employee's session.
+    fn drop(&mut self) {
+        if let Some(w) = &mut self.window {
+            let _ = w.file.write_all(b"quit:\n");
+        }
+    }
+}
+
 impl DialogUi {
     pub fn new(root: Root, ui_config: UiConfig, strings: Strings, host: Arc<dyn Host>) -> Self {
         Self {

@@ -676,3 +676,15 @@ fn the_demo_script_fixture_loads() {
     let err = prestage::ui::scripted::Script::load(Path::new("/nonexistent.json")).unwrap_err();
     assert!(err.to_string().contains("/nonexistent.json"));
 }
+
+#[tokio::test]
+async fn a_dropped_ui_still_tells_its_window_to_quit() {
+    let mac = mac_with("welcome", true, None);
+    let mut ui = ui_for(&mac, UiConfig::default());
+    ui.progress(&progress(10, "progress.preflight", 0))
+        .await
+        .unwrap();
+    drop(ui);
+    let text = std::fs::read_to_string(mac.root.resolve(COMMAND_FILE)).unwrap();
+    assert!(text.ends_with("quit:\n"), "{text}");
+}

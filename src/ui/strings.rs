@@ -452,6 +452,14 @@ impl Strings {
         }
     }
 
+    /// The texts for a configuration: `UI.Language` when it has a table, else the first of the
+    /// console user's languages (see [`user_languages`]) that has one, else English; with the
+    /// `UI.Strings` overrides.
+    pub fn from_config(ui: &crate::config::UiConfig, console_languages: &[String]) -> Self {
+        let language = pick_language(ui.language.as_deref(), console_languages);
+        Self::new(language, &ui.strings)
+    }
+
     /// The language of the table in use (`en`, `de`, `fr`).
     pub fn language(&self) -> &'static str {
         self.language
@@ -537,6 +545,18 @@ mod tests {
         let it = Strings::new("it", &BTreeMap::new());
         assert_eq!(it.language(), "en");
         assert_eq!(it.get("button.continue"), "Continue");
+    }
+
+    #[test]
+    fn from_config_prefers_ui_language_then_the_console_user() {
+        let mut ui = crate::config::UiConfig::default();
+        let console = vec!["fr-FR".to_owned()];
+        assert_eq!(Strings::from_config(&ui, &console).language(), "fr");
+        ui.language = Some("de".into());
+        assert_eq!(Strings::from_config(&ui, &console).language(), "de");
+        ui.language = Some("pt".into());
+        assert_eq!(Strings::from_config(&ui, &console).language(), "fr");
+        assert_eq!(Strings::from_config(&ui, &[]).language(), "en");
     }
 
     #[test]

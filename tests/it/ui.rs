@@ -688,3 +688,28 @@ async fn a_dropped_ui_still_tells_its_window_to_quit() {
     let text = std::fs::read_to_string(mac.root.resolve(COMMAND_FILE)).unwrap();
     assert!(text.ends_with("quit:\n"), "{text}");
 }
+
+/// Reads answers from this process's stdin (run by hand:
+/// `printf 'ada@example.com\nE-1\nPw-123456789\nPw-123456789\n' | cargo test --test tests
+/// it::ui::terminal -- --ignored --nocapture`, or under `script` for a terminal with echo off).
+#[tokio::test]
+#[ignore = "reads the test process's stdin"]
+async fn terminal_reads_answers_from_stdin() {
+    use prestage::ui::terminal::TerminalUi;
+    let mut ui = TerminalUi::new(UiConfig::default(), Strings::default());
+    ui.progress(&progress(10, "progress.preflight", 0))
+        .await
+        .unwrap();
+    let a = ui
+        .ask_identity(&identity_prompt(true, Some(2)))
+        .await
+        .unwrap();
+    assert_eq!(a.identifier, "ada@example.com");
+    assert_eq!(a.secret.unwrap().expose_secret(), "E-1");
+    let p = ui
+        .ask_password(&password_prompt(vec![Rule::Number], false))
+        .await
+        .unwrap();
+    assert_eq!(p.password.expose_secret(), p.confirmation.expose_secret());
+    ui.done("ada").await.unwrap();
+}

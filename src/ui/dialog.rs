@@ -293,7 +293,6 @@ pub struct DialogUi {
     strings: Strings,
     host: Arc<dyn Host>,
     window: Option<Window>,
-    installed_checked: bool,
 }
 
 impl std::fmt::Debug for DialogUi {
@@ -324,7 +323,6 @@ impl DialogUi {
             strings,
             host,
             window: None,
-            installed_checked: false,
         }
     }
 
@@ -341,14 +339,10 @@ impl DialogUi {
     /// Makes sure swiftDialog is installed: when it is missing and `UI.DialogPackagePath` names
     /// a package signed by swiftDialog's team, installs it; otherwise [`UiError::DialogMissing`].
     pub async fn ensure_dialog(&mut self) -> Result<(), UiError> {
-        if self.installed_checked && self.dialog_binary().exists() {
+        if self.dialog_binary().exists() {
             return Ok(());
         }
         let path = self.ui.dialog_path.display().to_string();
-        if self.dialog_binary().exists() {
-            self.installed_checked = true;
-            return Ok(());
-        }
         let Some(pkg) = self.ui.dialog_package_path.clone() else {
             return Err(UiError::DialogMissing {
                 path,
@@ -408,7 +402,6 @@ impl DialogUi {
                 ),
             });
         }
-        self.installed_checked = true;
         Ok(())
     }
 

@@ -128,7 +128,7 @@ body.blur { background: linear-gradient(135deg,#8aa6c8,#a894b8 60%,#cfa3ab); }
 .banner { width:100%; height:130px; object-fit:cover; display:block; }
 .title { text-align:center; font-size:28px; font-weight:700; padding:14px 20px 10px; }
 hr { border:none; border-top:1px solid #c8c8c8; margin:0 20px; }
-.body { display:flex; padding:20px 24px 8px; gap:24px; min-height:190px; }
+.body { display:flex; padding:20px 24px 8px; gap:24px; min-height:160px; }
 .icon { width:150px; flex:none; display:flex; justify-content:center; align-items:flex-start; }
 .icon img { width:150px; height:150px; object-fit:contain; border-radius:18px; }
 .content { flex:1; font-size:15px; line-height:1.45; }
@@ -142,7 +142,7 @@ hr { border:none; border-top:1px solid #c8c8c8; margin:0 20px; }
 .list { margin:6px 24px 0 198px; background:#f7f7f7; border-radius:8px; }
 .item { display:flex; justify-content:space-between; padding:7px 12px; border-bottom:1px solid #e2e2e2; font-size:14px; }
 .item:last-child { border-bottom:none; }
-.st { font-size:13px; } .st.success{color:#1a8f3c} .st.fail{color:#d70015} .st.wait{color:#0a64d8} .st.pending{color:#888}
+.st { font-size:16px; } .st.success{color:#1a8f3c} .st.fail{color:#d70015} .st.wait{color:#0a64d8} .st.pending{color:#888}
 .progress { margin:12px 24px 4px; }
 .bar { height:8px; background:#d0d0d0; border-radius:4px; overflow:hidden; }
 .bar div { height:100%; background:#0a64d8; }
@@ -246,11 +246,12 @@ fn page(screen: &Screen, ui: &UiConfig, assets: &Assets, caption: &str) -> Strin
     if !screen.items.is_empty() {
         h.push_str("<div class=\"list\">");
         for (title, status) in &screen.items {
+            // swiftDialog shows a status icon only (words come with `statustext`, unused).
             let (class, label) = match status {
-                ItemStatus::Pending => ("pending", "○ pending"),
-                ItemStatus::Wait => ("wait", "◌ in progress"),
-                ItemStatus::Success => ("success", "✔ done"),
-                ItemStatus::Fail => ("fail", "✖ failed"),
+                ItemStatus::Pending => ("pending", "○"),
+                ItemStatus::Wait => ("wait", "◌"),
+                ItemStatus::Success => ("success", "✔"),
+                ItemStatus::Fail => ("fail", "✖"),
             };
             let _ = write!(
                 h,

@@ -21,7 +21,7 @@ use crate::ui::{IdentityPrompt, ItemStatus, PasswordPrompt, Progress, StepItem};
 pub const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMIUM_TIMEOUT: Duration = Duration::from_secs(90);
 const PAGE_WIDTH: u32 = 1100;
-const PAGE_HEIGHT: u32 = 760;
+const PAGE_HEIGHT: u32 = 840;
 
 /// A preview could not be written.
 #[derive(Debug, thiserror::Error)]

@@ -585,7 +585,8 @@ fn every_string_id_has_english_and_german_texts() {
 }
 
 /// Draws every screen with the real browser when there is one (slow: run with `--ignored`).
-/// `PRESTAGE_PREVIEW_OUT` keeps the output for a look; `PRESTAGE_PREVIEW_LANG` picks the table.
+/// `PRESTAGE_PREVIEW_OUT` keeps the output for a look; `PRESTAGE_PREVIEW_LANG` picks the table;
+/// `PRESTAGE_PREVIEW_ICON` / `PRESTAGE_PREVIEW_BANNER` brand it.
 #[test]
 #[ignore = "starts headless Chromium once per screen"]
 fn preview_draws_pngs_with_chromium() {
@@ -598,8 +599,13 @@ fn preview_draws_pngs_with_chromium() {
     let tmp = tempfile::tempdir().unwrap();
     let out = keep.unwrap_or_else(|| tmp.path().to_owned());
     let lang = std::env::var("PRESTAGE_PREVIEW_LANG").unwrap_or_else(|_| "en".into());
+    let config = UiConfig {
+        icon: std::env::var_os("PRESTAGE_PREVIEW_ICON").map(PathBuf::from),
+        banner_image: std::env::var_os("PRESTAGE_PREVIEW_BANNER").map(PathBuf::from),
+        ..UiConfig::default()
+    };
     let files = prestage::ui::preview::render(
-        &UiConfig::default(),
+        &config,
         &Strings::new(&lang, &std::collections::BTreeMap::default()),
         &out,
     )

@@ -4,7 +4,7 @@
 //! swiftDialog windows, the terminal prompts and the HTML preview cannot drift apart: swiftDialog
 //! turns a [`Screen`] into arguments, the preview into HTML, the terminal into lines.
 
-use crate::config::UiConfig;
+use crate::config::{Identifier, SecretKind, UiConfig};
 use crate::policy::Rule;
 use crate::ui::strings::Strings;
 use crate::ui::{IdentityPrompt, ItemStatus, PasswordPrompt, Progress};
@@ -23,6 +23,25 @@ pub mod field {
 /// Spaces around the address are allowed: prestage trims the input, and swiftDialog would
 /// otherwise refuse an address typed with a trailing space.
 pub const EMAIL_REGEX: &str = r"^\s*[^@\s]+@[^@\s]+\.[^@\s]+\s*$";
+
+/// The string id of the identifier field's label for `Identity.Identifier`.
+pub fn identifier_label_id(identifier: Identifier) -> &'static str {
+    match identifier {
+        Identifier::CompanyEmail => "identity.label.company_email",
+        Identifier::PersonalEmail => "identity.label.personal_email",
+        Identifier::LastName => "identity.label.last_name",
+        Identifier::Username => "identity.label.username",
+    }
+}
+
+/// The string id of the secret field's label for `Identity.Secret` (`None`: no secret asked).
+pub fn secret_label_id(secret: &SecretKind) -> Option<&'static str> {
+    match secret {
+        SecretKind::None => None,
+        SecretKind::EmployeeId => Some("identity.secret.employee_id"),
+        SecretKind::Attribute(_) => Some("identity.secret.attribute"),
+    }
+}
 
 /// Which screen of SPEC §6 this is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -358,6 +377,24 @@ mod tests {
         assert_eq!(again.fields[1].label, "Your employee ID");
         assert!(again.fields[1].secure);
         assert!(again.fields[0].regex.is_none());
+    }
+
+    #[test]
+    fn label_ids_exist() {
+        for i in [
+            Identifier::CompanyEmail,
+            Identifier::PersonalEmail,
+            Identifier::LastName,
+            Identifier::Username,
+        ] {
+            assert!(crate::ui::strings::is_known_id(identifier_label_id(i)));
+        }
+        for k in [SecretKind::EmployeeId, SecretKind::Attribute("code".into())] {
+            assert!(crate::ui::strings::is_known_id(
+                secret_label_id(&k).unwrap()
+            ));
+        }
+        assert_eq!(secret_label_id(&SecretKind::None), None);
     }
 
     #[test]

@@ -335,12 +335,11 @@ fn fill_config(config: &mut plist::Dictionary, tenant: &Tenant, group: &str, pos
         .unwrap_or_default();
     agent.remove("PackageURL");
     agent.insert("PackagePath".into(), DEMO_AGENT_PACKAGE.into());
-    agent
-        .entry("InstallTimeoutSeconds")
-        .or_insert_with(|| 60.into());
-    agent
-        .entry("TakeoverTimeoutSeconds")
-        .or_insert_with(|| 60.into());
+    for key in ["InstallTimeoutSeconds", "TakeoverTimeoutSeconds"] {
+        if !agent.contains_key(key) {
+            agent.insert(key.into(), 60.into());
+        }
+    }
     config.insert("Agent".into(), agent.into());
     if !config.contains_key("UI") {
         let mut ui = plist::Dictionary::new();

@@ -3,10 +3,13 @@
 //! The engine talks to a [`Ui`]; `dialog::DialogUi` drives swiftDialog 2.x, `scripted::ScriptedUi`
 //! answers from a script (tests, `prestage demo`), `terminal::TerminalUi` asks in the terminal
 //! (`demo --interactive`). `strings` holds every text by id with translations; `preview` draws
-//! every screen to HTML for admins.
+//! every screen to HTML for admins. `screen` builds what each screen shows, once, for all of
+//! them; `fake_dialog` is a stand-in for swiftDialog's `dialog` used by tests and the simulator.
 
 pub mod dialog;
+pub mod fake_dialog;
 pub mod preview;
+pub mod screen;
 pub mod scripted;
 pub mod strings;
 pub mod terminal;

@@ -1,1 +1,721 @@
-//! Integration tests: ui.
+//! Integration tests: the employee's screens through the swiftDialog backend, with the fake
+//! `dialog` (the prestage binary run as `<root>/usr/local/bin/dialog`).
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use prestage::config::UiConfig;
+use prestage::host::fake::world::World;
+use prestage::host::{Caffeinate, Host, HostError, PackageSignature};
+use prestage::paths::{mac, Root};
+use prestage::policy::{PasswordPolicy, Rule};
+use prestage::ui::dialog::{DialogUi, COMMAND_FILE};
+use prestage::ui::fake_dialog::{self, ScriptedAnswer};
+use prestage::ui::strings::{Strings, IDS};
+use prestage::ui::{IdentityPrompt, ItemStatus, PasswordPrompt, Progress, StepItem, Ui, UiError};
+use secrecy::ExposeSecret;
+
+/// A host that only answers what the UI asks: the console user, and package checks/installs.
+struct StubHost {
+    root: Root,
+    console: String,
+    signer: Option<String>,
+    installed: Mutex<Vec<PathBuf>>,
+}
+
+#[async_trait]
+impl Host for StubHost {
+    async fn console_user(&self) -> Result<String, HostError> {
+        Ok(self.console.clone())
+    }
+    async fn finder_running(&self) -> Result<bool, HostError> {
+        unimplemented!()
+    }
+    async fn user_id(&self, _: &str) -> Result<Option<u32>, HostError> {
+        unimplemented!()
+    }
+    async fn has_secure_token(&self, _: &str) -> Result<bool, HostError> {
+        unimplemented!()
+    }
+    async fn hide_user(&self, _: &str) -> Result<(), HostError> {
+        unimplemented!()
+    }
+    async fn delete_user(&self, _: &str) -> Result<(), HostError> {
+        unimplemented!()
+    }
+    async fn log_out(&self, _: u32) -> Result<(), HostError> {
+        unimplemented!()
+    }
+    async fn kickstart_agent(&self) -> Result<(), HostError> {
+        unimplemented!()
+    }
+    async fn remove_daemon(&self) -> Result<(), HostError> {
+        unimplemented!()
+    }
+    async fn package_signature(&self, _: &Path) -> Result<PackageSignature, HostError> {
+        Ok(PackageSignature {
+            status: "signed by a developer certificate issued by Apple for distribution".into(),
+            chain: self.signer.iter().cloned().collect(),
+        })
+    }
+    async fn install_package(&self, pkg: &Path) -> Result<(), HostError> {
+        self.installed.lock().unwrap().push(pkg.to_owned());
+        fake_dialog::install_fake_dialog(&self.root, Path::new(env!("CARGO_BIN_EXE_prestage")))
+            .unwrap();
+        Ok(())
+    }
+    async fn sync_clock(&self, _: &str) -> Result<(), HostError> {
+        unimplemented!()
+    }
+    async fn keep_awake(&self, _: u32) -> Result<Caffeinate, HostError> {
+        unimplemented!()
+    }
+    fn processes_spawned(&self) -> u64 {
+        0
+    }
+}
+
+struct Mac {
+    _dir: tempfile::TempDir,
+    root: Root,
+    host: Arc<StubHost>,
+}
+
+/// A fake Mac with `console` logged in and (when `with_dialog`) the fake dialog installed.
+fn mac_with(console: &str, with_dialog: bool, signer: Option<&str>) -> Mac {
+    let dir = tempfile::tempdir().unwrap();
+    let root = Root::new(dir.path());
+    let mut world = World {
+        console_user: console.into(),
+        ..World::default()
+    };
+    world.add_user(console, true, true);
+    world.save(&root).unwrap();
+    if with_dialog {
+        fake_dialog::install_fake_dialog(&root, Path::new(env!("CARGO_BIN_EXE_prestage"))).unwrap();
+    }
+    let host = Arc::new(StubHost {
+        root: root.clone(),
+        console: console.into(),
+        signer: signer.map(str::to_owned),
+        installed: Mutex::new(Vec::new()),
+    });
+    Mac {
+        _dir: dir,
+        root,
+        host,
+    }
+}
+
+fn ui_for(mac: &Mac, config: UiConfig) -> DialogUi {
+    DialogUi::new(
+        mac.root.clone(),
+        config,
+        Strings::default(),
+        mac.host.clone(),
+    )
+}
+
+fn answer(values: &[(&str, &str)]) -> ScriptedAnswer {
+    ScriptedAnswer {
+        values: values
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
+        exit: 0,
+    }
+}
+
+/// The value following `opt` in the last recorded dialog call.
+fn last_call_values(root: &Root, opt: &str) -> Vec<String> {
+    let calls = fake_dialog::calls(root);
+    let args = &calls.last().expect("dialog was called").args;
+    args.windows(2)
+        .filter(|w| w[0] == opt)
+        .map(|w| w[1].clone())
+        .collect()
+}
+
+/// Every byte of every file under `dir`, for "the secret is nowhere on disk" checks.
+fn all_file_text(dir: &Path) -> String {
+    let mut out = String::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let meta = std::fs::symlink_metadata(&path).unwrap();
+        if meta.is_dir() {
+            out.push_str(&all_file_text(&path));
+        } else if meta.is_file() {
+            out.push_str(&String::from_utf8_lossy(&std::fs::read(&path).unwrap()));
+        }
+    }
+    out
+}
+
+fn identity_prompt(secret: bool, attempts_left: Option<u32>) -> IdentityPrompt {
+    IdentityPrompt {
+        identifier_label_id: "identity.label.company_email",
+        secret_label_id: secret.then_some("identity.secret.employee_id"),
+        attempts_left,
+    }
+}
+
+#[tokio::test]
+async fn identity_without_a_secret() {
+    let mac = mac_with("welcome", true, None);
+    fake_dialog::write_script(
+        &mac.root,
+        &[answer(&[("identifier", "  Ada@Example.com ")])],
+    )
+    .unwrap();
+    let mut ui = ui_for(&mac, UiConfig::default());
+    let a = ui
+        .ask_identity(&identity_prompt(false, None))
+        .await
+        .unwrap();
+    assert_eq!(a.identifier, "Ada@Example.com");
+    assert!(a.secret.is_none());
+    let fields = last_call_values(&mac.root, "--textfield");
+    assert_eq!(fields.len(), 1, "{fields:?}");
+    assert!(
+        fields[0].starts_with("Your company email address,name=identifier,required,regex=^"),
+        "{fields:?}"
+    );
+    assert!(fields[0].contains(",regexerror=Please enter an email address"));
+    let calls = fake_dialog::calls(&mac.root);
+    assert!(calls.last().unwrap().args.contains(&"--json".to_owned()));
+}
+
+#[tokio::test]
+async fn identity_with_a_secret_keeps_it_off_disk() {
+    let mac = mac_with("welcome", true, None);
+    fake_dialog::write_script(
+        &mac.root,
+        &[answer(&[
+            ("identifier", "ada@example.com"),
+            ("secret", "E-77-secret"),
+        ])],
+    )
+    .unwrap();
+    let mut ui = ui_for(&mac, UiConfig::default());
+    let a = ui.ask_identity(&identity_prompt(true, None)).await.unwrap();
+    assert_eq!(a.secret.unwrap().expose_secret(), "E-77-secret");
+    let fields = last_call_values(&mac.root, "--textfield");
+    assert_eq!(fields[1], "Your employee ID,name=secret,secure,required");
+    // The script file held it (test input); it was consumed and nothing else has it.
+    assert!(!all_file_text(mac.root.dir()).contains("E-77-secret"));
+}
+
+#[tokio::test]
+async fn a_wrong_secret_shows_attempts_left() {
+    let mac = mac_with("welcome", true, None);
+    fake_dialog::write_script(
+        &mac.root,
+        &[answer(&[
+            ("identifier", "ada@example.com"),
+            ("secret", "x"),
+        ])],
+    )
+    .unwrap();
+    let mut ui = ui_for(&mac, UiConfig::default());
+    ui.ask_identity(&identity_prompt(true, Some(4)))
+        .await
+        .unwrap();
+    let message = &last_call_values(&mac.root, "--message")[0];
+    assert!(
+        message.contains("We could not confirm who you are"),
+        "{message}"
+    );
+    assert!(message.contains("Attempts left: 4"), "{message}");
+    // Rejection with a cool-down closes by itself through swiftDialog's timer.
+    ui.identity_rejected(0, Some(300)).await.unwrap();
+    assert_eq!(last_call_values(&mac.root, "--timer"), vec!["300"]);
+    assert!(last_call_values(&mac.root, "--message")[0].contains("5 minutes"));
+}
+
+fn password_prompt(unmet: Vec<Rule>, mismatch: bool) -> PasswordPrompt {
+    PasswordPrompt {
+        account: "ada".into(),
+        policy: PasswordPolicy {
+            min_length: 12,
+            require_uppercase: true,
+            require_lowercase: true,
+            require_number: true,
+            require_symbol: false,
+        },
+        unmet,
+        mismatch,
+        rejected_by_directory: None,
+    }
+}
+
+#[tokio::test]
+async fn a_password_that_misses_two_rules_names_both() {
+    let mac = mac_with("welcome", true, None);
+    fake_dialog::write_script(
+        &mac.root,
+        &[answer(&[
+            ("password", "Correct-Horse-7-Battery"),
+            ("confirmation", "Correct-Horse-7-Battery"),
+        ])],
+    )
+    .unwrap();
+    let mut ui = ui_for(&mac, UiConfig::default());
+    let a = ui
+        .ask_password(&password_prompt(
+            vec![Rule::MinLength(12), Rule::Number],
+            false,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(a.password.expose_secret(), "Correct-Horse-7-Battery");
+    assert_eq!(a.confirmation.expose_secret(), "Correct-Horse-7-Battery");
+    let message = &last_call_values(&mac.root, "--message")[0];
+    let (missing, policy) = message.split_once("Your password needs:").unwrap();
+    assert!(missing.contains("Your password is missing:"), "{message}");
+    assert!(missing.contains("at least 12 characters"), "{message}");
+    assert!(missing.contains("a number (0–9)"), "{message}");
+    assert!(!missing.contains("upper-case"), "{message}");
+    assert!(policy.contains("an upper-case letter"), "{message}");
+    let fields = last_call_values(&mac.root, "--textfield");
+    assert_eq!(
+        fields,
+        vec![
+            "New password,name=password,secure,required",
+            "Type it again,name=confirmation,secure,required"
+        ]
+    );
+    // The password travelled on the stdout pipe only: not in argv, not in any file.
+    assert!(!all_file_text(mac.root.dir()).contains("Correct-Horse-7-Battery"));
+}
+
+#[tokio::test]
+async fn mismatched_confirmation_is_said_and_both_values_come_back() {
+    let mac = mac_with("welcome", true, None);
+    fake_dialog::write_script(
+        &mac.root,
+        &[answer(&[
+            ("password", "Aaaaaaaaaaa1"),
+            ("confirmation", "Aaaaaaaaaaa2"),
+        ])],
+    )
+    .unwrap();
+    let mut ui = ui_for(&mac, UiConfig::default());
+    let a = ui
+        .ask_password(&password_prompt(Vec::new(), true))
+        .await
+        .unwrap();
+    assert_ne!(a.password.expose_secret(), a.confirmation.expose_secret());
+    let message = &last_call_values(&mac.root, "--message")[0];
+    assert!(
+        message.contains("The two passwords do not match"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn closing_a_question_is_a_cancel_and_nobody_logged_in_is_reported() {
+    let mac = mac_with("welcome", true, None);
+    fake_dialog::write_script(
+        &mac.root,
+        &[ScriptedAnswer {
+            exit: 10,
+            ..ScriptedAnswer::default()
+        }],
+    )
+    .unwrap();
+    let mut ui = ui_for(&mac, UiConfig::default());
+    let err = ui
+        .ask_identity(&identity_prompt(false, None))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, UiError::Cancelled { code: 10 }), "{err:?}");
+
+    let nobody = mac_with("root", true, None);
+    World::update(&nobody.root, |w| w.console_user = "root".into()).unwrap();
+    let host = Arc::new(StubHost {
+        root: nobody.root.clone(),
+        console: "root".into(),
+        signer: None,
+        installed: Mutex::new(Vec::new()),
+    });
+    let mut ui = DialogUi::new(
+        nobody.root.clone(),
+        UiConfig::default(),
+        Strings::default(),
+        host,
+    );
+    let err = ui
+        .ask_identity(&identity_prompt(false, None))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, UiError::NoConsoleUser), "{err:?}");
+}
+
+fn progress(percent: u8, text_id: &'static str, done: usize) -> Progress {
+    let ids = ["steps.prepare", "steps.agent", "steps.identity"];
+    Progress {
+        percent,
+        text_id,
+        args: Vec::new(),
+        steps: ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| StepItem {
+                title_id: id,
+                status: match i.cmp(&done) {
+                    std::cmp::Ordering::Less => ItemStatus::Success,
+                    std::cmp::Ordering::Equal => ItemStatus::Wait,
+                    std::cmp::Ordering::Greater => ItemStatus::Pending,
+                },
+            })
+            .collect(),
+    }
+}
+
+/// Waits (bounded, only fails on a real hang) until `cond` holds.
+async fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_progress_window_follows_the_command_file_until_quit() {
+    let mac = mac_with("welcome", true, None);
+    let icon = mac.root.resolve("/Library/Acme/icon.png");
+    std::fs::create_dir_all(icon.parent().unwrap()).unwrap();
+    std::fs::write(&icon, b"png").unwrap();
+    let config = UiConfig {
+        window_title: Some("ACME, Inc. IT".into()),
+        welcome_title: Some("Welcome to ACME".into()),
+        icon: Some("/Library/Acme/icon.png".into()),
+        banner_image: Some("/Library/Acme/missing-banner.png".into()),
+        ..UiConfig::default()
+    };
+    let mut ui = ui_for(&mac, config);
+    ui.progress(&progress(10, "progress.installing_agent", 1))
+        .await
+        .unwrap();
+    let root = mac.root.clone();
+    wait_for("the progress window to start", || {
+        !fake_dialog::calls(&root).is_empty()
+    })
+    .await;
+    let args = &fake_dialog::calls(&mac.root)[0].args;
+    let value = |opt: &str| {
+        args.iter()
+            .position(|a| a == opt)
+            .map(|i| args[i + 1].clone())
+    };
+    assert_eq!(value("--commandfile").as_deref(), Some(COMMAND_FILE));
+    assert_eq!(value("--title").as_deref(), Some("ACME, Inc. IT"));
+    assert!(value("--message")
+        .unwrap()
+        .starts_with("## Welcome to ACME\\n\\n"));
+    assert_eq!(value("--icon").as_deref(), Some("/Library/Acme/icon.png"));
+    assert_eq!(value("--bannerimage"), None, "a missing banner is left out");
+    assert!(args.contains(&"--blurscreen".to_owned()));
+    assert!(args.contains(&"--listitem".to_owned()));
+
+    let mode = std::fs::metadata(mac.root.resolve(COMMAND_FILE))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o644);
+
+    // Give the window time to start following before the update we check.
+    ui.progress(&progress(60, "progress.binding", 2))
+        .await
+        .unwrap();
+    wait_for("the update to be read", || {
+        fake_dialog::command_lines(&root).contains(&"progress: 60".to_owned())
+    })
+    .await;
+    ui.close().await.unwrap();
+    let lines = fake_dialog::command_lines(&mac.root);
+    for expected in [
+        "progress: 60",
+        "progresstext: Linking your account to this Mac…",
+        "listitem: title: Install JumpCloud, status: success",
+        "listitem: title: Confirm who you are, status: wait",
+        "quit:",
+    ] {
+        assert!(
+            lines.contains(&expected.to_owned()),
+            "{expected} not in {lines:?}"
+        );
+    }
+    assert_eq!(lines.last().map(String::as_str), Some("quit:"));
+}
+
+#[tokio::test]
+async fn the_fake_only_follows_lines_written_after_it_started() {
+    let mac = mac_with("welcome", true, None);
+    let file = mac.root.resolve("/var/tmp/dialog.log");
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    std::fs::write(&file, "progress: 1\nquit:\n").unwrap();
+    let mut child = tokio::process::Command::new(mac.root.tool(mac::DIALOG))
+        .args(["--title", "t", "--commandfile", "/var/tmp/dialog.log"])
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let root = mac.root.clone();
+    wait_for("the fake to start", || {
+        !fake_dialog::calls(&root).is_empty()
+    })
+    .await;
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&file)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, b"progress: 2\nquit:\n"))
+        .unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("fake dialog quits")
+        .unwrap();
+    assert_eq!(status.code(), Some(5));
+    assert_eq!(
+        fake_dialog::command_lines(&mac.root),
+        vec!["progress: 2", "quit:"]
+    );
+}
+
+#[tokio::test]
+async fn the_fake_rejects_options_swiftdialog_does_not_have() {
+    let mac = mac_with("welcome", true, None);
+    let out = tokio::process::Command::new(mac.root.tool(mac::DIALOG))
+        .args(["--title", "x", "--titlecolour", "red"])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(fake_dialog::EXIT_BAD_ARGS));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--titlecolour"));
+    // The same window with real options is accepted (a message: button 1, no JSON fields).
+    let out = tokio::process::Command::new(mac.root.tool(mac::DIALOG))
+        .args(["-t", "x", "--message", "m", "--json", "--ontop"])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "{\n\n}\n");
+}
+
+#[tokio::test]
+async fn missing_dialog_is_installed_only_from_swiftdialogs_signed_package() {
+    // No package configured: a clear error.
+    let mac = mac_with("welcome", false, None);
+    let mut ui = ui_for(&mac, UiConfig::default());
+    let err = ui
+        .progress(&progress(0, "progress.preflight", 0))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, UiError::DialogMissing { path, .. } if path == mac::DIALOG),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("UI.DialogPackagePath"), "{err}");
+
+    let pkg = "/Library/Application Support/prestage/dialog.pkg";
+    let with_pkg = |mac: &Mac| {
+        let real = mac.root.resolve(pkg);
+        std::fs::create_dir_all(real.parent().unwrap()).unwrap();
+        std::fs::write(real, b"pkg").unwrap();
+        UiConfig {
+            dialog_package_path: Some(pkg.into()),
+            ..UiConfig::default()
+        }
+    };
+
+    // Signed by someone else: refused, nothing installed.
+    let mac = mac_with(
+        "welcome",
+        false,
+        Some("Developer ID Installer: Mallory Ltd (AAAAAAAAAA)"),
+    );
+    let mut ui = ui_for(&mac, with_pkg(&mac));
+    let err = ui
+        .progress(&progress(0, "progress.preflight", 0))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("PWA5E9TQ59"), "{err}");
+    assert!(mac.host.installed.lock().unwrap().is_empty());
+
+    // swiftDialog's own signature: installed, then used.
+    let mac = mac_with(
+        "welcome",
+        false,
+        Some("Developer ID Installer: Bart Reardon (PWA5E9TQ59)"),
+    );
+    let mut ui = ui_for(&mac, with_pkg(&mac));
+    ui.progress(&progress(0, "progress.preflight", 0))
+        .await
+        .unwrap();
+    assert_eq!(
+        *mac.host.installed.lock().unwrap(),
+        vec![PathBuf::from(pkg)]
+    );
+    ui.close().await.unwrap();
+}
+
+#[test]
+fn every_string_id_has_english_and_german_texts() {
+    let en = Strings::new("en", &std::collections::BTreeMap::default());
+    let de = Strings::new("de", &std::collections::BTreeMap::default());
+    for id in IDS {
+        assert_ne!(en.get(id), *id, "{id} has no English text");
+        assert_ne!(de.get(id), *id, "{id} has no German text");
+    }
+    // German is really German, not the English fallback, for the screens' main texts.
+    for id in [
+        "welcome.title",
+        "identity.title",
+        "password.title",
+        "done.title",
+    ] {
+        assert_ne!(en.get(id), de.get(id), "{id}");
+    }
+}
+
+/// Draws every screen with the real browser when there is one (slow: run with `--ignored`).
+/// `PRESTAGE_PREVIEW_OUT` keeps the output for a look; `PRESTAGE_PREVIEW_LANG` picks the table;
+/// `PRESTAGE_PREVIEW_ICON` / `PRESTAGE_PREVIEW_BANNER` brand it.
+#[test]
+#[ignore = "starts headless Chromium once per screen"]
+fn preview_draws_pngs_with_chromium() {
+    let chromium = Path::new(prestage::ui::preview::CHROMIUM);
+    if !chromium.is_file() {
+        eprintln!("no {} here; nothing to check", chromium.display());
+        return;
+    }
+    let keep = std::env::var_os("PRESTAGE_PREVIEW_OUT").map(PathBuf::from);
+    let tmp = tempfile::tempdir().unwrap();
+    let out = keep.unwrap_or_else(|| tmp.path().to_owned());
+    let lang = std::env::var("PRESTAGE_PREVIEW_LANG").unwrap_or_else(|_| "en".into());
+    let config = UiConfig {
+        icon: std::env::var_os("PRESTAGE_PREVIEW_ICON").map(PathBuf::from),
+        banner_image: std::env::var_os("PRESTAGE_PREVIEW_BANNER").map(PathBuf::from),
+        ..UiConfig::default()
+    };
+    let files = prestage::ui::preview::render(
+        &config,
+        &Strings::new(&lang, &std::collections::BTreeMap::default()),
+        &out,
+    )
+    .unwrap();
+    let pngs = files
+        .iter()
+        .filter(|f| f.extension().is_some_and(|e| e == "png"))
+        .count();
+    assert_eq!(pngs, 10, "{files:?}");
+}
+
+#[tokio::test]
+async fn overrides_branding_done_and_error_screens_reach_swiftdialog() {
+    let mac = mac_with("welcome", true, None);
+    let mut overrides = std::collections::BTreeMap::new();
+    overrides.insert(
+        "done.title".to_owned(),
+        "Welcome aboard, {account}".to_owned(),
+    );
+    let config = UiConfig {
+        strings: overrides.clone(),
+        ..UiConfig::default()
+    };
+    let strings = Strings::new("de", &overrides);
+    let mut ui = DialogUi::new(mac.root.clone(), config, strings, mac.host.clone());
+    ui.done("ada").await.unwrap();
+    // The override text is used as is ({account} is not a placeholder of done.title).
+    assert_eq!(
+        last_call_values(&mac.root, "--title"),
+        vec!["Welcome aboard, {account}"]
+    );
+    assert!(last_call_values(&mac.root, "--message")[0].contains("Ihr Konto **ada** ist bereit"));
+    assert_eq!(last_call_values(&mac.root, "--timer"), vec!["60"]);
+
+    ui.fatal("PS-7K3Q", "error.agent_timeout").await.unwrap();
+    let root = mac.root.clone();
+    wait_for("the error window", || fake_dialog::calls(&root).len() == 2).await;
+    let message = &last_call_values(&mac.root, "--message")[0];
+    assert!(message.contains("**PS-7K3Q**"), "{message}");
+    assert!(
+        message.contains("nicht rechtzeitig mit JumpCloud"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn the_fake_shows_at_the_login_window_only_when_asked() {
+    let mac = mac_with("root", true, None);
+    World::update(&mac.root, |w| w.console_user = "root".into()).unwrap();
+    let run = |extra: &'static [&'static str]| {
+        let dialog = mac.root.tool(mac::DIALOG);
+        async move {
+            tokio::process::Command::new(dialog)
+                .args(["--title", "t"])
+                .args(extra)
+                .output()
+                .await
+                .unwrap()
+                .status
+                .code()
+        }
+    };
+    assert_eq!(run(&[]).await, Some(1));
+    assert_eq!(run(&["--loginwindow"]).await, Some(0));
+}
+
+#[test]
+fn the_demo_script_fixture_loads() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ui/demo-script.json");
+    let script = prestage::ui::scripted::Script::load(&path).unwrap();
+    assert_eq!(script.identities.len(), 2);
+    assert_eq!(script.passwords.len(), 3);
+    assert!(script.passwords[2].confirmation.is_none());
+    let err = prestage::ui::scripted::Script::load(Path::new("/nonexistent.json")).unwrap_err();
+    assert!(err.to_string().contains("/nonexistent.json"));
+}
+
+#[tokio::test]
+async fn a_dropped_ui_still_tells_its_window_to_quit() {
+    let mac = mac_with("welcome", true, None);
+    let mut ui = ui_for(&mac, UiConfig::default());
+    ui.progress(&progress(10, "progress.preflight", 0))
+        .await
+        .unwrap();
+    drop(ui);
+    let text = std::fs::read_to_string(mac.root.resolve(COMMAND_FILE)).unwrap();
+    assert!(text.ends_with("quit:\n"), "{text}");
+}
+
+/// Reads answers from this process's stdin (run by hand:
+/// `printf 'ada@example.com\nE-1\nPw-123456789\nPw-123456789\n' | cargo test --test tests
+/// it::ui::terminal -- --ignored --nocapture`, or under `script` for a terminal with echo off).
+#[tokio::test]
+#[ignore = "reads the test process's stdin"]
+async fn terminal_reads_answers_from_stdin() {
+    use prestage::ui::terminal::TerminalUi;
+    let mut ui = TerminalUi::new(UiConfig::default(), Strings::default());
+    ui.progress(&progress(10, "progress.preflight", 0))
+        .await
+        .unwrap();
+    let a = ui
+        .ask_identity(&identity_prompt(true, Some(2)))
+        .await
+        .unwrap();
+    assert_eq!(a.identifier, "ada@example.com");
+    assert_eq!(a.secret.unwrap().expose_secret(), "E-1");
+    let p = ui
+        .ask_password(&password_prompt(vec![Rule::Number], false))
+        .await
+        .unwrap();
+    assert_eq!(p.password.expose_secret(), p.confirmation.expose_secret());
+    ui.done("ada").await.unwrap();
+}

@@ -462,7 +462,7 @@ pub async fn run(opts: &DemoOptions) -> Result<u8, CliError> {
         println!("  config warning: {w}");
     }
     let cfg = loaded.config;
-    let strings = Strings::for_config(&cfg.ui, None);
+    let strings = Strings::from_config(&cfg.ui, &[]);
     let host: Arc<dyn Host> = Arc::new(MacHost::new(scenario.root.clone()));
     let ui: Box<dyn Ui> = if opts.interactive {
         println!(

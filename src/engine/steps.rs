@@ -149,9 +149,9 @@ pub fn progress_for(
 ) -> Progress {
     // The employee sees six lines, not fifteen steps.
     const GROUPS: [(&str, Step); 6] = [
-        ("steps.prepare", Step::WaitAgent),
-        ("steps.connect", Step::ReadOrg),
-        ("steps.identify", Step::Identify),
+        ("steps.prepare", Step::Welcome),
+        ("steps.agent", Step::ReadOrg),
+        ("steps.identity", Step::Identify),
         ("steps.password", Step::Password),
         ("steps.account", Step::WaitAccount),
         ("steps.finish", Step::Done),
@@ -175,7 +175,8 @@ pub fn progress_for(
             StepItem { title_id, status }
         })
         .collect();
-    let percent = u8::try_from(step.number().saturating_sub(1) * 100 / 15).unwrap_or(100);
+    // swiftDialog draws 0 % as an endless spinner: start at 1 %.
+    let percent = u8::try_from((step.number().saturating_sub(1) * 100 / 15).max(1)).unwrap_or(100);
     let text_id = if text_id.is_empty() {
         step_text_id(step)
     } else {
@@ -191,7 +192,8 @@ pub fn progress_for(
 
 fn step_text_id(step: Step) -> &'static str {
     match step {
-        Step::Preflight | Step::WaitDesktop | Step::Welcome => "progress.preflight",
+        Step::Preflight | Step::Welcome => "progress.preflight",
+        Step::WaitDesktop => "progress.waiting_desktop",
         Step::InstallAgent => "progress.installing_agent",
         Step::WaitAgent => "progress.waiting_agent",
         Step::JoinGroup => "progress.joining_group",
@@ -200,9 +202,9 @@ fn step_text_id(step: Step) -> &'static str {
         Step::Password => "progress.password",
         Step::Bind => "progress.binding",
         Step::WaitAccount => "progress.waiting_account",
-        Step::Handover | Step::WaitLogin | Step::RemoveSetup | Step::Cleanup | Step::Done => {
-            "progress.handover"
-        }
+        Step::Handover | Step::WaitLogin => "progress.handover",
+        Step::RemoveSetup | Step::Cleanup => "progress.cleanup",
+        Step::Done => "progress.done",
     }
 }
 
@@ -535,8 +537,8 @@ async fn identify(e: &mut Engine) -> Result<(), StepError> {
         }
         let failures = e.state.identity_failures;
         let prompt = IdentityPrompt {
-            identifier_label_id: identifier_label(identity.identifier),
-            secret_label_id: secret_label(&identity.secret),
+            identifier_label_id: crate::ui::screen::identifier_label_id(identity.identifier),
+            secret_label_id: crate::ui::screen::secret_label_id(&identity.secret),
             attempts_left: (failures > 0).then(|| identity.max_attempts.saturating_sub(failures)),
         };
         let answer = e.ui.ask_identity(&prompt).await?;
@@ -580,24 +582,6 @@ async fn identify(e: &mut Engine) -> Result<(), StepError> {
                 }
             }
         }
-    }
-}
-
-fn identifier_label(id: crate::config::Identifier) -> &'static str {
-    use crate::config::Identifier;
-    match id {
-        Identifier::CompanyEmail => "identity.label.company_email",
-        Identifier::PersonalEmail => "identity.label.personal_email",
-        Identifier::LastName => "identity.label.last_name",
-        Identifier::Username => "identity.label.username",
-    }
-}
-
-fn secret_label(secret: &SecretKind) -> Option<&'static str> {
-    match secret {
-        SecretKind::None => None,
-        SecretKind::EmployeeId => Some("identity.secret.employee_id"),
-        SecretKind::Attribute(_) => Some("identity.secret.attribute"),
     }
 }
 

@@ -5,14 +5,19 @@
 //! point it at the simulated tenant in `crate::sim`.
 
 pub mod client;
+pub mod contract;
 pub mod error;
+pub mod online;
 pub mod signing;
 pub mod types;
+mod wire;
 
 use async_trait::async_trait;
 use secrecy::SecretString;
 
+pub use client::{Client, ClientOptions, ClockSync, HostClock, RetryPolicy, Timeouts};
 pub use error::JcError;
+pub use signing::SystemIdentity;
 pub use types::{Binding, DirectoryUser, OrgFacts, PasswordProof, SystemFacts, UserState};
 
 use crate::config::{Identifier, ObjectId};

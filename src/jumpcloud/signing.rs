@@ -144,7 +144,11 @@ impl SignatureHeader {
         let (mut key_id, mut headers, mut algorithm, mut signature) = (None, None, None, None);
         for part in params.split(',') {
             let (name, value) = part.trim().split_once('=')?;
-            let value = value.trim().strip_prefix('"')?.strip_suffix('"')?.to_owned();
+            let value = value
+                .trim()
+                .strip_prefix('"')?
+                .strip_suffix('"')?
+                .to_owned();
             match name.trim() {
                 "keyId" => key_id = Some(value),
                 "headers" => headers = Some(value),
@@ -201,7 +205,10 @@ mod tests {
     #[test]
     fn matches_openssl_vector_for_pkcs1_and_pkcs8() {
         let expected = fixture("signature.b64");
-        assert_eq!(fixture("signing-string.txt"), signing_string("GET", PATH, DATE));
+        assert_eq!(
+            fixture("signing-string.txt"),
+            signing_string("GET", PATH, DATE)
+        );
         for file in ["client-pkcs1.key", "client-pkcs8.key"] {
             let header = identity(file).authorization("GET", PATH, DATE);
             assert_eq!(

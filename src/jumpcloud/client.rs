@@ -53,6 +53,9 @@ pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
 const SEARCH_LIMIT: u32 = 2;
 /// Page size of v2 list calls (the spec's default is 10).
 const PAGE: usize = 100;
+/// Entries read from one v2 list before it is taken as endless (a system has a handful of
+/// groups and users).
+const MAX_LISTED: usize = 10_000;
 /// The user fields prestage reads. `systemUsername` is not in the spec but JumpCloud's ADMU
 /// asks for it (REFERENCE.md).
 const USER_FIELDS: &str = "_id username systemUsername email lastname description \
@@ -512,6 +515,13 @@ impl Client {
         })
     }
 
+    /// No agent key loaded but an API key is: system calls go with the admin key (SPEC §5
+    /// allows it for systems that cannot use system context).
+    fn admin_only(&self) -> bool {
+        let state = self.read_state();
+        state.system.is_none() && state.api_key.is_some()
+    }
+
     fn group_key(&self, group: &ObjectId) -> &'static str {
         self.inner
             .group_keys
@@ -568,10 +578,10 @@ impl Client {
             value.set_sensitive(true);
             request = request.header("x-api-key", value);
             if let Some(org) = org {
-                let value = HeaderValue::from_str(&org).map_err(|_| JcError::Rejected {
-                    status: 0,
+                let value = HeaderValue::from_str(&org).map_err(|_| JcError::Protocol {
                     call: call.label(),
-                    detail: "OrgID cannot be sent in a header: check OrgID".to_owned(),
+                    detail: "the organisation id cannot be sent in a header: check OrgID"
+                        .to_owned(),
                 })?;
                 request = request.header("x-org-id", value);
             }
@@ -643,7 +653,8 @@ impl Client {
             self.wait_not_before().await;
             let admin = call.auth == Auth::Admin
                 || admin_now
-                || self.inner.admin_fallback.load(Ordering::Relaxed);
+                || self.inner.admin_fallback.load(Ordering::Relaxed)
+                || self.admin_only();
             let failure = match self.send_once(call, admin).await? {
                 Ok((answer, retry_after)) => {
                     let status = answer.status;
@@ -812,6 +823,13 @@ impl Client {
             }
             let page: Vec<T> = Self::parse(&call, &answer)?;
             let full = page.len() >= PAGE;
+            if full && skip >= MAX_LISTED {
+                // A server that ignores `skip` would otherwise keep us here for ever.
+                return Err(JcError::Protocol {
+                    call: call.label(),
+                    detail: format!("more than {MAX_LISTED} entries; the list does not end"),
+                });
+            }
             all.extend(page);
             if !full {
                 return Ok(all);

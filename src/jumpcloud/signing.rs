@@ -78,6 +78,19 @@ impl SystemIdentity {
         })
     }
 
+    /// Reads `/opt/jc/client.key` under `root` (the agent writes it, root-only) for the
+    /// system `system_key` (from `jcagent.conf`).
+    pub fn load(root: &crate::paths::Root, system_key: impl Into<String>) -> Result<Self, JcError> {
+        let path = root.resolve(crate::paths::mac::JC_CLIENT_KEY);
+        let pem = std::fs::read_to_string(&path).map_err(|err| {
+            JcError::Credentials(format!(
+                "cannot read {}: {err}; is the JumpCloud agent installed and registered?",
+                path.display()
+            ))
+        })?;
+        Self::from_pem(system_key, &SecretString::from(pem))
+    }
+
     /// The public key as a DER `RSAPublicKey` (PKCS#1), the form [`verify`] takes.
     pub fn public_key_der(&self) -> Vec<u8> {
         self.key.public_key().as_ref().to_vec()
@@ -259,6 +272,22 @@ mod tests {
         assert!(err.to_string().contains("/opt/jc/client.key"), "{err}");
         let ec = "-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIBtest\n-----END EC PRIVATE KEY-----\n";
         assert!(SystemIdentity::from_pem(SYSTEM, &SecretString::from(ec)).is_err());
+    }
+
+    #[test]
+    fn loads_the_agent_key_under_root() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = crate::paths::Root::new(dir.path());
+        let err = SystemIdentity::load(&root, SYSTEM).unwrap_err();
+        assert!(err.to_string().contains("client.key"), "{err}");
+        let path = root.resolve(crate::paths::mac::JC_CLIENT_KEY);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, fixture("client-pkcs1.key")).unwrap();
+        let id = SystemIdentity::load(&root, SYSTEM).unwrap();
+        assert_eq!(
+            id.authorization("GET", PATH, DATE),
+            identity("client-pkcs8.key").authorization("GET", PATH, DATE)
+        );
     }
 
     #[test]

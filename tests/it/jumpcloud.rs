@@ -921,9 +921,12 @@ async fn no_secret_reaches_a_log_line_or_an_error() {
         .with_max_level(tracing::Level::TRACE)
         .with_writer(move || writer.clone())
         .finish();
+    // tracing-core caches each callsite's interest globally. With exactly one registered
+    // dispatcher it computes that interest from the *current thread's* default, so a callsite
+    // first hit by a parallel test thread (no subscriber) would be cached as "never" and our
+    // events lost. A second live dispatcher makes it consult every registered one.
+    let second = tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default());
     let guard = tracing::subscriber::set_default(subscriber);
-    // Other tests run in parallel threads without a subscriber; callsites they registered
-    // meanwhile may have cached "never interested". Recompute with ours in place.
     tracing::callsite::rebuild_interest_cache();
 
     let mock = Mock::start().await;
@@ -977,13 +980,9 @@ async fn no_secret_reaches_a_log_line_or_an_error() {
             .unwrap_err(),
     );
     drop(guard);
+    drop(second);
 
     let log = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
-    eprintln!(
-        "captured {} bytes of log:\n{}",
-        log.len(),
-        &log[..log.len().min(3000)]
-    );
     assert!(log.contains("JumpCloud request"), "the log was captured");
     assert!(log.contains("retrying"), "retries were logged");
     let mut secrets = vec![API_KEY.to_owned(), PASSWORD.to_owned()];

@@ -278,6 +278,8 @@ struct Call {
     effect: Effect,
     /// What a 404 means, for [`JcError::NotFound`]: (what, config key).
     missing: Option<(String, String)>,
+    /// Send `x-org-id` (when set) on this admin call.
+    org_header: bool,
 }
 
 impl Call {
@@ -290,6 +292,7 @@ impl Call {
             auth,
             effect: Effect::Repeatable,
             missing: None,
+            org_header: true,
         }
     }
 
@@ -577,7 +580,7 @@ impl Client {
                 HeaderValue::from_str(key.expose_secret()).map_err(|_| JcError::MalformedApiKey)?;
             value.set_sensitive(true);
             request = request.header("x-api-key", value);
-            if let Some(org) = org {
+            if let Some(org) = org.filter(|_| call.org_header) {
                 let value = HeaderValue::from_str(&org).map_err(|_| JcError::Protocol {
                     call: call.label(),
                     detail: "the organisation id cannot be sent in a header: check OrgID"
@@ -958,12 +961,16 @@ impl Client {
     /// `GET /api/organizations` (admin): the organisations this API key can see, as
     /// `(id, display name)`. Read-only; used by `config check --online` to prove the key works.
     pub async fn organizations(&self) -> Result<Vec<(String, String)>, JcError> {
-        let call = Call::new(
+        let mut call = Call::new(
             "list organisations",
             Method::GET,
             "/api/organizations?limit=100".to_owned(),
             Auth::Admin,
         );
+        // The list of a multi-tenant key's organisations is read without `x-org-id` (v1.json
+        // info text, "To Obtain All Organization IDs via the API"); the header may be refused
+        // on routes that do not support it (403).
+        call.org_header = false;
         let answer = self.execute(&call).await?;
         if !answer.status.is_success() {
             return Err(self.failure(&call, &answer, &[]));

@@ -1081,6 +1081,14 @@ async fn online_check_reports_a_line_per_check_and_only_reads() {
         mock.requests().iter().all(|r| r.method == "GET"),
         "read-only"
     );
+    let list = &mock.requests_to("GET", "/api/organizations")[0];
+    assert!(list.header("x-org-id").is_none());
+    let group = &mock.requests_to("GET", &format!("/api/v2/systemgroups/{GROUP}"))[0];
+    assert_eq!(
+        group.header("x-org-id"),
+        Some(ORG),
+        "the org found is used afterwards"
+    );
 
     // A rejected key stops the checks with the admin-facing message.
     let mock = Mock::start().await;

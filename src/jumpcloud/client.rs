@@ -325,6 +325,8 @@ impl Call {
 struct Answer {
     status: StatusCode,
     body: Bytes,
+    /// Sent with the admin key (else with the system signature).
+    admin: bool,
 }
 
 /// Why one attempt failed in a retryable way.
@@ -643,7 +645,14 @@ impl Client {
             status = status.as_u16(),
             "JumpCloud answer"
         );
-        Ok(Ok((Answer { status, body }, retry_after)))
+        Ok(Ok((
+            Answer {
+                status,
+                body,
+                admin,
+            },
+            retry_after,
+        )))
     }
 
     /// Runs a call with the retry, clock-sync and admin-fallback rules of SPEC §5. Returns
@@ -674,9 +683,15 @@ impl Client {
                             system_key: self.system_key(call.name).unwrap_or_default(),
                         });
                     }
+                    // Only an answer that passed authentication proves the key works.
+                    let key_works = !matches!(
+                        status,
+                        StatusCode::UNAUTHORIZED
+                            | StatusCode::FORBIDDEN
+                            | StatusCode::TOO_MANY_REQUESTS
+                    ) && !status.is_server_error();
                     if admin_now
-                        && status != StatusCode::UNAUTHORIZED
-                        && status != StatusCode::FORBIDDEN
+                        && key_works
                         && !self.inner.admin_fallback.swap(true, Ordering::Relaxed)
                     {
                         warn!(
@@ -756,7 +771,7 @@ impl Client {
         let host = self.inner.host.clone();
         match answer.status {
             StatusCode::UNAUTHORIZED => JcError::ApiKeyRejected { host },
-            StatusCode::FORBIDDEN => JcError::Forbidden {
+            StatusCode::FORBIDDEN if answer.admin => JcError::Forbidden {
                 host,
                 what: call.label(),
             },

@@ -317,7 +317,7 @@ impl Call {
 
     fn label(&self) -> String {
         let path = self.path.split('?').next().unwrap_or(&self.path);
-        format!("{} ({} {path})", self.name, self.method)
+        format!("{} [{} {path}]", self.name, self.method)
     }
 }
 
@@ -732,7 +732,7 @@ impl Client {
             if retries >= self.inner.retry.max_attempts || out_of_time {
                 warn!(call = call.name, attempts = retries, cause = %what, "giving up for now");
                 return Err(JcError::Transient {
-                    what: format!("{}: {what}, {retries} attempts", call.label()),
+                    what: format!("{what} on {} after {retries} attempts", call.label()),
                 });
             }
             info!(

@@ -1345,6 +1345,20 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Whatever the employee types, the pattern matches exactly that text, in any ASCII
+        /// case, and nothing longer. (Rust's regex stands in for PCRE here; `grep -P` agreed
+        /// on the metacharacter cases when this was written.)
+        #[test]
+        fn exact_regex_matches_only_the_input(input in "[ -~]{1,40}") {
+            let compiled = regex::Regex::new(&exact_regex(&input)).unwrap();
+            proptest::prop_assert!(compiled.is_match(&input));
+            proptest::prop_assert!(compiled.is_match(&input.to_ascii_uppercase()));
+            let longer = format!("{input}x");
+            proptest::prop_assert!(!compiled.is_match(&longer));
+        }
+    }
+
     #[test]
     fn local_confirmation_ignores_case_only() {
         assert!(same_ignoring_case("Ada@Example.com", "ada@example.COM"));

@@ -34,11 +34,32 @@ pub enum JcError {
     /// Local trouble with the agent's credentials (`/opt/jc/client.key`, `jcagent.conf`).
     #[error("cannot sign system-context requests: {0}")]
     Credentials(String),
+    /// The answer to a side effect that must not be blindly repeated (the password set) was
+    /// lost: it may or may not have taken effect. The engine reads the result back (`user()`:
+    /// `activated`, `password_date`) before repeating it (SPEC §5). Transient.
+    #[error("the answer of JumpCloud to {call} was lost ({what}), so it may or may not have taken effect; the result is read back before it is repeated")]
+    Uncertain { call: String, what: String },
+    /// An admin call while no API key is available (yet).
+    #[error("{call} needs the admin API key and none is available: set APIKey, APIKeyKeychainService or EncryptedAPIKey")]
+    NoApiKey { call: String },
+    /// The API key cannot even be put in a header (control characters, line breaks).
+    #[error("the API key contains characters that cannot be sent in an HTTP header: check APIKey (copy it again from the JumpCloud console)")]
+    MalformedApiKey,
+    /// The HTTPS client could not be built (TLS roots, system configuration).
+    #[error("cannot set up HTTPS to JumpCloud: {0}; check the system's certificate configuration")]
+    Setup(String),
 }
 
 impl JcError {
-    /// True for errors that time and retries can fix.
+    /// True for errors that time and retries can fix. [`JcError::Uncertain`] is one of them,
+    /// but see [`JcError::is_uncertain`]: read back before repeating.
     pub fn is_transient(&self) -> bool {
-        matches!(self, JcError::Transient { .. })
+        matches!(self, JcError::Transient { .. } | JcError::Uncertain { .. })
+    }
+
+    /// True when a side effect may or may not have happened and must be checked before it is
+    /// repeated.
+    pub fn is_uncertain(&self) -> bool {
+        matches!(self, JcError::Uncertain { .. })
     }
 }

@@ -3,16 +3,35 @@
 //! [`Directory`] is the engine's view: one method per call of SPEC §5. `client::Client` is the
 //! real implementation over HTTPS (retries, both auth modes, typed errors); tests and the demo
 //! point it at the simulated tenant in `crate::sim`.
+//!
+//! Wiring it up (the engine's side):
+//! ```text
+//! let mut options = ClientOptions::from_config(&config);      // base URL, OrgID, group keys
+//! options.api_key = Some(api_key);                             // once known (keychain: later,
+//! options.clock_sync = Some(Arc::new(HostClock::new(host, &config.ntp_server))); // set_api_key)
+//! let client = Client::new(options)?;
+//! client.set_system(SystemIdentity::load(&root, system_key)?); // after the agent registered
+//! ```
+//! Errors: [`JcError::is_transient`] ones are retried by the engine; a
+//! [`JcError::Uncertain`] from `set_password` means "read the user back (`user()`: `activated`,
+//! `password_date`) before sending the password again". A 404 on a configured group names its
+//! key (`EnrollmentGroupID 5f… does not exist in this organisation: check EnrollmentGroupID`)
+//! because [`ClientOptions::from_config`] records which key each group id came from.
 
 pub mod client;
+pub mod contract;
 pub mod error;
+pub mod online;
 pub mod signing;
 pub mod types;
+mod wire;
 
 use async_trait::async_trait;
 use secrecy::SecretString;
 
+pub use client::{Client, ClientOptions, ClockSync, HostClock, RetryPolicy, Timeouts};
 pub use error::JcError;
+pub use signing::SystemIdentity;
 pub use types::{Binding, DirectoryUser, OrgFacts, PasswordProof, SystemFacts, UserState};
 
 use crate::config::{Identifier, ObjectId};
@@ -40,7 +59,8 @@ pub trait Directory: Send + Sync {
     /// `POST /api/systemusers/{uid}/state/activate` (admin).
     async fn activate_user(&self, user: &str) -> Result<(), JcError>;
     /// `PUT /api/systemusers/{uid}` `{"password":...}` (admin). The only place the password
-    /// is exposed is the request body.
+    /// is exposed is the request body. Never resent after a lost answer: such a failure is
+    /// [`JcError::Uncertain`] and the caller reads the user back first (SPEC §5).
     async fn set_password(&self, user: &str, password: &SecretString) -> Result<(), JcError>;
     /// `POST /api/v2/systems/{sys}/associations` (204; existing bind counts as done).
     async fn bind_user(&self, user: &str, sudo: bool) -> Result<(), JcError>;

@@ -1,8 +1,17 @@
 //! Typed requests and responses of the JumpCloud calls prestage makes (v1.json / v2.json).
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::policy::PasswordPolicy;
+
+/// JumpCloud returns `null` for unset strings and lists in some records; read those as empty.
+pub(crate) fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
 
 /// `state` of a system user (v1 `systemuserreturn.state`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -16,8 +25,9 @@ pub enum UserState {
 /// A custom attribute of a user (`attributes: [{name, value}]`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserAttribute {
+    #[serde(default, deserialize_with = "null_as_default")]
     pub name: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub value: String,
 }
 
@@ -26,7 +36,7 @@ pub struct UserAttribute {
 pub struct DirectoryUser {
     #[serde(rename = "_id")]
     pub id: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub username: String,
     /// Not in the published spec; JumpCloud's ADMU requests it ("Local User Account").
     #[serde(
@@ -35,11 +45,11 @@ pub struct DirectoryUser {
         skip_serializing_if = "Option::is_none"
     )]
     pub system_username: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub email: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub lastname: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub description: String,
     #[serde(
         rename = "employeeIdentifier",
@@ -48,11 +58,11 @@ pub struct DirectoryUser {
     )]
     pub employee_identifier: Option<String>,
     /// false = pending: the user has no password yet.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub activated: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<UserState>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub attributes: Vec<UserAttribute>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password_date: Option<String>,

@@ -265,6 +265,35 @@ impl Scenario {
     }
 }
 
+impl Scenario {
+    /// Queues `script`'s answers for the fake swiftDialog (used when `prestage run` runs as
+    /// its own process and talks to `dialog`): identities first, then passwords, in the order
+    /// the engine asks.
+    pub fn write_dialog_script(&self, script: &Script) -> Result<(), ScenarioError> {
+        use crate::ui::fake_dialog::{write_script, ScriptedAnswer};
+        use crate::ui::screen::field;
+        let mut answers = Vec::new();
+        for id in &script.identities {
+            let mut values = std::collections::BTreeMap::new();
+            values.insert(field::IDENTIFIER.to_owned(), id.identifier.clone());
+            if let Some(secret) = &id.secret {
+                values.insert(field::SECRET.to_owned(), secret.clone());
+            }
+            answers.push(ScriptedAnswer { values, exit: 0 });
+        }
+        for pw in &script.passwords {
+            let mut values = std::collections::BTreeMap::new();
+            values.insert(field::PASSWORD.to_owned(), pw.password.clone());
+            values.insert(
+                field::CONFIRMATION.to_owned(),
+                pw.confirmation.clone().unwrap_or_else(|| pw.password.clone()),
+            );
+            answers.push(ScriptedAnswer { values, exit: 0 });
+        }
+        write_script(&self.root, &answers).map_err(err)
+    }
+}
+
 /// `Identity.Identifier` and `Identity.Secret` of a configuration dictionary (defaults when
 /// absent or unreadable: the real validation happens when the engine loads the file).
 fn identity_of(config: &plist::Dictionary) -> (Identifier, SecretKind) {
@@ -478,7 +507,7 @@ pub async fn run(opts: &DemoOptions) -> Result<u8, CliError> {
         Box::new(ScriptedUi::new(scenario.demo_script(), cfg.ui.clone(), strings).with_echo(true))
     };
     let keychain = crate::config::keychain::for_root(&scenario.root);
-    let connect = crate::app::connector(Arc::clone(&host), cfg.ntp_server.clone());
+    let connect = crate::app::connector(Arc::clone(&host), &cfg);
     let engine = Engine::new(scenario.root.clone(), cfg, host, ui, keychain, connect)
         .map_err(|e| CliError::new(1, e.to_string()))?
         .with_timing(simulation_timing());

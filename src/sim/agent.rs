@@ -63,6 +63,9 @@ pub struct AgentBehaviour {
     pub shared_key: bool,
     /// Leave `userMgmt.ldap_domain` (the org id) out of `jcagent.conf` (bash script issue #21).
     pub omit_org: bool,
+    /// How often a registered, healthy agent logs an unrelated check-in line (the real log is
+    /// busy: prestage must find its line among others). `None`: never.
+    pub heartbeat: Option<Duration>,
     /// Hostname to register (default: `world.extra["hostname"]`, else the root folder's name).
     pub hostname: Option<String>,
 }
@@ -76,6 +79,7 @@ impl Default for AgentBehaviour {
             poll_interval: Duration::from_millis(100),
             shared_key: false,
             omit_org: false,
+            heartbeat: Some(Duration::from_secs(60)),
             hostname: None,
         }
     }
@@ -334,6 +338,7 @@ async fn run(tenant: Tenant, root: Root, b: AgentBehaviour, status: Arc<Mutex<St
     // 3. Take over bound users.
     let mut seen = HashSet::new();
     let mut due: Vec<(Instant, String, bool)> = Vec::new();
+    let mut last_beat = Instant::now();
     loop {
         tokio::time::sleep(b.poll_interval).await;
         for (user, sudo) in tenant.bindings(&id) {
@@ -351,6 +356,12 @@ async fn run(tenant: Tenant, root: Root, b: AgentBehaviour, status: Arc<Mutex<St
             }
         }
         let now = Instant::now();
+        if b.heartbeat
+            .is_some_and(|every| now.duration_since(last_beat) >= every)
+        {
+            log(&root, "INFO", "Agent check-in complete");
+            last_beat = now;
+        }
         let (ready, later): (Vec<_>, Vec<_>) = due.drain(..).partition(|(at, _, _)| *at <= now);
         due = later;
         for (_, user, sudo) in ready {

@@ -261,6 +261,10 @@ pub struct RequestRecord {
     pub auth: AuthKind,
     /// Who asked, for the `Retry-After` proof: `admin`, `system:<id>` or `anonymous`.
     pub client: String,
+    /// The `User-Agent` header (SPEC §5: `prestage/<version>`).
+    pub user_agent: Option<String>,
+    /// The `x-org-id` header, if sent.
+    pub org_id_header: Option<String>,
     /// SHA-256 of the body, hex (of the empty string when there is none).
     pub body_sha256: String,
     /// Status sent; 0 when the connection was dropped on purpose.
@@ -422,8 +426,8 @@ impl Tenant {
         self.state().faults.clone()
     }
 
-    /// Starts the simulated agent for the fake Mac at `root`. The agent stops when the handle
-    /// is dropped.
+    /// Starts the simulated agent for the fake Mac at `root` (a task on the current tokio
+    /// runtime: call it from inside one). The agent stops when the handle is dropped.
     #[must_use = "the agent stops when its handle is dropped"]
     pub fn attach_mac(&self, root: &Root) -> AgentHandle {
         let behaviour = self.state().agent.clone();

@@ -198,12 +198,21 @@ async fn handle(
     }
 
     let record = |st: &mut State, status: u16, injected: bool, violations: Vec<String>| {
+        tracing::debug!(
+            method = %req.method,
+            path = %req.path,
+            status,
+            injected,
+            "simulated tenant answered"
+        );
         st.log.push(RequestRecord {
             method: req.method.clone(),
             path: req.path.clone(),
             query: req.query.clone(),
             auth: auth.kind(),
             client: auth.client(),
+            user_agent: req.header("user-agent").map(str::to_owned),
+            org_id_header: req.header("x-org-id").map(str::to_owned),
             body_sha256: sha256_hex(&req.body),
             status,
             injected,

@@ -57,6 +57,7 @@ struct Answer {
 
 fn http() -> reqwest::Client {
     reqwest::Client::builder()
+        .user_agent("sim-tests")
         .timeout(Duration::from_secs(30))
         .build()
         .unwrap()
@@ -833,6 +834,18 @@ async fn faults_errors_throttling_drops_and_the_request_log() {
     let when = httpdate::parse_http_date(a.headers["retry-after"].to_str().unwrap()).unwrap();
     assert!(when > SystemTime::now() + Duration::from_secs(60));
 
+    // Latency: every answer waits at least this long (a lower bound only: never flaky).
+    t.set_faults(Faults {
+        latency: Duration::from_millis(300),
+        ..Faults::default()
+    });
+    let before = std::time::Instant::now();
+    assert_eq!(
+        admin(&t, "GET", "/api/organizations", None).await.status,
+        200
+    );
+    assert!(before.elapsed() >= Duration::from_millis(300));
+
     // Dropped connections: no response at all.
     t.set_faults(Faults {
         drop_rate: 1.0,
@@ -850,6 +863,8 @@ async fn faults_errors_throttling_drops_and_the_request_log() {
     let put = log.iter().find(|r| r.method == "PUT").unwrap();
     assert_eq!(put.path, path);
     assert_eq!(put.auth, AuthKind::Admin);
+    assert_eq!(put.client, "admin");
+    assert_eq!(put.user_agent.as_deref(), Some("sim-tests"));
     let body = serde_json::to_vec(&json!({"password": "correct-horse-1"})).unwrap();
     let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &body);
     let hex: String = digest
@@ -1138,6 +1153,10 @@ async fn stalled_agent_resumes_after_a_kickstart_and_slow_agent_is_slow() {
     tokio::time::sleep(Duration::from_secs(300)).await;
     assert!(!World::load(&root).unwrap().users.contains_key("ada"));
     assert!(!agent_log(&root).contains("Processing user updates"));
+    assert!(
+        !agent_log(&root).contains("check-in"),
+        "a stalled agent is quiet"
+    );
 
     // `launchctl kickstart -k system/com.jumpcloud.darwin-agent` (the fake counts it).
     World::update(&root, |w| w.agent_kickstarts += 1).unwrap();
@@ -1146,6 +1165,9 @@ async fn stalled_agent_resumes_after_a_kickstart_and_slow_agent_is_slow() {
     })
     .await;
     assert!(agent_log(&root).contains("User updates complete"));
+    // Once running again it checks in now and then, like the real agent's busy log.
+    tokio::time::sleep(Duration::from_secs(120)).await;
+    assert!(agent_log(&root).contains("Agent check-in complete"));
 
     // Slow: nothing after the normal delays, done after the extra one.
     let (_d2, slow) = fake_mac(&t.connect_key());

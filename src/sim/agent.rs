@@ -61,6 +61,8 @@ pub struct AgentBehaviour {
     pub poll_interval: Duration,
     /// Reuse one RSA key for every Mac of the tenant (fleets: generating 2048-bit keys is slow).
     pub shared_key: bool,
+    /// Write `client.key` as PKCS#8 `PRIVATE KEY` instead of PKCS#1 `RSA PRIVATE KEY`.
+    pub pkcs8_key: bool,
     /// Leave `userMgmt.ldap_domain` (the org id) out of `jcagent.conf` (bash script issue #21).
     pub omit_org: bool,
     /// How often a registered, healthy agent logs an unrelated check-in line (the real log is
@@ -78,6 +80,7 @@ impl Default for AgentBehaviour {
             takeover_delay: Duration::from_millis(300),
             poll_interval: Duration::from_millis(100),
             shared_key: false,
+            pkcs8_key: false,
             omit_org: false,
             heartbeat: Some(Duration::from_secs(60)),
             hostname: None,
@@ -212,11 +215,12 @@ fn write_registration(
     id: &str,
     key: &SystemKey,
 ) -> std::io::Result<()> {
-    write_file(
-        &root.resolve(mac::JC_CLIENT_KEY),
-        key.private_pem().as_bytes(),
-        0o600,
-    )?;
+    let pem = if b.pkcs8_key {
+        key.private_pem_pkcs8()
+    } else {
+        key.private_pem()
+    };
+    write_file(&root.resolve(mac::JC_CLIENT_KEY), pem.as_bytes(), 0o600)?;
     // Compact JSON like the real file (sample in karlrink/jumpcloud's README).
     let mut conf = json!({
         "agentServerHost": "agent.jumpcloud.com",

@@ -175,6 +175,25 @@ mod tests {
         assert!(!f.matches(&user()));
     }
 
+    proptest::proptest! {
+        /// Whatever printable text the data holds (every regex metacharacter included), the escaped
+        /// case-insensitive regex of SPEC §3 finds it, in any case, and a plain filter only
+        /// in the exact case.
+        #[test]
+        fn escaped_regex_finds_any_value(s in "[ -~äöüéÅ]{1,24}") {
+            let user = json!({"email": s});
+            let re = format!("(?i)^{}$", regex::escape(&s.to_uppercase()));
+            let f = Filter::parse(&json!([{"email": {"$regex": re}}]), false).unwrap();
+            proptest::prop_assert!(f.matches(&user));
+            let plain = Filter::parse(&json!([{"email": s.clone()}]), false).unwrap();
+            proptest::prop_assert!(plain.matches(&user));
+            if s.to_uppercase() != s {
+                let upper = Filter::parse(&json!([{"email": s.to_uppercase()}]), false).unwrap();
+                proptest::prop_assert!(!upper.matches(&user));
+            }
+        }
+    }
+
     #[test]
     fn bad_filters_are_refused() {
         assert!(Filter::parse(&json!([{"email": {"$regex": "("}}]), false).is_err());

@@ -14,6 +14,7 @@ use base64::Engine as _;
 pub struct SystemKey {
     pair: Arc<KeyPair>,
     pkcs1: Arc<Vec<u8>>,
+    pkcs8: Arc<Vec<u8>>,
 }
 
 impl std::fmt::Debug for SystemKey {
@@ -37,6 +38,7 @@ impl SystemKey {
         Ok(SystemKey {
             pair: Arc::new(pair),
             pkcs1: Arc::new(pkcs1),
+            pkcs8: Arc::new(pkcs8.as_ref().to_vec()),
         })
     }
 
@@ -48,6 +50,12 @@ impl SystemKey {
     /// The private key as PEM `RSA PRIVATE KEY`.
     pub fn private_pem(&self) -> String {
         pem("RSA PRIVATE KEY", &self.pkcs1)
+    }
+
+    /// The private key as PEM `PRIVATE KEY` (PKCS#8, RFC 5208), for clients that must read
+    /// both forms.
+    pub fn private_pem_pkcs8(&self) -> String {
+        pem("PRIVATE KEY", &self.pkcs8)
     }
 
     /// Signs with RSA PKCS#1 v1.5 SHA-256 (for tests that act as a system).
@@ -127,6 +135,14 @@ mod tests {
             .decode(body)
             .unwrap();
         let again = KeyPair::from_der(&der).unwrap();
+        assert_eq!(again.public_key().as_ref(), key.public_der().as_slice());
+        let pem8 = key.private_pem_pkcs8();
+        assert!(pem8.starts_with("-----BEGIN PRIVATE KEY-----\n"));
+        let body: String = pem8.lines().filter(|l| !l.starts_with("-----")).collect();
+        let der = base64::engine::general_purpose::STANDARD
+            .decode(body)
+            .unwrap();
+        let again = KeyPair::from_pkcs8(&der).unwrap();
         assert_eq!(again.public_key().as_ref(), key.public_der().as_slice());
     }
 }

@@ -513,7 +513,9 @@ impl State {
 
     /// `PUT /api/systemusers/{id}` (v1 `systemuserput`). A password is checked against the
     /// organisation's policy and history first; an accepted one sets `password_date` and makes
-    /// the user active (`activated: true`: JumpCloud's "pending" means "no password yet").
+    /// the user active (`activated: true`: JumpCloud's "pending" means "no password yet"). The
+    /// bash script sets a pending user's password with exactly `{"password": ...}` (its
+    /// `user_configuration` section of jumpcloud_bootstrap_template.sh), no `activated` field.
     pub fn put_user(&mut self, id: &str, body: &Value) -> Reply {
         let Some(obj) = body.as_object() else {
             return Reply::v1(400, "request body must be a JSON object");

@@ -239,6 +239,19 @@ fn write_registration(
     write_file(&root.resolve(mac::JC_AGENT_CONF), &bytes, 0o644)
 }
 
+/// The `systemKey` of an existing `jcagent.conf`, when the tenant knows that system.
+fn registered_id(root: &Root, tenant: &Tenant) -> Option<String> {
+    let bytes = fs::read(root.resolve(mac::JC_AGENT_CONF)).ok()?;
+    let conf: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    let id = conf.get("systemKey")?.as_str()?;
+    tenant
+        .inner
+        .lock()
+        .system_rec(id)
+        .is_some()
+        .then(|| id.to_owned())
+}
+
 fn hostname(root: &Root, b: &AgentBehaviour, w: &World) -> String {
     b.hostname
         .clone()
@@ -320,18 +333,29 @@ async fn run(tenant: Tenant, root: Root, b: AgentBehaviour, status: Arc<Mutex<St
         std::future::pending::<()>().await;
     }
 
-    // 2. Register.
-    tokio::time::sleep(b.register_delay + extra).await;
-    let Some(key) = key_for(&tenant, b.shared_key).await else {
-        log(&root, "ERROR", "Failed to generate the system key");
-        return;
+    // 2. Register, unless this Mac already is (an agent restarted after a reboot keeps its
+    // systemKey).
+    let id = if let Some(id) = registered_id(&root, &tenant) {
+        log(
+            &root,
+            "INFO",
+            &format!("Using existing registration, systemKey={id}"),
+        );
+        id
+    } else {
+        tokio::time::sleep(b.register_delay + extra).await;
+        let Some(key) = key_for(&tenant, b.shared_key).await else {
+            log(&root, "ERROR", "Failed to generate the system key");
+            return;
+        };
+        let id = tenant.register_system(&hostname(&root, &b, &world_now), &key.public_der());
+        if let Err(e) = write_registration(&root, &tenant, &b, &id, &key) {
+            tracing::warn!(error = %e, "simulated agent could not write its files");
+            return;
+        }
+        log(&root, "INFO", &format!("System registered, systemKey={id}"));
+        id
     };
-    let id = tenant.register_system(&hostname(&root, &b, &world_now), &key.public_der());
-    if let Err(e) = write_registration(&root, &tenant, &b, &id, &key) {
-        tracing::warn!(error = %e, "simulated agent could not write its files");
-        return;
-    }
-    log(&root, "INFO", &format!("System registered, systemKey={id}"));
     set(&|s| s.system_id = Some(id.clone()));
     if b.mode == AgentMode::Silent {
         std::future::pending::<()>().await;

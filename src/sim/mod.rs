@@ -379,9 +379,12 @@ impl Tenant {
         self.state().system_views()
     }
 
-    /// Every request so far, in arrival order.
+    /// Every request so far, in arrival order (the log is written when the answer goes out,
+    /// so concurrent requests are sorted back by arrival).
     pub fn requests(&self) -> Vec<RequestRecord> {
-        self.state().log.clone()
+        let mut log = self.state().log.clone();
+        log.sort_by_key(|r| r.at);
+        log
     }
 
     /// Every 429 given so far.

@@ -112,6 +112,9 @@ async fn accept_loop(listener: TcpListener, inner: Arc<Inner>, mut stop: watch::
     conns.abort_all();
 }
 
+/// Largest request body the tenant reads.
+const MAX_BODY: usize = 1 << 20;
+
 /// Returned by the service to make hyper close the connection without a response.
 #[derive(Debug, thiserror::Error)]
 #[error("connection dropped on purpose by the simulator")]
@@ -178,7 +181,12 @@ async fn handle(
 ) -> Result<Response<Full<Bytes>>, Dropped> {
     let at = Instant::now();
     let (parts, body) = req.into_parts();
-    let body = body.collect().await.map_err(|_| Dropped)?.to_bytes();
+    // JumpCloud's bodies here are small; a runaway client gets its connection closed.
+    let body = http_body_util::Limited::new(body, MAX_BODY)
+        .collect()
+        .await
+        .map_err(|_| Dropped)?
+        .to_bytes();
     let req = Req {
         method: parts.method.as_str().to_owned(),
         path: parts.uri.path().to_owned(),

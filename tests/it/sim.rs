@@ -1041,6 +1041,13 @@ async fn agent_registers_signs_and_takes_over_a_bound_user() {
     let stamp = regex::Regex::new(r"^\d{2}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} ").unwrap();
     assert!(log.lines().all(|l| stamp.is_match(l)), "{log}");
     assert_eq!(agent.taken_over(), vec!["ada.lovelace".to_owned()]);
+
+    // A restarted agent (reboot) keeps its registration.
+    drop(agent);
+    let again = t.attach_mac(&root);
+    let same = wait_for("re-attached agent", || again.system_id()).await;
+    assert_eq!(same, sys);
+    assert_eq!(t.systems().len(), 1);
     // The MDM's account is untouched.
     assert!(!World::load(&root).unwrap().users["welcome"].managed_by_jumpcloud);
     assert_contract(&t);

@@ -14,6 +14,23 @@
 //! installed, writes `/opt/jc/jcagent.conf` and `/opt/jc/client.key`, and creates the local
 //! account after a user is bound, logging to `/var/log/jcagent.log` like the real agent.
 //!
+//! ```no_run
+//! # async fn demo() -> std::io::Result<()> {
+//! use prestage::sim::{SimOptions, SimUser, Tenant};
+//! let tenant = Tenant::start(SimOptions::default()).await?;
+//! let ada = tenant.add_user(SimUser::pending("ada", "ada@example.com").lastname("Lovelace"));
+//! let root = prestage::paths::Root::new("/tmp/mac1");
+//! let agent = tenant.attach_mac(&root); // registers once the fake installer installs the agent
+//! // ... run prestage with APIBaseURL = tenant.url(), APIKey = tenant.api_key(),
+//! // ConnectKey = tenant.connect_key(), then assert on tenant.requests(), tenant.user(&ada) ...
+//! drop(agent);
+//! tenant.shutdown().await;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! The server keeps running until [`Tenant::shutdown`] (or the end of the tokio runtime).
+//!
 //! Parts: `server` (HTTP, auth, faults, log), `state` (the in-memory tenant), `filter`
 //! (search filters), `signature` (HTTP signature checks), `keys` (RSA keys and PEM),
 //! [`agent`] (the agent), [`contract`] (response checks against the published specs).

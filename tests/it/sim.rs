@@ -522,6 +522,13 @@ async fn admin_key_and_signature_rejections_both_ways() {
     let a = send(
         request(&t, "GET", &user_path, None)
             .header("x-api-key", t.api_key().expose_secret())
+            .header("x-org-id", "not-an-id"),
+    )
+    .await;
+    assert_eq!(a.status, 400);
+    let a = send(
+        request(&t, "GET", &user_path, None)
+            .header("x-api-key", t.api_key().expose_secret())
             .header("x-org-id", t.org_id()),
     )
     .await;
@@ -856,6 +863,23 @@ async fn faults_errors_throttling_drops_and_the_request_log() {
         .send()
         .await;
     assert!(err.is_err(), "{err:?}");
+    // A drop after the effect: the password was set, the client saw the connection close.
+    t.set_faults(Faults {
+        drop_rate: 1.0,
+        faults_after_effect: true,
+        ..Faults::default()
+    });
+    let err = request(
+        &t,
+        "PUT",
+        &path,
+        Some(&json!({"password": "another-horse-2"})),
+    )
+    .header("x-api-key", t.api_key().expose_secret())
+    .send()
+    .await;
+    assert!(err.is_err(), "{err:?}");
+    assert_eq!(t.user(&ada).unwrap().password_sets, 2);
     t.set_faults(Faults::default());
 
     // The request log: method, path, query, auth, body hash, status, injected.
@@ -1244,4 +1268,52 @@ async fn the_contract_check_is_live() {
     let v = t.contract_violations();
     assert_eq!(v.len(), 1, "{v:?}");
     assert!(v[0].contains("POST is not an operation"), "{v:?}");
+}
+
+#[tokio::test]
+async fn concurrent_clients_share_the_token_bucket() {
+    let t = start(SimOptions {
+        rate_limit: Some(RateLimit {
+            per_second: 0.1,
+            burst: 10,
+        }),
+        ..opts()
+    })
+    .await;
+    let (sys, key) = system(&t, "mac-1");
+    let key = Arc::new(key);
+    let tasks: Vec<_> = (0..40)
+        .map(|i| {
+            let (t, sys, key) = (t.clone(), sys.clone(), Arc::clone(&key));
+            tokio::spawn(async move {
+                if i % 2 == 0 {
+                    admin(&t, "GET", "/api/organizations", None).await.status
+                } else {
+                    signed(&t, &key, &sys, "GET", &format!("/api/systems/{sys}"), None)
+                        .await
+                        .status
+                }
+            })
+        })
+        .collect();
+    let mut ok = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            200 => ok += 1,
+            429 => {}
+            other => panic!("unexpected status {other}"),
+        }
+    }
+    // 10 tokens at once, refilled at one per ten seconds: at most one more in this burst.
+    assert!((10..=11).contains(&ok), "{ok} answered 200");
+    let log = t.requests();
+    assert_eq!(log.len(), 40);
+    assert!(log.windows(2).all(|w| w[0].at <= w[1].at));
+    let clients: std::collections::BTreeSet<_> =
+        t.retry_windows().into_iter().map(|w| w.client).collect();
+    assert!(
+        clients.contains("admin") && clients.contains(&format!("system:{sys}")),
+        "{clients:?}"
+    );
+    assert_contract(&t);
 }

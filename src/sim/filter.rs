@@ -80,22 +80,31 @@ impl Filter {
 fn cond(field: &str, val: &Value, reject_regex: bool) -> Result<Cond, FilterError> {
     match val {
         Value::Object(ops) => {
-            let mut it = ops.iter();
-            match (it.next(), it.next()) {
-                (Some((op, Value::String(pattern))), None) if op == "$regex" => {
-                    if reject_regex {
-                        return Err(FilterError(format!(
-                            "invalid filter on {field}: $regex is not supported"
-                        )));
-                    }
-                    regex::Regex::new(pattern)
-                        .map(|re| Cond::Regex(field.into(), re))
-                        .map_err(|e| FilterError(format!("invalid $regex on {field}: {e}")))
-                }
-                _ => Err(FilterError(format!(
-                    "invalid filter on {field}: only plain values and {{\"$regex\": string}} are supported"
-                ))),
+            // MongoDB's form: `{"$regex": pattern}` with optional `"$options": "imsx"`.
+            let pattern = ops.get("$regex").and_then(Value::as_str);
+            let options = match ops.get("$options") {
+                None => Some(""),
+                Some(v) => v.as_str().filter(|o| o.chars().all(|c| "imsx".contains(c))),
+            };
+            let known = ops.keys().all(|k| k == "$regex" || k == "$options");
+            let (Some(pattern), Some(options), true) = (pattern, options, known) else {
+                return Err(FilterError(format!(
+                    "invalid filter on {field}: only plain values and {{\"$regex\": string, \"$options\": \"imsx\"}} are supported"
+                )));
+            };
+            if reject_regex {
+                return Err(FilterError(format!(
+                    "invalid filter on {field}: $regex is not supported"
+                )));
             }
+            let pattern = if options.is_empty() {
+                pattern.to_owned()
+            } else {
+                format!("(?{options}){pattern}")
+            };
+            regex::Regex::new(&pattern)
+                .map(|re| Cond::Regex(field.into(), re))
+                .map_err(|e| FilterError(format!("invalid $regex on {field}: {e}")))
         }
         Value::Array(_) => Err(FilterError(format!(
             "invalid filter on {field}: a list is not a value"
@@ -192,6 +201,21 @@ mod tests {
                 proptest::prop_assert!(!upper.matches(&user));
             }
         }
+    }
+
+    #[test]
+    fn regex_options_like_mongodb() {
+        let f = Filter::parse(
+            &json!([{"username": {"$regex": "^ADA$", "$options": "i"}}]),
+            false,
+        )
+        .unwrap();
+        assert!(f.matches(&user()));
+        assert!(Filter::parse(
+            &json!([{"username": {"$regex": "a", "$options": "z"}}]),
+            false
+        )
+        .is_err());
     }
 
     #[test]

@@ -499,7 +499,9 @@ fn dispatch(st: &mut State, req: &Req, auth: &Auth) -> Reply {
     };
     let result = match (m, segs.as_slice()) {
         ("POST", ["api", "search", "systemusers"]) => body().map(|b| st.search_users(&b)),
-        ("GET", ["api", "systemusers", id]) => Ok(st.get_user(id)),
+        ("GET", ["api", "systemusers", id]) => {
+            Ok(st.get_user(id, req.query_param("fields").as_deref()))
+        }
         ("PUT", ["api", "systemusers", id]) => body().map(|b| st.put_user(id, &b)),
         ("POST", ["api", "systemusers", id, "state", "activate"]) => Ok(st.activate(id)),
         ("GET", ["api", "organizations"]) => Ok(st.list_orgs()),

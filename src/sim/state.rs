@@ -503,10 +503,11 @@ impl State {
         Reply::ok(json!({ "totalCount": total, "results": results }))
     }
 
-    /// `GET /api/systemusers/{id}`.
-    pub fn get_user(&self, id: &str) -> Reply {
+    /// `GET /api/systemusers/{id}`, with the optional `fields` query (space-separated, v1).
+    pub fn get_user(&self, id: &str, fields: Option<&str>) -> Reply {
+        let fields: Option<Vec<&str>> = fields.map(|f| f.split_whitespace().collect());
         match self.user_rec(id) {
-            Some(r) => Reply::ok(self.user_json(r)),
+            Some(r) => Reply::ok(project(self.user_json(r), fields.as_deref())),
             None => Reply::v1(404, "User not found"),
         }
     }

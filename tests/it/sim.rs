@@ -405,9 +405,19 @@ async fn users_passwords_policy_history_and_activation() {
     assert_eq!(v.password_history.len(), 1);
     assert_ne!(v.password_history[0], "correct-horse-1");
 
-    // GET reads it back.
+    // GET reads it back, all of it or the `fields` asked for.
     let a = admin(&t, "GET", &path, None).await;
     assert_eq!(a.body.unwrap()["activated"], true);
+    let a = admin(
+        &t,
+        "GET",
+        &format!("{path}?fields=activated%20password_date"),
+        None,
+    )
+    .await;
+    let body = a.body.unwrap();
+    assert_eq!(body.as_object().unwrap().len(), 3, "{body}");
+    assert!(body["password_date"].is_string());
     assert_eq!(
         admin(&t, "GET", "/api/systemusers/000000000000000000000000", None)
             .await

@@ -184,27 +184,32 @@ fn write_file(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
     fs::rename(&tmp, path)
 }
 
-async fn key_for(tenant: &Tenant, shared: bool) -> Option<SystemKey> {
-    if shared {
-        if let Some(k) = tenant.inner.shared_key.get() {
-            return Some(k.clone());
-        }
-    }
-    let key = match tokio::task::spawn_blocking(SystemKey::generate).await {
-        Ok(Ok(k)) => k,
+async fn generate_key() -> Option<SystemKey> {
+    match tokio::task::spawn_blocking(SystemKey::generate).await {
+        Ok(Ok(k)) => Some(k),
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "simulated agent could not make a key");
-            return None;
+            None
         }
         Err(e) => {
             tracing::warn!(error = %e, "simulated agent key task failed");
-            return None;
+            None
         }
-    };
-    if shared {
-        return Some(tenant.inner.shared_key.get_or_init(|| key).clone());
     }
-    Some(key)
+}
+
+async fn key_for(tenant: &Tenant, shared: bool) -> Option<SystemKey> {
+    if shared {
+        tenant
+            .inner
+            .shared_key
+            .get_or_try_init(|| async { generate_key().await.ok_or(()) })
+            .await
+            .ok()
+            .cloned()
+    } else {
+        generate_key().await
+    }
 }
 
 /// Writes the agent's files: the key first, `jcagent.conf` last (prestage waits for it).

@@ -33,7 +33,8 @@ pub(crate) struct Inner {
     pub org_id: String,
     pub started: Instant,
     /// One key for every Mac when `AgentBehaviour::shared_key` is set.
-    pub shared_key: std::sync::OnceLock<super::SystemKey>,
+    /// Made once, by the first agent that needs it (500 agents must not all generate one).
+    pub shared_key: tokio::sync::OnceCell<super::SystemKey>,
     contract: Option<Arc<super::contract::Specs>>,
     state: Mutex<State>,
     stop: watch::Sender<bool>,
@@ -76,7 +77,7 @@ pub(crate) async fn start(opts: SimOptions) -> std::io::Result<Arc<Inner>> {
         connect_key,
         org_id: state.org_id.clone(),
         started: Instant::now(),
-        shared_key: std::sync::OnceLock::new(),
+        shared_key: tokio::sync::OnceCell::new(),
         contract: opts.contract.clone(),
         state: Mutex::new(state),
         stop,

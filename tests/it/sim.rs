@@ -1228,6 +1228,7 @@ async fn stalled_agent_resumes_after_a_kickstart_and_slow_agent_is_slow() {
 
 #[tokio::test]
 async fn shared_key_fleet_and_shutdown() {
+    const FLEET: usize = 30;
     let t = start(SimOptions {
         agent: AgentBehaviour {
             shared_key: true,
@@ -1237,7 +1238,7 @@ async fn shared_key_fleet_and_shutdown() {
         ..opts()
     })
     .await;
-    let macs: Vec<_> = (0..3).map(|_| fake_mac(&t.connect_key())).collect();
+    let macs: Vec<_> = (0..FLEET).map(|_| fake_mac(&t.connect_key())).collect();
     let agents: Vec<_> = macs
         .iter()
         .map(|(_, root)| {
@@ -1257,7 +1258,28 @@ async fn shared_key_fleet_and_shutdown() {
         .iter()
         .filter_map(prestage::sim::AgentHandle::system_id)
         .collect();
-    assert_eq!(ids.len(), 3);
+    assert_eq!(ids.len(), FLEET);
+
+    // Bind one user per Mac; every Mac gets its own account.
+    for (i, a) in agents.iter().enumerate() {
+        let user = t.add_user(SimUser::active(
+            &format!("emp{i}"),
+            &format!("emp{i}@example.com"),
+        ));
+        t.bind(&a.system_id().unwrap(), &user, false);
+    }
+    for (i, (_, root)) in macs.iter().enumerate() {
+        let name = format!("emp{i}");
+        wait_for("fleet takeover", || {
+            World::load(root).unwrap().users.get(&name).map(|_| ())
+        })
+        .await;
+        assert_eq!(
+            World::load(root).unwrap().users.len(),
+            2,
+            "welcome + emp{i} only"
+        );
+    }
 
     let url = t.url();
     t.clone().shutdown().await;

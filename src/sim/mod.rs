@@ -276,7 +276,8 @@ pub struct RequestRecord {
     pub path: String,
     pub query: Option<String>,
     pub auth: AuthKind,
-    /// Who asked, for the `Retry-After` proof: `admin`, `system:<id>` or `anonymous`.
+    /// Who asked, for the `Retry-After` proof: `admin` (the first key), `admin:<n>` (keys of
+    /// [`Tenant::add_api_key`]), `system:<id>` or `anonymous`.
     pub client: String,
     /// The `User-Agent` header (SPEC §5: `prestage/<version>`).
     pub user_agent: Option<String>,
@@ -332,6 +333,14 @@ impl Tenant {
     /// The tenant's admin API key.
     pub fn api_key(&self) -> SecretString {
         self.inner.api_key.clone()
+    }
+
+    /// A further admin API key of the same organisation. Requests with it are logged as client
+    /// `admin:<n>` (n = 1, 2, ...), so a fleet whose Macs each get their own key can prove
+    /// per Mac that no request came inside a `Retry-After` window (with one shared key, a 429
+    /// given to one Mac would open a window for all of them).
+    pub fn add_api_key(&self) -> SecretString {
+        self.state().add_api_key()
     }
 
     /// The agent connect key (40 hex).
@@ -410,7 +419,8 @@ impl Tenant {
     }
 
     /// Requests that arrived inside a `Retry-After` window given to the same client: a
-    /// well-behaved client keeps this at 0.
+    /// well-behaved client keeps this at 0. A client with requests in flight in parallel may
+    /// see a 429 after sending others; those count too (prestage calls one at a time).
     pub fn requests_inside_retry_after_windows(&self) -> usize {
         let st = self.state();
         st.log

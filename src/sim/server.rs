@@ -125,7 +125,8 @@ struct Dropped;
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Auth {
     None,
-    Admin,
+    /// Index of the key: 0 is [`super::Tenant::api_key`], others from `add_api_key`.
+    Admin(usize),
     BadKey,
     System(String),
     BadSignature(Option<String>, String),
@@ -135,13 +136,14 @@ impl Auth {
     fn kind(&self) -> AuthKind {
         match self {
             Auth::None => AuthKind::None,
-            Auth::Admin | Auth::BadKey => AuthKind::Admin,
+            Auth::Admin(_) | Auth::BadKey => AuthKind::Admin,
             Auth::System(_) | Auth::BadSignature(..) => AuthKind::System,
         }
     }
     fn client(&self) -> String {
         match self {
-            Auth::Admin | Auth::BadKey => "admin".into(),
+            Auth::Admin(0) | Auth::BadKey => "admin".into(),
+            Auth::Admin(n) => format!("admin:{n}"),
             Auth::System(id) | Auth::BadSignature(Some(id), _) => format!("system:{id}"),
             Auth::None | Auth::BadSignature(None, _) => "anonymous".into(),
         }
@@ -414,11 +416,13 @@ fn authenticate(inner: &Inner, st: &State, req: &Req) -> Auth {
         }
     }
     if let Some(key) = req.headers.get("x-api-key") {
-        let ok: bool = key
-            .as_bytes()
-            .ct_eq(inner.api_key.expose_secret().as_bytes())
-            .into();
-        return if ok { Auth::Admin } else { Auth::BadKey };
+        let keys = std::iter::once(&inner.api_key).chain(&st.extra_keys);
+        for (n, known) in keys.enumerate() {
+            if bool::from(key.as_bytes().ct_eq(known.expose_secret().as_bytes())) {
+                return Auth::Admin(n);
+            }
+        }
+        return Auth::BadKey;
     }
     Auth::None
 }
@@ -454,7 +458,7 @@ fn authorize(st: &State, req: &Req, auth: &Auth, access: &Access<'_>) -> Result<
             tracing::debug!(reason = %why, path = %req.path, "simulated tenant refused a signature");
             deny("Unauthorized")
         }
-        (Auth::Admin, _) => Ok(()),
+        (Auth::Admin(_), _) => Ok(()),
         (Auth::System(me), Access::System(id)) => {
             if me == id {
                 Ok(())

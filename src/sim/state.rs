@@ -171,6 +171,8 @@ pub(crate) struct State {
     pub bucket: Option<Bucket>,
     pub agent: AgentBehaviour,
     pub rng: StdRng,
+    /// Admin keys beyond the first (one per simulated Mac in fleet runs).
+    pub extra_keys: Vec<secrecy::SecretString>,
 }
 
 /// `YYYY-MM-DDTHH:MM:SS.mmmZ`, as JumpCloud writes dates.
@@ -239,8 +241,16 @@ impl State {
             bucket: opts.rate_limit.map(Bucket::new),
             agent: opts.agent.clone(),
             rng,
+            extra_keys: Vec::new(),
         };
         (st, api_key, connect_key)
+    }
+
+    /// A further admin API key.
+    pub fn add_api_key(&mut self) -> secrecy::SecretString {
+        let key = secrecy::SecretString::from(format!("jca_{}", hex_id(&mut self.rng, 36)));
+        self.extra_keys.push(key.clone());
+        key
     }
 
     pub fn new_id(&mut self) -> String {

@@ -926,7 +926,14 @@ async fn rate_limit_token_bucket() {
     })
     .await;
     let mut statuses = Vec::new();
-    for _ in 0..5 {
+    // A second admin key is a separate client for the Retry-After proof.
+    let other = t.add_api_key();
+    let a = send(
+        request(&t, "GET", "/api/organizations", None).header("x-api-key", other.expose_secret()),
+    )
+    .await;
+    assert_eq!(a.status, 200);
+    for _ in 0..4 {
         let a = admin(&t, "GET", "/api/organizations", None).await;
         if a.status == 429 {
             let secs: u64 = a.headers["retry-after"].to_str().unwrap().parse().unwrap();
@@ -934,8 +941,19 @@ async fn rate_limit_token_bucket() {
         }
         statuses.push(a.status);
     }
-    assert_eq!(statuses, vec![200, 200, 200, 429, 429]);
+    assert_eq!(statuses, vec![200, 200, 429, 429]);
     assert_eq!(t.requests_inside_retry_after_windows(), 1);
+    let a = send(
+        request(&t, "GET", "/api/organizations", None).header("x-api-key", other.expose_secret()),
+    )
+    .await;
+    assert_eq!(a.status, 429);
+    assert_eq!(t.retry_windows().last().unwrap().client, "admin:1");
+    assert_eq!(
+        t.requests_inside_retry_after_windows(),
+        1,
+        "admin:1 was never told to wait before"
+    );
     assert_contract(&t);
 }
 

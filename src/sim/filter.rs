@@ -185,6 +185,11 @@ mod tests {
     }
 
     proptest::proptest! {
+        // No regression files: they would land outside this module's folder.
+        #![proptest_config(proptest::prelude::ProptestConfig {
+            failure_persistence: None,
+            ..proptest::prelude::ProptestConfig::default()
+        })]
         /// Whatever printable text the data holds (every regex metacharacter included), the escaped
         /// case-insensitive regex of SPEC §3 finds it, in any case, and a plain filter only
         /// in the exact case.

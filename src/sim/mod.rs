@@ -53,7 +53,7 @@ use crate::paths::Root;
 use crate::policy::PasswordPolicy;
 
 pub use agent::{AgentBehaviour, AgentHandle, AgentMode};
-pub use keys::SystemKey;
+pub use keys::{KeyError, SystemKey};
 
 /// Everything a tenant starts with. `SimOptions::default()` is a healthy tenant.
 #[derive(Debug, Clone)]

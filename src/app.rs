@@ -147,7 +147,9 @@ pub async fn run(root: Root, config_path: Option<PathBuf>) -> u8 {
     let _lock = match lock(&store) {
         Ok(Some(lock)) => lock,
         Ok(None) => {
-            eprintln!("error: another prestage run is already enrolling this Mac; see `prestage status`");
+            eprintln!(
+                "error: another prestage run is already enrolling this Mac; see `prestage status`"
+            );
             return 1;
         }
         Err(e) => {
@@ -266,7 +268,13 @@ pub fn config_command(cmd: &ConfigCommand) -> Result<u8, CliError> {
         }
         ConfigCommand::Import { script, output } => {
             let text = std::fs::read(script).map_err(|e| {
-                CliError::new(1, format!("{}: {e}; pass the path of your filled-in jumpcloud_bootstrap_template.sh", script.display()))
+                CliError::new(
+                    1,
+                    format!(
+                        "{}: {e}; pass the path of your filled-in jumpcloud_bootstrap_template.sh",
+                        script.display()
+                    ),
+                )
             })?;
             let report = config::import::import(&String::from_utf8_lossy(&text));
             match output {
@@ -338,7 +346,7 @@ fn online_check(file: &Path, out: &mut dyn Write) -> Result<u8, CliError> {
     for line in &lines {
         let _ = writeln!(out, "{line}");
     }
-    Ok(if crate::jumpcloud::online::all_ok(&lines) { 0 } else { 1 })
+    Ok(u8::from(!crate::jumpcloud::online::all_ok(&lines)))
 }
 
 /// `prestage ui preview`.

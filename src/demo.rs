@@ -58,6 +58,9 @@ pub struct ScenarioOptions {
     pub setup_assistant_ms: u64,
     /// Keep the temporary root after the scenario is dropped.
     pub keep_root: bool,
+    /// The fake `launchctl bootout system/io.prestage.enroll` sends SIGTERM to its caller, as
+    /// the real one does to the daemon. Off when the engine runs inside the caller (demo).
+    pub bootout_kills_caller: bool,
 }
 
 impl Default for ScenarioOptions {
@@ -73,6 +76,7 @@ impl Default for ScenarioOptions {
             grant_secure_token: true,
             setup_assistant_ms: 200,
             keep_root: false,
+            bootout_kills_caller: true,
         }
     }
 }
@@ -171,6 +175,7 @@ impl Scenario {
             }
             w.edit_behaviour(|b| {
                 b.grant_secure_token_at_login = opts.grant_secure_token;
+                b.bootout_kills_caller = opts.bootout_kills_caller;
             });
         })
         .map_err(err)?;
@@ -286,7 +291,9 @@ impl Scenario {
             values.insert(field::PASSWORD.to_owned(), pw.password.clone());
             values.insert(
                 field::CONFIRMATION.to_owned(),
-                pw.confirmation.clone().unwrap_or_else(|| pw.password.clone()),
+                pw.confirmation
+                    .clone()
+                    .unwrap_or_else(|| pw.password.clone()),
             );
             answers.push(ScriptedAnswer { values, exit: 0 });
         }
@@ -444,6 +451,7 @@ pub async fn run(opts: &DemoOptions) -> Result<u8, CliError> {
         ScenarioOptions {
             base_config,
             keep_root: true,
+            bootout_kills_caller: false,
             ..ScenarioOptions::default()
         },
         &exe,

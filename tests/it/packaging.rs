@@ -1004,7 +1004,6 @@ fn example_profile_keys_are_in_the_schema() {
 }
 
 #[test]
-#[ignore = "enabled when config schema lands"]
 fn schema_file_matches_prestage_config_schema() {
     let out = Command::new(env!("CARGO_BIN_EXE_prestage"))
         .args(["config", "schema"])
@@ -1026,7 +1025,6 @@ fn schema_file_matches_prestage_config_schema() {
 }
 
 #[test]
-#[ignore = "enabled when config schema lands"]
 fn example_profile_settings_pass_config_check() {
     let tmp = tempfile::tempdir().unwrap();
     let path = extract_profile_settings(tmp.path());

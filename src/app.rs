@@ -157,6 +157,36 @@ pub async fn run(root: Root, config_path: Option<PathBuf>) -> u8 {
             return 1;
         }
     };
+    // A finished enrollment stays finished, even once its configuration is gone (an MDM may
+    // reinstall the package or reboot the Mac; nothing is done twice).
+    match store.load() {
+        Ok(Loaded::Resumed(mut state)) if state.step == Step::Done => {
+            if !state.finished {
+                let host = MacHost::new(root.clone());
+                let keychain = config::keychain::for_root(&root);
+                if let Err(e) = crate::engine::steps::finish(
+                    &root,
+                    &store,
+                    &mut state,
+                    &host,
+                    keychain.as_ref(),
+                )
+                .await
+                {
+                    error!(error = %e, "the finishing touches failed; the next start tries again");
+                    return 1;
+                }
+            }
+            eprintln!("this Mac is already enrolled; see `prestage status`");
+            return 0;
+        }
+        Ok(Loaded::MovedAside { moved_to, reason }) => error!(
+            moved_to = %moved_to.display(),
+            %reason,
+            "the state file could not be read and was moved aside; starting over (every step checks what is already done)"
+        ),
+        _ => {}
+    }
     let sources = match config_path {
         Some(path) => Sources::single(path),
         None => Sources::for_root(&root),
@@ -178,7 +208,14 @@ pub async fn run(root: Root, config_path: Option<PathBuf>) -> u8 {
     });
     let keychain = config::keychain::for_root(&root);
     let connect = connector(Arc::clone(&host), &config);
-    let engine = match Engine::new(root, config, Arc::clone(&host), ui, keychain, connect) {
+    let engine = match Engine::new(
+        root.clone(),
+        config,
+        Arc::clone(&host),
+        ui,
+        keychain,
+        connect,
+    ) {
         Ok(engine) => engine,
         Err(e) => {
             error!(error = %e, "cannot use the state directory");
@@ -186,9 +223,6 @@ pub async fn run(root: Root, config_path: Option<PathBuf>) -> u8 {
             return 1;
         }
     };
-    if engine.state().step == Step::Done {
-        return 0;
-    }
     crate::engine::steps::keep_awake(&engine).await;
     let mut sigterm = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
     {
@@ -206,10 +240,16 @@ pub async fn run(root: Root, config_path: Option<PathBuf>) -> u8 {
             outcome.exit_code()
         }
         _ = sigterm.recv() => {
-            // launchd is stopping us (shutdown, bootout): the state is persisted after every
-            // side effect; dropping the engine closes the dialog.
-            warn!("SIGTERM: stopping; the next start resumes where this one stopped");
-            143
+            // launchd is stopping us: at the very end because we asked it to (bootout of our
+            // own job), or at shutdown. The state is persisted after every side effect, and
+            // dropping the engine closes the dialog.
+            match Store::new(&root).load() {
+                Ok(Loaded::Resumed(state)) if state.step == Step::Done => 0,
+                _ => {
+                    warn!("SIGTERM: stopping; the next start resumes where this one stopped");
+                    143
+                }
+            }
         }
     }
 }

@@ -28,6 +28,9 @@ use crate::ui::Ui;
 
 /// Where the demo's agent package sits on the simulated Mac (installed there by "the MDM").
 pub const DEMO_AGENT_PACKAGE: &str = "/Library/Application Support/prestage/jumpcloud-agent.pkg";
+/// The LaunchDaemon our package installs (the real file).
+const LAUNCH_DAEMON_PLIST: &[u8] = include_bytes!("../launchd/io.prestage.enroll.plist");
+
 /// The MDM-created setup account.
 pub const SETUP_ACCOUNT: &str = "welcome";
 
@@ -182,6 +185,13 @@ impl Scenario {
         FakePackage::jumpcloud_agent()
             .write(&root.resolve(DEMO_AGENT_PACKAGE))
             .map_err(err)?;
+        // What the package installed: the LaunchDaemon, loaded.
+        let daemon = root.resolve(mac::LAUNCH_DAEMON);
+        if let Some(parent) = daemon.parent() {
+            std::fs::create_dir_all(parent).map_err(err)?;
+        }
+        std::fs::write(&daemon, LAUNCH_DAEMON_PLIST).map_err(err)?;
+        World::update(&root, |w| w.daemon_loaded = true).map_err(err)?;
         let agent = tenant.attach_mac(&root);
 
         let mut config = opts.base_config.clone().unwrap_or_default();

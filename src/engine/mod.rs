@@ -153,7 +153,8 @@ pub struct Timing {
     pub tool_gap: Duration,
     /// How often files are polled while waiting.
     pub file_poll: Duration,
-    /// Kickstart the agent when its log has been silent this long during the takeover.
+    /// Kickstart the agent when its log has been silent this long during the takeover (at most
+    /// half of `Agent.TakeoverTimeoutSeconds`, so a short limit still gets its kickstart).
     pub agent_silence: Duration,
     /// Retry backoff base and cap.
     pub backoff_base: Duration,
@@ -170,7 +171,9 @@ impl Default for Timing {
             agent_silence: Duration::from_secs(90),
             backoff_base: Duration::from_secs(1),
             backoff_cap: Duration::from_secs(60),
-            secure_token_grace: Duration::from_secs(60),
+            // macOS grants the token during the first login itself; a short grace covers the
+            // moment between the console changing hands and the grant being visible.
+            secure_token_grace: Duration::from_secs(10),
         }
     }
 }
@@ -342,7 +345,7 @@ impl Engine {
         loop {
             let step = self.state.step;
             if step == Step::Done {
-                return Outcome::Done;
+                return self.finish_touches().await;
             }
             if let Err(e) = self.begin(step) {
                 return self.fail(step, e).await;
@@ -354,9 +357,7 @@ impl Engine {
                         return self.fail(step, e).await;
                     }
                     if step == Step::Cleanup {
-                        // The very last side effect: launchd removes (and may kill) us.
-                        steps::remove_daemon(&mut self).await;
-                        return Outcome::Done;
+                        return self.finish_touches().await;
                     }
                 }
                 Err(StepError::Transient(reason)) => {
@@ -384,6 +385,22 @@ impl Engine {
                 }
                 Err(e) => return self.fail(step, e).await,
             }
+        }
+    }
+
+    /// The finishing touches (idempotent; the last one is `launchctl bootout`).
+    async fn finish_touches(&mut self) -> Outcome {
+        let result = steps::finish(
+            &self.root,
+            &self.store,
+            &mut self.state,
+            self.host.as_ref(),
+            self.keychain.as_ref(),
+        )
+        .await;
+        match result {
+            Ok(()) => Outcome::Done,
+            Err(e) => self.fail(Step::Done, e).await,
         }
     }
 

@@ -235,8 +235,15 @@ pub struct State {
     pub kept_users: Vec<String>,
     #[serde(default)]
     pub groups_moved: bool,
+    /// What the finishing touches must remove (decided at the cleanup step, so they need no
+    /// configuration: the local configuration file is one of them).
     #[serde(default)]
-    pub secrets_removed: bool,
+    pub keychain_service: Option<String>,
+    #[serde(default)]
+    pub remove_local_config: bool,
+    /// Secrets, LaunchDaemon and local configuration removed; `launchctl bootout` comes next.
+    #[serde(default)]
+    pub finished: bool,
 }
 
 impl State {
@@ -277,7 +284,9 @@ impl State {
             deleted_users: Vec::new(),
             kept_users: Vec::new(),
             groups_moved: false,
-            secrets_removed: false,
+            keychain_service: None,
+            remove_local_config: false,
+            finished: false,
         }
     }
 }

@@ -16,7 +16,9 @@
 //! 12. handover: tell the employee, hide the setup accounts, log the setup account out
 //! 13. wait_login: the employee at the console, with a Secure Token
 //! 14. remove_setup: delete the setup accounts (safely), move groups, report
-//! 15. cleanup: secrets, LaunchDaemon, receipt; then `launchctl bootout` ourselves, last
+//! 15. cleanup: the receipt; then, once Done is persisted, the finishing touches: the API key
+//!     in the keychain, the local configuration holding a secret, the LaunchDaemon plist, and
+//!     `launchctl bootout` ourselves, last
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -43,6 +45,12 @@ const SYSTEM_USERS: [&str; 2] = ["root", "_mbsetupuser"];
 
 /// Runs one step.
 pub async fn run_step(e: &mut Engine, step: Step) -> Result<(), StepError> {
+    // The API key lives only in memory: after a restart it is resolved again. From reading the
+    // org on it is required (waiting for a keychain item that is not there yet); before that
+    // it is used when already at hand (the system-context fallback).
+    if step >= Step::JoinGroup && step <= Step::RemoveSetup {
+        ensure_api_key(e, step >= Step::ReadOrg).await?;
+    }
     match step {
         Step::Preflight => preflight(e),
         Step::WaitDesktop => wait_desktop(e).await,
@@ -105,7 +113,6 @@ async fn wait_desktop(e: &mut Engine) -> Result<(), StepError> {
         if SYSTEM_USERS.contains(&user.as_str()) || user.is_empty() {
             continue;
         }
-        pacer.tick().await;
         if e.host.finder_running().await? {
             e.record("effect", format!("desktop of {user}"), |s| {
                 s.setup_user = Some(user.clone());
@@ -820,7 +827,10 @@ async fn wait_account(e: &mut Engine) -> Result<(), StepError> {
         .takeover_started_ms
         .get_or_insert_with(clock::now_ms);
     let limit_ms = u64::try_from(e.config.agent.takeover_timeout.as_millis()).unwrap_or(u64::MAX);
-    let silence = e.timing.agent_silence;
+    let silence = e
+        .timing
+        .agent_silence
+        .min(e.config.agent.takeover_timeout / 2);
     let mut pacer = Pacer::new(e.timing.tool_gap);
     // Only `User updates complete` written after our bind counts.
     let mut log = e.agent.follow_log(e.state.agent_log_offset.unwrap_or(0));
@@ -929,7 +939,6 @@ async fn wait_login(e: &mut Engine) -> Result<(), StepError> {
             e.record("effect", "employee logged in", |s| {
                 s.login_seen_ms = Some(clock::now_ms());
             })?;
-            pacer.tick().await;
         }
         if e.host.has_secure_token(&user.local_name).await? {
             e.record("effect", "employee holds a Secure Token", |s| {
@@ -1049,38 +1058,72 @@ async fn safe_to_delete(
 // 15. Clean up
 
 fn cleanup(e: &mut Engine) -> Result<(), StepError> {
-    if !e.state.secrets_removed {
-        if let ApiKeySource::Keychain { service } = &e.config.api_key {
-            if let Err(err) = e.keychain.delete(service) {
-                warn!(error = %err, service = %service, "could not delete the API key from the System keychain");
-            }
-        }
-        let local = e.root.resolve(mac::LOCAL_CONFIG);
-        let holds_secret = !matches!(e.config.api_key, ApiKeySource::Keychain { .. });
-        if holds_secret && local.exists() {
-            std::fs::remove_file(&local).map_err(|err| {
-                StepError::Transient(format!("cannot remove {}: {err}", local.display()))
-            })?;
-            info!(path = %mac::LOCAL_CONFIG, "removed the local configuration (it held the API key)");
-        }
-        e.record("effect", "secrets removed", |s| s.secrets_removed = true)?;
-    }
+    // Decide what the finishing touches remove, then leave the receipt. The removals happen
+    // after the state says Done (see `finish`), so a restart in between still has a
+    // configuration to start with, and a finished Mac needs none.
+    let keychain_service = match &e.config.api_key {
+        ApiKeySource::Keychain { service } => Some(service.clone()),
+        _ => None,
+    };
+    let holds_secret = keychain_service.is_none();
+    e.record("effect", "cleanup planned", |s| {
+        s.keychain_service = keychain_service;
+        s.remove_local_config = holds_secret;
+    })?;
     super::status::write_receipt(e)?;
-    let daemon = e.root.resolve(mac::LAUNCH_DAEMON);
-    if daemon.exists() {
-        std::fs::remove_file(&daemon).map_err(|err| {
-            StepError::Transient(format!("cannot remove {}: {err}", daemon.display()))
-        })?;
-    }
     Ok(())
 }
 
-/// `launchctl bootout system/io.prestage.enroll`: the last thing prestage does (launchd may
-/// kill us while it runs; the state already says Done).
-pub async fn remove_daemon(e: &mut Engine) {
-    if let Err(err) = e.host.remove_daemon().await {
+/// The finishing touches of a finished enrollment, each idempotent: delete the API key from
+/// the System keychain, remove the local configuration when it holds a secret, remove the
+/// LaunchDaemon plist, and last `launchctl bootout system/io.prestage.enroll` (launchd may kill
+/// us while it runs). Runs right after the cleanup step and again on any later start until it
+/// has completed, and needs no configuration.
+pub async fn finish(
+    root: &crate::paths::Root,
+    store: &super::state::Store,
+    state: &mut super::state::State,
+    host: &dyn crate::host::Host,
+    keychain: &dyn crate::config::keychain::Keychain,
+) -> Result<(), StepError> {
+    if state.finished {
+        return Ok(());
+    }
+    if let Some(service) = &state.keychain_service {
+        if let Err(err) = keychain.delete(service) {
+            warn!(error = %err, service = %service, "could not delete the API key from the System keychain");
+        }
+    }
+    let mut remove = vec![mac::LAUNCH_DAEMON];
+    if state.remove_local_config {
+        remove.push(mac::LOCAL_CONFIG);
+    }
+    for path in remove {
+        let real = root.resolve(path);
+        match std::fs::remove_file(&real) {
+            Ok(()) => info!(path, "removed"),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+            Err(err) => {
+                return Err(StepError::Transient(format!(
+                    "cannot remove {}: {err}",
+                    real.display()
+                )))
+            }
+        }
+    }
+    // Persisted before the last side effect: bootout may end this process.
+    state.finished = true;
+    store.save(state)?;
+    store.journal(&super::state::JournalEntry {
+        at_ms: clock::now_ms(),
+        step: state.step,
+        event: "effect".into(),
+        detail: "bootout".into(),
+    })?;
+    if let Err(err) = host.remove_daemon().await {
         warn!(error = %err, "could not unload the LaunchDaemon; it will not start again since its plist is gone");
     }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -13,7 +13,10 @@ pub const TOOL_GAP: Duration = Duration::from_millis(2_050);
 /// within 1 s without spawning anything.
 pub const FILE_POLL: Duration = Duration::from_millis(250);
 
-/// Spaces out tool processes during waits. The first call does not wait.
+/// Spaces out polling rounds during waits. The first call does not wait. A round checks one
+/// condition (one tool process); only when that condition is met does it check the next one at
+/// once (e.g. Finder after the console user), so a wait on something that has not happened costs
+/// at most one tool process every [`TOOL_GAP`].
 #[derive(Debug)]
 pub struct Pacer {
     gap: Duration,

@@ -404,7 +404,12 @@ pub fn write_script(root: &Root, answers: &[ScriptedAnswer]) -> std::io::Result<
 }
 
 /// Takes the next answer off the queue, under an exclusive lock (several fakes may run).
-fn pop_answer(root: &Root) -> Result<Option<ScriptedAnswer>, String> {
+///
+/// The answer taken is the first one meant for this question: one whose values name at least
+/// one of the question's fields (or that has no values, e.g. a button choice). So a script may
+/// queue several identities and several passwords, and a restarted prestage that asks again
+/// gets the next answer of the right kind.
+fn pop_answer(root: &Root, fields: &[&str]) -> Result<Option<ScriptedAnswer>, String> {
     let path = root.resolve(SCRIPT_FILE);
     let mut file = match OpenOptions::new().read(true).write(true).open(&path) {
         Ok(f) => f,
@@ -421,10 +426,13 @@ fn pop_answer(root: &Root) -> Result<Option<ScriptedAnswer>, String> {
     } else {
         serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?
     };
-    if queue.is_empty() {
+    let fits = |a: &ScriptedAnswer| {
+        a.values.is_empty() || a.values.keys().any(|k| fields.contains(&k.as_str()))
+    };
+    let Some(index) = queue.iter().position(fits) else {
         return Ok(None);
-    }
-    let next = queue.remove(0);
+    };
+    let next = queue.remove(index);
     let rest = serde_json::to_vec_pretty(&queue).map_err(|e| e.to_string())?;
     file.set_len(0).map_err(|e| e.to_string())?;
     file.seek(SeekFrom::Start(0)).map_err(|e| e.to_string())?;
@@ -602,7 +610,8 @@ fn answer(root: &Root, parsed: &Parsed) -> i32 {
         // A message without fields: a person reads it and presses button 1 (or it times out).
         None
     } else {
-        match pop_answer(root) {
+        let fields: Vec<&str> = parsed.textfields.iter().map(TextField::key).collect();
+        match pop_answer(root, &fields) {
             Ok(Some(a)) => Some(a),
             Ok(None) if timer.is_some() => return 4,
             Ok(None) => {

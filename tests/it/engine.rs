@@ -1,1 +1,740 @@
-//! Integration tests: engine.
+//! Integration tests: the enrollment engine end to end. Every test runs the real `prestage run`
+//! process against a simulated Mac (`--root` with the fake macOS tools and the fake
+//! swiftDialog answering as a scripted employee) and the simulated JumpCloud tenant and agent,
+//! which live in the test process. Crash safety is proven by `kill -9` of that process at step
+//! boundaries and at random moments, then restarting it.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use prestage::demo::{EmployeeKind, Scenario, ScenarioOptions};
+use prestage::engine::state::{JournalEntry, Loaded, State, Step, Store};
+use prestage::host::fake::world::{self, World};
+use prestage::paths::mac;
+use prestage::sim::{AgentBehaviour, AgentMode, SimOptions};
+use prestage::ui::fake_dialog;
+use prestage::ui::scripted::{Script, ScriptedIdentity, ScriptedPassword};
+use secrecy::ExposeSecret;
+use sha2_free::sha256_hex;
+use tokio::process::{Child, Command};
+
+const EXE: &str = env!("CARGO_BIN_EXE_prestage");
+/// No single run of the engine in these tests should take longer (real hangs only).
+const RUN_LIMIT: Duration = Duration::from_secs(90);
+
+/// SHA-256 without another crate: aws-lc-rs is in the tree already.
+mod sha2_free {
+    pub fn sha256_hex(data: &[u8]) -> String {
+        let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, data);
+        d.as_ref().iter().fold(String::new(), |mut out, b| {
+            use std::fmt::Write;
+            let _ = write!(out, "{b:02x}");
+            out
+        })
+    }
+}
+
+fn sim_options(agent: AgentBehaviour) -> SimOptions {
+    SimOptions {
+        password_policy: prestage::demo::demo_policy(),
+        agent,
+        ..SimOptions::default()
+    }
+}
+
+fn instant_agent() -> AgentBehaviour {
+    AgentBehaviour {
+        register_delay: Duration::from_millis(50),
+        takeover_delay: Duration::from_millis(100),
+        poll_interval: Duration::from_millis(50),
+        ..AgentBehaviour::default()
+    }
+}
+
+fn options(kind: EmployeeKind) -> ScenarioOptions {
+    ScenarioOptions {
+        kind,
+        sim: sim_options(instant_agent()),
+        setup_assistant_ms: 0,
+        employee_login_delay_ms: Some(0),
+        ..ScenarioOptions::default()
+    }
+}
+
+/// A configuration with the given `Identity` and `Agent` settings (the rest is filled in by
+/// the scenario).
+fn base_config(
+    identity: &[(&str, plist::Value)],
+    agent: &[(&str, plist::Value)],
+) -> plist::Dictionary {
+    let mut config = plist::Dictionary::new();
+    let mut id = plist::Dictionary::new();
+    id.insert("Identifier".into(), "CompanyEmail".into());
+    id.insert("Secret".into(), "EmployeeID".into());
+    for (k, v) in identity {
+        id.insert((*k).to_owned(), v.clone());
+    }
+    config.insert("Identity".into(), id.into());
+    let mut ag = plist::Dictionary::new();
+    for (k, v) in agent {
+        ag.insert((*k).to_owned(), v.clone());
+    }
+    config.insert("Agent".into(), ag.into());
+    config
+}
+
+async fn scenario(opts: ScenarioOptions) -> Scenario {
+    Scenario::new(opts, Path::new(EXE)).await.expect("scenario")
+}
+
+/// A script without mistakes.
+fn clean_script(s: &Scenario) -> Script {
+    Script {
+        identities: vec![ScriptedIdentity {
+            identifier: s.employee.identifier.clone(),
+            secret: s.employee.secret.clone(),
+        }]
+        .into(),
+        passwords: vec![ScriptedPassword {
+            password: s.employee.password.clone(),
+            confirmation: None,
+        }]
+        .into(),
+    }
+}
+
+fn spawn(s: &Scenario) -> Child {
+    Command::new(EXE)
+        .args(["run", "--root"])
+        .arg(s.root_dir())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn prestage run")
+}
+
+/// What one `prestage run` printed and how it ended.
+#[derive(Debug)]
+struct RunResult {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+async fn finish(child: Child) -> RunResult {
+    let out = tokio::time::timeout(RUN_LIMIT, child.wait_with_output())
+        .await
+        .expect("prestage run hung")
+        .expect("wait for prestage run");
+    RunResult {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+async fn run_once(s: &Scenario) -> RunResult {
+    finish(spawn(s)).await
+}
+
+fn state(s: &Scenario) -> Option<State> {
+    match Store::new(&s.root).load() {
+        Ok(Loaded::Resumed(state)) => Some(*state),
+        _ => None,
+    }
+}
+
+fn journal(s: &Scenario) -> Vec<JournalEntry> {
+    Store::new(&s.root).read_journal().unwrap_or_default()
+}
+
+fn world(s: &Scenario) -> World {
+    World::load(&s.root).expect("world")
+}
+
+fn system_id(s: &Scenario) -> String {
+    s.tenant
+        .systems()
+        .first()
+        .expect("a registered system")
+        .id
+        .clone()
+}
+
+/// Everything printed or written that could leak a secret, for the no-secret checks.
+fn everything_written(s: &Scenario, outputs: &[&RunResult]) -> Vec<(String, String)> {
+    let mut found = Vec::new();
+    for entry in walk(s.root_dir()) {
+        let rel = entry
+            .strip_prefix(s.root_dir())
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
+        // The scripted employee's answers are test input, not something prestage wrote.
+        if rel.ends_with("dialog-script.json") {
+            continue;
+        }
+        if let Ok(bytes) = std::fs::read(&entry) {
+            found.push((rel, String::from_utf8_lossy(&bytes).into_owned()));
+        }
+    }
+    for (i, out) in outputs.iter().enumerate() {
+        found.push((format!("stdout of run {i}"), out.stdout.clone()));
+        found.push((format!("stderr of run {i}"), out.stderr.clone()));
+    }
+    found
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for e in entries.flatten() {
+        let path = e.path();
+        let Ok(meta) = std::fs::symlink_metadata(&path) else {
+            continue;
+        };
+        if meta.is_dir() {
+            out.extend(walk(&path));
+        } else if meta.is_file() {
+            out.push(path);
+        }
+    }
+    out
+}
+
+/// Asserts a finished, clean enrollment of the scenario's employee.
+fn assert_enrolled(s: &Scenario) {
+    let st = state(s).expect("state");
+    assert_eq!(st.step, Step::Done, "state: {st:#?}");
+    let w = world(s);
+    assert!(w.users.contains_key(&s.employee.account), "world: {w:#?}");
+    assert_eq!(
+        w.deleted_users,
+        vec!["welcome".to_owned()],
+        "deleted exactly once"
+    );
+    assert!(!w.users.contains_key("welcome"));
+    let sys = system_id(s);
+    let binds = s.tenant.bindings(&sys);
+    assert_eq!(binds.len(), 1, "one bind: {binds:?}");
+    assert_eq!(binds[0].0, s.user_id);
+    // Moved from the enrollment group to the post-enrollment group.
+    assert!(!s.tenant.group_members(&s.group_id).contains(&sys));
+    assert!(s.tenant.group_members(&s.post_group_id).contains(&sys));
+    // Nothing left behind: LaunchDaemon and the secret-holding local config are gone; a
+    // receipt stays for `status`.
+    assert!(!s.root.resolve(mac::LAUNCH_DAEMON).exists());
+    assert!(!s.root.resolve(mac::LOCAL_CONFIG).exists());
+    assert!(Store::new(&s.root).receipt_path().exists());
+    // The daemon removed itself, last.
+    let calls = world::calls(&s.root).expect("calls");
+    let last = calls.last().expect("tool calls");
+    assert_eq!(last.tool, mac::LAUNCHCTL);
+    assert_eq!(last.args, vec!["bootout", "system/io.prestage.enroll"]);
+    assert!(
+        s.tenant.contract_violations().is_empty(),
+        "{:?}",
+        s.tenant.contract_violations()
+    );
+}
+
+fn successful_binds(s: &Scenario) -> usize {
+    s.tenant
+        .requests()
+        .iter()
+        .filter(|r| r.method == "POST" && r.path.ends_with("/associations") && r.status == 204)
+        .count()
+}
+
+fn assert_no_secret(s: &Scenario, outputs: &[&RunResult], secrets: &[&str]) {
+    for (name, text) in everything_written(s, outputs) {
+        for secret in secrets {
+            assert!(
+                !text.contains(secret),
+                "a secret ({} chars) appears in {name}",
+                secret.len()
+            );
+        }
+    }
+    for call in world::calls(&s.root).expect("calls") {
+        for secret in secrets {
+            assert!(
+                !call.args.iter().any(|a| a.contains(secret)),
+                "secret in argv of {}",
+                call.tool
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pending_user_enrolls_and_nothing_leaks() {
+    let s = scenario(options(EmployeeKind::Pending)).await;
+    s.write_dialog_script(&s.demo_script()).unwrap();
+    let out = run_once(&s).await;
+    assert_eq!(out.code, Some(0), "{out:#?}");
+    assert_enrolled(&s);
+    let user = s.tenant.user(&s.user_id).unwrap();
+    assert_eq!(user.password_sets, 1);
+    assert_eq!(
+        user.password_history,
+        vec![sha256_hex(s.employee.password.as_bytes())]
+    );
+    assert!(user.activated);
+    // The employee mistyped the secret once: two identity questions, and a weak password first.
+    let dialogs = fake_dialog::calls(&s.root);
+    let questions = |field: &str| {
+        dialogs
+            .iter()
+            .filter(|c| c.args.iter().any(|a| a.contains(&format!("name={field}"))))
+            .count()
+    };
+    assert_eq!(questions("identifier"), 2);
+    assert_eq!(questions("password"), 2);
+    // The progress window was driven through the command file.
+    let lines = fake_dialog::command_lines(&s.root);
+    assert!(
+        lines.iter().any(|l| l.starts_with("progress:")),
+        "{lines:?}"
+    );
+    // No secret anywhere: API key, passwords typed, the employee's secret and the wrong one.
+    let api_key = s.tenant.api_key().expose_secret().to_owned();
+    let secret = s.employee.secret.clone().unwrap();
+    assert_no_secret(
+        &s,
+        &[&out],
+        &[
+            &api_key,
+            &s.employee.password,
+            "analytical-engine",
+            &secret,
+            "E-1816",
+        ],
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn active_user_is_not_asked_for_a_password() {
+    let s = scenario(options(EmployeeKind::Active)).await;
+    s.write_dialog_script(&clean_script(&s)).unwrap();
+    let out = run_once(&s).await;
+    assert_eq!(out.code, Some(0), "{out:#?}");
+    assert_enrolled(&s);
+    assert_eq!(s.tenant.user(&s.user_id).unwrap().password_sets, 0);
+    assert!(!fake_dialog::calls(&s.root)
+        .iter()
+        .any(|c| c.args.iter().any(|a| a.contains("name=password"))));
+    assert_eq!(successful_binds(&s), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn staged_user_sets_a_password_and_is_activated() {
+    let s = scenario(options(EmployeeKind::Staged)).await;
+    s.write_dialog_script(&clean_script(&s)).unwrap();
+    let out = run_once(&s).await;
+    assert_eq!(out.code, Some(0), "{out:#?}");
+    assert_enrolled(&s);
+    let user = s.tenant.user(&s.user_id).unwrap();
+    assert_eq!(user.state, prestage::jumpcloud::UserState::Activated);
+    assert_eq!(user.password_sets, 1);
+    assert!(s
+        .tenant
+        .requests()
+        .iter()
+        .any(|r| r.path.ends_with("/state/activate")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cooldown_after_exhausted_attempts_survives_a_restart() {
+    let mut opts = options(EmployeeKind::Active);
+    opts.base_config = Some(base_config(
+        &[("MaxAttempts", 2.into()), ("CooldownSeconds", 4.into())],
+        &[],
+    ));
+    let s = scenario(opts).await;
+    let wrong = ScriptedIdentity {
+        identifier: s.employee.identifier.clone(),
+        secret: Some("E-0000".into()),
+    };
+    let mut script = clean_script(&s);
+    script.identities.push_front(wrong.clone());
+    script.identities.push_front(wrong);
+    s.write_dialog_script(&script).unwrap();
+
+    // Run until the cool-down is persisted, then kill -9.
+    let mut child = spawn(&s);
+    let until = wait_for(&s, |st| st.cooldown_until_ms).await;
+    child.kill().await.unwrap();
+    let _ = child.wait().await;
+    let killed_at = prestage::engine::clock::now_ms();
+    assert!(
+        until > killed_at,
+        "the cool-down is still running at the restart"
+    );
+
+    // The restart honours the persisted cool-down: no question before it ends.
+    let out = run_once(&s).await;
+    assert_eq!(out.code, Some(0), "{out:#?}");
+    assert_enrolled(&s);
+    let asked: Vec<u64> = fake_dialog::calls(&s.root)
+        .iter()
+        .filter(|c| c.args.iter().any(|a| a.contains("name=identifier")))
+        .map(|c| c.at_ms)
+        .collect();
+    assert_eq!(
+        asked.len(),
+        3,
+        "two misses, then the right answer after the cool-down"
+    );
+    assert!(
+        asked[2] >= until,
+        "asked at {} before the cool-down ended at {until}",
+        asked[2]
+    );
+}
+
+/// Polls the state until `f` returns something (or the run limit passes).
+async fn wait_for<T>(s: &Scenario, f: impl Fn(&State) -> Option<T>) -> T {
+    let deadline = tokio::time::Instant::now() + RUN_LIMIT;
+    loop {
+        if let Some(st) = state(s) {
+            if let Some(v) = f(&st) {
+                return v;
+            }
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "state never reached the condition"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agent_that_never_registers_is_kickstarted_then_reported() {
+    let mut opts = options(EmployeeKind::Pending);
+    opts.sim = sim_options(AgentBehaviour {
+        mode: AgentMode::NeverRegisters,
+        ..instant_agent()
+    });
+    opts.base_config = Some(base_config(&[], &[("InstallTimeoutSeconds", 4.into())]));
+    let s = scenario(opts).await;
+    s.write_dialog_script(&clean_script(&s)).unwrap();
+    let out = run_once(&s).await;
+    assert_eq!(out.code, Some(1), "{out:#?}");
+    assert_eq!(world(&s).agent_kickstarts, 1, "one kickstart half-way");
+    let st = state(&s).unwrap();
+    assert_eq!(st.step, Step::WaitAgent);
+    let err = st.last_error.unwrap();
+    assert!(err.permanent);
+    assert!(err.message.contains("did not register"), "{}", err.message);
+    let reference = err.reference.unwrap();
+    assert!(reference.starts_with("PS-05-"), "{reference}");
+    // The employee saw "contact IT" with the same reference code (the error window outlives
+    // prestage, so it may still be starting).
+    let shown = || {
+        fake_dialog::calls(&s.root)
+            .iter()
+            .any(|c| c.args.iter().any(|a| a.contains(&reference)))
+    };
+    for _ in 0..200 {
+        if shown() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(shown(), "the error window shows {reference}");
+    // `status` shows it too.
+    let status = std::process::Command::new(EXE)
+        .args(["status", "--json", "--root"])
+        .arg(s.root_dir())
+        .output()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(report["phase"], "failed");
+    assert_eq!(report["reference"], reference.as_str());
+    assert_eq!(report["step"], "wait_agent");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn takeover_that_never_comes_kickstarts_the_agent_then_fails() {
+    let mut opts = options(EmployeeKind::Active);
+    opts.sim = sim_options(AgentBehaviour {
+        mode: AgentMode::Silent,
+        ..instant_agent()
+    });
+    opts.base_config = Some(base_config(&[], &[("TakeoverTimeoutSeconds", 6.into())]));
+    let s = scenario(opts).await;
+    s.write_dialog_script(&clean_script(&s)).unwrap();
+    let out = run_once(&s).await;
+    assert_eq!(out.code, Some(1), "{out:#?}");
+    let st = state(&s).unwrap();
+    assert_eq!(st.step, Step::WaitAccount);
+    assert!(st.takeover_kickstarts >= 1);
+    assert!(world(&s).agent_kickstarts >= 1);
+    let err = st.last_error.unwrap();
+    assert!(
+        err.message
+            .contains("did not create the account ada.lovelace"),
+        "{}",
+        err.message
+    );
+    assert!(err.reference.unwrap().starts_with("PS-11-"));
+    // The setup account is untouched.
+    assert!(world(&s).users.contains_key("welcome"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn employee_without_secure_token_keeps_the_setup_account() {
+    let mut opts = options(EmployeeKind::Active);
+    opts.grant_secure_token = false;
+    let s = scenario(opts).await;
+    s.write_dialog_script(&clean_script(&s)).unwrap();
+    let out = run_once(&s).await;
+    assert_eq!(out.code, Some(0), "{out:#?}");
+    let st = state(&s).unwrap();
+    assert_eq!(st.step, Step::Done);
+    let w = world(&s);
+    assert!(
+        w.users.contains_key("welcome"),
+        "the last Secure Token holder is kept"
+    );
+    assert!(w.deleted_users.is_empty());
+    assert_eq!(st.kept_users, vec!["welcome".to_owned()]);
+    let log = std::fs::read_to_string(s.root.resolve(mac::LOG_FILE)).unwrap();
+    assert!(
+        log.contains("holds no Secure Token yet"),
+        "clear message in the log"
+    );
+    let status = std::process::Command::new(EXE)
+        .args(["status", "--root"])
+        .arg(s.root_dir())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert!(text.contains("kept setup accounts: welcome"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_finished_enrollment_does_nothing_on_the_next_start() {
+    let s = scenario(options(EmployeeKind::Active)).await;
+    s.write_dialog_script(&clean_script(&s)).unwrap();
+    assert_eq!(run_once(&s).await.code, Some(0));
+    let before = (
+        s.tenant.requests().len(),
+        world::calls(&s.root).unwrap().len(),
+    );
+    let again = run_once(&s).await;
+    assert_eq!(again.code, Some(0), "{again:#?}");
+    assert_eq!(
+        before,
+        (
+            s.tenant.requests().len(),
+            world::calls(&s.root).unwrap().len()
+        )
+    );
+}
+
+/// Kills `prestage run` with SIGKILL when `should_kill` says so (checked against the journal
+/// every few milliseconds), restarts it, and repeats until the enrollment finishes. Returns the
+/// number of kills and every run's output.
+async fn run_with_kills(
+    s: &Scenario,
+    mut should_kill: impl FnMut(&[JournalEntry], Duration) -> bool,
+    max_kills: usize,
+) -> (usize, Vec<RunResult>) {
+    let mut kills = 0;
+    let mut outputs = Vec::new();
+    for _ in 0..(max_kills + 5) {
+        let mut child = spawn(s);
+        let started = tokio::time::Instant::now();
+        let killed = loop {
+            if let Ok(Some(_)) = child.try_wait() {
+                break false;
+            }
+            if kills < max_kills && should_kill(&journal(s), started.elapsed()) {
+                child.start_kill().unwrap();
+                break true;
+            }
+            if started.elapsed() >= RUN_LIMIT {
+                let _ = child.start_kill();
+                panic!("a run hung after {kills} kills\n{}", diagnose(s));
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        };
+        let out = finish(child).await;
+        if killed {
+            kills += 1;
+            outputs.push(out);
+            continue;
+        }
+        let done = out.code == Some(0);
+        outputs.push(out);
+        if done {
+            return (kills, outputs);
+        }
+    }
+    panic!("the enrollment did not finish after {kills} kills: {outputs:#?}");
+}
+
+/// What a person debugging a failed test wants to see: state, journal tail, log tail.
+fn diagnose(s: &Scenario) -> String {
+    let st = state(s);
+    let journal = journal(s);
+    let tail: Vec<String> = journal
+        .iter()
+        .rev()
+        .take(12)
+        .rev()
+        .map(|e| format!("{} {} {}", e.step, e.event, e.detail))
+        .collect();
+    let log = std::fs::read_to_string(s.root.resolve(mac::LOG_FILE)).unwrap_or_default();
+    let log_tail: Vec<&str> = log
+        .lines()
+        .rev()
+        .take(25)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    format!(
+        "root: {}\nstep: {:?}\nlast error: {:?}\njournal:\n  {}\nlog:\n  {}\nworld: {:?}",
+        s.root_dir().display(),
+        st.as_ref().map(|s| s.step),
+        st.as_ref().and_then(|s| s.last_error.clone()),
+        tail.join("\n  "),
+        log_tail.join("\n  "),
+        World::load(&s.root).ok()
+    )
+}
+
+/// Asserts the effects happened exactly once after a run with kills.
+fn assert_exactly_once(s: &Scenario, outputs: &[RunResult]) {
+    assert_enrolled(s);
+    assert_eq!(successful_binds(s), 1, "one bind");
+    let user = s.tenant.user(&s.user_id).unwrap();
+    assert_eq!(user.password_sets, 1, "the password was set once");
+    assert_eq!(
+        user.password_history,
+        vec![sha256_hex(s.employee.password.as_bytes())],
+        "with the chosen value"
+    );
+    let api_key = s.tenant.api_key().expose_secret().to_owned();
+    let refs: Vec<&RunResult> = outputs.iter().collect();
+    assert_no_secret(s, &refs, &[&api_key, &s.employee.password]);
+}
+
+/// A script that answers every question right, enough times for any number of restarts.
+fn repeating_script(s: &Scenario, times: usize) -> Script {
+    let one = clean_script(s);
+    Script {
+        identities: std::iter::repeat_n(one.identities[0].clone(), times).collect(),
+        passwords: std::iter::repeat_n(one.passwords[0].clone(), times).collect(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_at_every_step_boundary_then_finish_exactly_once() {
+    // One scenario per step: kill -9 right after the step began (its first persisted
+    // transition), and again right after it was marked done.
+    let mut total = 0;
+    for step in Step::ALL.iter().copied().filter(|s| *s != Step::Done) {
+        let s = scenario(options(EmployeeKind::Pending)).await;
+        s.write_dialog_script(&repeating_script(&s, 10)).unwrap();
+        let mut killed_begin = false;
+        let mut killed_done = false;
+        let (kills, outputs) = run_with_kills(
+            &s,
+            |journal, _| {
+                let began = journal.iter().any(|e| e.step == step && e.event == "begin");
+                let ended = journal.iter().any(|e| e.step == step && e.event == "done");
+                if began && !killed_begin {
+                    killed_begin = true;
+                    return true;
+                }
+                if ended && !killed_done {
+                    killed_done = true;
+                    return true;
+                }
+                false
+            },
+            2,
+        )
+        .await;
+        assert!(kills >= 1, "step {step}: killed {kills} times");
+        assert_exactly_once(&s, &outputs);
+        total += kills;
+    }
+    assert!(total >= 28, "{total} kills at step boundaries");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_at_random_moments_then_finish_exactly_once() {
+    // Enrollments killed at random moments inside steps (up to eight times each), then left
+    // to finish, until at least 30 random kills have happened.
+    let mut total = 0;
+    let mut scenarios = 0;
+    let mut rng: u64 = 0x2545_f491_4f6c_dd1d;
+    while total < 30 {
+        assert!(
+            scenarios < 10,
+            "only {total} kills in {scenarios} enrollments"
+        );
+        scenarios += 1;
+        let s = scenario(options(EmployeeKind::Pending)).await;
+        s.write_dialog_script(&repeating_script(&s, 20)).unwrap();
+        let mut next = || {
+            rng = rng
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            Duration::from_millis(20 + (rng >> 33) % 500)
+        };
+        let mut deadline = next();
+        let (kills, outputs) = run_with_kills(
+            &s,
+            |_, elapsed| {
+                if elapsed >= deadline {
+                    deadline = next();
+                    return true;
+                }
+                false
+            },
+            8,
+        )
+        .await;
+        assert_exactly_once(&s, &outputs);
+        total += kills;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reset_forgets_progress_but_no_account() {
+    let s = scenario(options(EmployeeKind::Active)).await;
+    s.write_dialog_script(&clean_script(&s)).unwrap();
+    assert_eq!(run_once(&s).await.code, Some(0));
+    let users_before: BTreeMap<_, _> = world(&s).users;
+    let out = std::process::Command::new(EXE)
+        .args(["reset", "--yes", "--root"])
+        .arg(s.root_dir())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(!Store::new(&s.root).state_path().exists());
+    assert_eq!(
+        world(&s).users,
+        users_before,
+        "reset never touches accounts"
+    );
+    let status = std::process::Command::new(EXE)
+        .args(["status", "--json", "--root"])
+        .arg(s.root_dir())
+        .output()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(report["phase"], "not_started");
+}

@@ -1,7 +1,6 @@
 //! `prestage status`: where the enrollment is, for admins and MDM extension attributes, and the
 //! small completion receipt left behind when prestage removes itself.
 
-use std::collections::BTreeMap;
 use std::fs;
 
 use serde::{Deserialize, Serialize};
@@ -10,6 +9,13 @@ use super::clock::rfc3339;
 use super::state::{Loaded, State, Step, Store};
 use super::{Engine, StepError};
 use crate::paths::Root;
+
+/// How long one finished step took.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepDuration {
+    pub step: String,
+    pub seconds: f64,
+}
 
 /// What `status --json` prints.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -23,8 +29,8 @@ pub struct StatusReport {
     pub runs: u32,
     pub last_error: Option<String>,
     pub reference: Option<String>,
-    /// Seconds each finished step took.
-    pub durations: BTreeMap<String, f64>,
+    /// Seconds each finished step took, in step order.
+    pub durations: Vec<StepDuration>,
     pub account: Option<String>,
     pub deleted_users: Vec<String>,
     pub kept_users: Vec<String>,
@@ -41,14 +47,18 @@ impl StatusReport {
         } else {
             "in_progress"
         };
+        // `steps` is keyed by `Step`, whose order is the enrollment's.
         let durations = state
             .steps
             .iter()
             .filter_map(|(step, rec)| {
                 rec.finished_ms.map(|f| {
                     #[allow(clippy::cast_precision_loss)] // durations are far below 2^52 ms
-                    let secs = f.saturating_sub(rec.started_ms) as f64 / 1000.0;
-                    (step.name().to_owned(), secs)
+                    let seconds = f.saturating_sub(rec.started_ms) as f64 / 1000.0;
+                    StepDuration {
+                        step: step.name().to_owned(),
+                        seconds,
+                    }
                 })
             })
             .collect();
@@ -79,7 +89,7 @@ impl StatusReport {
             runs: 0,
             last_error: None,
             reference: None,
-            durations: BTreeMap::new(),
+            durations: Vec::new(),
             account: None,
             deleted_users: Vec::new(),
             kept_users: Vec::new(),
@@ -92,7 +102,13 @@ impl StatusReport {
         use std::fmt::Write;
         let mut out = String::new();
         let _ = writeln!(out, "phase:    {}", self.phase);
-        if let (Some(step), Some(n)) = (&self.step, self.step_number) {
+        if self.phase == "done" {
+            let _ = writeln!(
+                out,
+                "finished: {}",
+                self.step_started_at.as_deref().unwrap_or("?")
+            );
+        } else if let (Some(step), Some(n)) = (&self.step, self.step_number) {
             let _ = writeln!(
                 out,
                 "step:     {n}/15 {step} (since {})",
@@ -126,8 +142,8 @@ impl StatusReport {
                 self.kept_users.join(", ")
             );
         }
-        for (step, secs) in &self.durations {
-            let _ = writeln!(out, "  {step:<14} {secs:>8.1} s");
+        for d in &self.durations {
+            let _ = writeln!(out, "  {:<14} {:>8.1} s", d.step, d.seconds);
         }
         out
     }

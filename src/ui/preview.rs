@@ -394,7 +394,7 @@ pub fn sample_screens(ui: &UiConfig, strings: &Strings) -> Vec<(&'static str, St
         (
             "10-error",
             "Error with a reference code".into(),
-            screen::fatal(strings, "PS-7K3Q", "error.agent_timeout"),
+            screen::fatal(strings, "PS-05-3F9A1C", "error.agent_timeout"),
         ),
     ]
 }

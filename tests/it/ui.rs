@@ -640,11 +640,13 @@ async fn overrides_branding_done_and_error_screens_reach_swiftdialog() {
     assert!(last_call_values(&mac.root, "--message")[0].contains("Ihr Konto **ada** ist bereit"));
     assert_eq!(last_call_values(&mac.root, "--timer"), vec!["60"]);
 
-    ui.fatal("PS-7K3Q", "error.agent_timeout").await.unwrap();
+    ui.fatal("PS-05-3F9A1C", "error.agent_timeout")
+        .await
+        .unwrap();
     let root = mac.root.clone();
     wait_for("the error window", || fake_dialog::calls(&root).len() == 2).await;
     let message = &last_call_values(&mac.root, "--message")[0];
-    assert!(message.contains("**PS-7K3Q**"), "{message}");
+    assert!(message.contains("**PS-05-3F9A1C**"), "{message}");
     assert!(
         message.contains("nicht rechtzeitig mit JumpCloud"),
         "{message}"

@@ -1,5 +1,6 @@
 //! Integration test modules, one per part of prestage.
 
+mod cli;
 mod config;
 mod engine;
 mod host;

@@ -1,0 +1,196 @@
+//! Integration tests: the command line of SPEC §2, run as the real `prestage` binary.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const EXE: &str = env!("CARGO_BIN_EXE_prestage");
+
+fn repo(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
+}
+
+fn prestage(args: &[&str]) -> Output {
+    Command::new(EXE).args(args).output().expect("run prestage")
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[test]
+fn config_check_passes_both_examples() {
+    for example in ["examples/minimal.plist", "examples/complete.plist"] {
+        let path = repo(example);
+        let out = prestage(&["config", "check", path.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(0), "{example}:\n{}", text(&out));
+    }
+}
+
+#[test]
+fn config_check_fails_every_bad_fixture_naming_the_file() {
+    let dir = repo("tests/fixtures/config/bad");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let out = prestage(&["config", "check", path.to_str().unwrap()]);
+        let all = text(&out);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{} passed:\n{all}",
+            path.display()
+        );
+        assert!(all.contains(&path.display().to_string()), "{all}");
+        assert!(!all.contains("panicked"), "{all}");
+        checked += 1;
+    }
+    assert!(checked >= 20);
+}
+
+#[test]
+fn config_check_rejects_an_unknown_string_id_through_the_ui_table() {
+    let path = repo("tests/fixtures/config/bad/unknown-string-id.plist");
+    let out = prestage(&["config", "check", path.to_str().unwrap()]);
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    assert!(all.contains("UI.Strings"), "{all}");
+}
+
+#[test]
+fn config_check_on_a_missing_file_and_a_directory() {
+    let out = prestage(&["config", "check", "/nonexistent/io.prestage.enroll.plist"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).contains("/nonexistent/io.prestage.enroll.plist"));
+    let dir = tempfile::tempdir().unwrap();
+    let out = prestage(&["config", "check", dir.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+}
+
+#[test]
+fn config_import_writes_a_config_that_passes_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = repo("tests/fixtures/config/import");
+    let template = std::fs::read_dir(&script)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "sh"))
+        .expect("a filled-in template in tests/fixtures/config/import");
+    let out_file = dir.path().join("io.prestage.enroll.plist");
+    let out = prestage(&[
+        "config",
+        "import",
+        template.to_str().unwrap(),
+        "-o",
+        out_file.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let check = prestage(&["config", "check", out_file.to_str().unwrap()]);
+    assert_eq!(check.status.code(), Some(0), "{}", text(&check));
+}
+
+#[test]
+fn config_schema_is_json_with_every_top_level_key() {
+    let out = prestage(&["config", "schema"]);
+    assert_eq!(out.status.code(), Some(0));
+    let schema: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let props = schema["properties"].as_object().expect("properties");
+    for key in [
+        "ConnectKey",
+        "APIKey",
+        "Identity",
+        "Password",
+        "UI",
+        "Agent",
+        "ReportToDirectory",
+    ] {
+        assert!(props.contains_key(key), "{key} missing from the schema");
+    }
+}
+
+#[test]
+fn run_without_configuration_exits_78_and_status_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_str().unwrap();
+    let out = prestage(&["run", "--root", root]);
+    assert_eq!(out.status.code(), Some(78), "{}", text(&out));
+    assert!(text(&out).starts_with("error: "), "{}", text(&out));
+    // The log under --root has the detail; status has the reference code.
+    let log = std::fs::read_to_string(dir.path().join("var/log/prestage.log")).unwrap();
+    assert!(log.contains("configuration is invalid"), "{log}");
+    let status = prestage(&["status", "--json", "--root", root]);
+    let report: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(report["phase"], "failed");
+    assert!(report["reference"].as_str().unwrap().starts_with("PS-"));
+}
+
+#[test]
+fn log_format_json_writes_json_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_str().unwrap();
+    let _ = prestage(&["--log-format", "json", "run", "--root", root]);
+    let log = std::fs::read_to_string(dir.path().join("var/log/prestage.log")).unwrap();
+    let first = log.lines().next().expect("a log line");
+    let line: serde_json::Value = serde_json::from_str(first).expect("JSON log line");
+    assert!(line.get("level").is_some(), "{first}");
+}
+
+#[test]
+fn status_before_anything_ran() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = prestage(&["status", "--root", dir.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("not_started"));
+}
+
+#[test]
+fn reset_asks_and_a_no_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_str().unwrap();
+    let _ = prestage(&["run", "--root", root]);
+    let state = dir.path().join("var/db/prestage/state.json");
+    assert!(state.exists());
+    let mut child = Command::new(EXE)
+        .args(["reset", "--root", root])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        child.stdin.take().unwrap().write_all(b"n\n").unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(state.exists(), "a `no` keeps the progress");
+}
+
+#[test]
+fn ui_preview_draws_every_screen() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = prestage(&["ui", "preview", "--out", dir.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(dir.path().join("index.html").exists());
+    let html = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "html")
+        })
+        .count();
+    assert!(html >= 8, "{html} HTML files");
+}
+
+#[test]
+fn bad_arguments_get_a_usage_error() {
+    let out = prestage(&["config", "check"]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = prestage(&["frobnicate"]);
+    assert_eq!(out.status.code(), Some(2));
+}

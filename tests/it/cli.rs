@@ -194,3 +194,72 @@ fn bad_arguments_get_a_usage_error() {
     let out = prestage(&["frobnicate"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// `config check --online` against the simulated tenant: a line per check, read-only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn config_check_online_against_the_simulated_tenant() {
+    use secrecy::ExposeSecret;
+    use std::os::unix::fs::PermissionsExt;
+    let tenant = prestage::sim::Tenant::start(prestage::sim::SimOptions::default())
+        .await
+        .unwrap();
+    let group = tenant.add_group("New Macs");
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, api_key: &str| -> PathBuf {
+        let mut config = plist::Dictionary::new();
+        config.insert("ConnectKey".into(), tenant.connect_key().into());
+        config.insert("APIKey".into(), api_key.to_owned().into());
+        config.insert(
+            "APIBaseURL".into(),
+            tenant
+                .url()
+                .as_str()
+                .trim_end_matches('/')
+                .to_owned()
+                .into(),
+        );
+        config.insert("EnrollmentGroupID".into(), group.clone().into());
+        config.insert("EnrollmentUser".into(), "welcome".into());
+        let path = dir.path().join(name);
+        plist::Value::Dictionary(config).to_file_xml(&path).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        path
+    };
+    let good = write("good.plist", tenant.api_key().expose_secret());
+    let bad = write("bad.plist", "0123456789abcdef0123456789abcdef01234567");
+    let before = tenant.requests().len();
+    let run = |path: PathBuf| async move {
+        tokio::process::Command::new(EXE)
+            .args(["config", "check", "--online"])
+            .arg(&path)
+            .output()
+            .await
+            .unwrap()
+    };
+    let ok = run(good).await;
+    let all = text(&ok);
+    if rustix::process::geteuid().is_root() {
+        assert_eq!(ok.status.code(), Some(0), "{all}");
+        assert!(all.contains("ok    API key"), "{all}");
+        assert!(all.contains("EnrollmentGroupID"), "{all}");
+        let failed = run(bad).await;
+        let all = text(&failed);
+        assert_eq!(failed.status.code(), Some(1), "{all}");
+        assert!(all.contains("FAIL"), "{all}");
+        assert!(
+            !all.contains("0123456789abcdef0123456789abcdef01234567"),
+            "the key is never echoed"
+        );
+        // Read-only: nothing but GET requests reached the tenant.
+        let requests = tenant.requests();
+        assert!(requests.len() > before);
+        assert!(
+            requests[before..].iter().all(|r| r.method == "GET"),
+            "{requests:?}"
+        );
+    } else {
+        // A file holding a secret must be root-owned: off root, the offline check says so.
+        assert_eq!(ok.status.code(), Some(1), "{all}");
+        assert!(all.contains("chown"), "{all}");
+    }
+}

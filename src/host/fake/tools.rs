@@ -244,10 +244,8 @@ pub(super) fn launchctl(root: &Root, args: &[String]) -> Outcome {
             Ok(if is_service_target(target) {
                 Reply::ok("")
             } else {
-                Reply::with_stderr(
-                    64,
-                    format!("Unrecognized target specifier: {target}\nUsage: launchctl enable <service-target>\n"),
-                )
+                // The same refusal as `bootout` of a malformed target below.
+                Reply::with_stderr(1, format!("Unrecognized target specifier: {target}\n"))
             })
         }
         [cmd, target] if cmd == "bootout" => {
@@ -356,8 +354,8 @@ fn display_name(arg: &str) -> &str {
 
 /// `pkgutil [--volume VOL] --forget ID` (pkgutil(1)): removes the receipt of package ID from
 /// the volume's receipt database, `Forgot package 'ID' on 'VOL'.`; without such a receipt
-/// `No receipt for 'ID' found at 'VOL'.` and exit 1 (wording as pkgutil prints it, e.g.
-/// rdar://23022827 and VMware's Workspace ONE receipts guide). The fake world's receipts are
+/// `No receipt for 'ID' found at 'VOL'.` and exit 1 (wording as pkgutil prints it: the first in
+/// rdar://23022827, the second for `--pkg-info` in VMware's Workspace ONE receipts guide). The fake world's receipts are
 /// [`World::installed_packages`] of the boot volume (the root); other volumes hold none.
 fn pkgutil_forget(root: &Root, volume: Option<&str>, id: &str) -> Outcome {
     let shown = volume.unwrap_or("/");

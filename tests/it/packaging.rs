@@ -2,10 +2,12 @@
 //! `build-pkg.sh --dry-run` and the example configuration profile, checked on Linux against
 //! SPEC §1 (paths come from `prestage::paths::mac`, so a change there shows up here).
 //!
-//! The shell scripts run for real against a temporary tree standing for the Mac's `/`. macOS
-//! tools they call (`launchctl`, `chown`, `pkgutil`) are tiny recording shell fakes placed under
-//! that tree and selected with `PRESTAGE_TOOLS_ROOT`; they append their argv to a log outside
-//! the tree, which the tests assert on.
+//! The shell scripts run for real against a temporary tree standing for the Mac's `/`, selected
+//! with `PRESTAGE_TOOLS_ROOT`. The macOS tools they call are prestage's own fakes
+//! (`prestage::host::fake`: the `prestage` binary linked under the tools' paths, sharing one
+//! fake launchd and receipt database in the world file), so the tests assert on the fake Mac's
+//! state and on its record of every call. Only `chown`, which prestage never runs and so does
+//! not fake, is a tiny recording shell script.
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -13,9 +15,12 @@ use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use prestage::host::fake::install_fake_tools;
+use prestage::host::fake::world::{self, World};
 use prestage::paths::{mac, Root};
 use tempfile::TempDir;
 
+const EXE: &str = env!("CARGO_BIN_EXE_prestage");
 const DAEMON_TEMPLATE: &str = "launchd/io.prestage.enroll.plist";
 const PROFILE: &str = "packaging/profile/io.prestage.enroll.mobileconfig";
 const SCHEMA: &str = "packaging/profile/io.prestage.enroll.schema.json";
@@ -54,7 +59,8 @@ fn write(path: &Path, text: &str, mode: u32) {
     fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
 }
 
-/// Every file and link (not directory) under `dir`, relative to it.
+/// Every file and link (not directory) under `dir`, relative to it, but the fake world's own
+/// bookkeeping (`/.fakemac`: world file, lock, call log), which a real Mac does not have.
 fn files_under(dir: &Path) -> BTreeSet<PathBuf> {
     fn walk(base: &Path, dir: &Path, out: &mut BTreeSet<PathBuf>) {
         for entry in fs::read_dir(dir).unwrap() {
@@ -69,17 +75,19 @@ fn files_under(dir: &Path) -> BTreeSet<PathBuf> {
     }
     let mut out = BTreeSet::new();
     walk(dir, dir, &mut out);
+    let bookkeeping = Root::new(dir).resolve(world::WORLD_DIR);
+    let bookkeeping = bookkeeping.strip_prefix(dir).unwrap();
+    out.retain(|p| !p.starts_with(bookkeeping));
     out
 }
 
-/// A temporary Mac: `root` stands for `/`, with recording fakes of the tools the scripts run.
-/// The call log and the fake launchd state live outside the root, so they never count as
-/// files left behind.
+/// A temporary Mac: `root` stands for `/`, with prestage's fake macOS tools installed and a
+/// recording fake `chown`. The chown log lives outside the root, so it never counts as a file
+/// left behind.
 struct FakeMac {
     _dir: TempDir,
     root: PathBuf,
-    calls: PathBuf,
-    loaded: PathBuf,
+    chowns: PathBuf,
 }
 
 impl FakeMac {
@@ -89,69 +97,74 @@ impl FakeMac {
         let outside = dir.path().join("outside");
         fs::create_dir_all(&root).unwrap();
         fs::create_dir_all(&outside).unwrap();
-        let calls = outside.join("calls.log");
-        let loaded = outside.join("loaded");
         let mac = Self {
             _dir: dir,
+            chowns: outside.join("chown.log"),
             root,
-            calls,
-            loaded,
         };
-        // launchctl: `print` succeeds while the daemon is "loaded"; bootstrap loads it (or
-        // fails like a busy launchd while the `bootstrap-fails` marker exists) and bootout
-        // unloads it, so the scripts see a consistent launchd.
-        let launchctl = format!(
-            "#!/bin/sh\necho \"launchctl $*\" >> '{calls}'\ncase \"$1\" in\n\
-             print) [ -e '{loaded}' ] ;;\n\
-             bootstrap) if [ -e '{fails}' ]; then\n\
-               echo 'Bootstrap failed: 5: Input/output error' >&2; exit 5\n\
-             fi\n\
-             : > '{loaded}' ;;\n\
-             bootout) rm -f '{loaded}' ;;\n\
-             esac\n",
-            calls = mac.calls.display(),
-            loaded = mac.loaded.display(),
-            fails = mac.bootstrap_fails().display(),
+        install_fake_tools(&mac.mac_root(), Path::new(EXE)).unwrap();
+        mac.update(|w| {
+            // A Mac prestage was never installed on.
+            w.daemon_loaded = false;
+            // The scripts are launchctl's callers here, not the daemon it stops: the real
+            // `bootout` signals the job, never its caller.
+            w.edit_behaviour(|b| b.bootout_kills_caller = false);
+        });
+        let chown = format!(
+            "#!/bin/sh\necho \"chown $*\" >> '{}'\n",
+            mac.chowns.display()
         );
-        write(&mac.root.join("bin/launchctl"), &launchctl, 0o755);
-        for tool in ["usr/sbin/chown", "usr/sbin/pkgutil"] {
-            let name = Path::new(tool).file_name().unwrap().to_str().unwrap();
-            let fake = format!(
-                "#!/bin/sh\necho \"{name} $*\" >> '{}'\n",
-                mac.calls.display()
-            );
-            write(&mac.root.join(tool), &fake, 0o755);
-        }
+        write(&mac.root.join("usr/sbin/chown"), &chown, 0o755);
         mac
     }
 
-    fn path(&self, mac_path: &str) -> PathBuf {
-        Root::new(&self.root).resolve(mac_path)
+    fn mac_root(&self) -> Root {
+        Root::new(&self.root)
     }
 
-    /// While this file exists, the fake `launchctl bootstrap` fails.
-    fn bootstrap_fails(&self) -> PathBuf {
-        self.loaded.with_file_name("bootstrap-fails")
+    fn path(&self, mac_path: &str) -> PathBuf {
+        self.mac_root().resolve(mac_path)
+    }
+
+    fn world(&self) -> World {
+        World::load(&self.mac_root()).unwrap()
+    }
+
+    fn update<T>(&self, f: impl FnOnce(&mut World) -> T) -> T {
+        World::update(&self.mac_root(), f).unwrap()
+    }
+
+    /// Whether prestage's daemon is loaded in the fake launchd.
+    fn is_loaded(&self) -> bool {
+        self.world().daemon_loaded
     }
 
     fn set_loaded(&self, loaded: bool) {
-        if loaded {
-            fs::write(&self.loaded, "").unwrap();
-        } else {
-            let _ = fs::remove_file(&self.loaded);
-        }
+        self.update(|w| w.daemon_loaded = loaded);
     }
 
-    fn is_loaded(&self) -> bool {
-        self.loaded.exists()
+    /// Makes the fake launchd refuse to bootstrap prestage's daemon.
+    fn refuse_bootstrap(&self) {
+        self.update(|w| w.edit_behaviour(|b| b.bootstrap_fails = true));
     }
 
+    /// Every call of the fake tools, as `name arg...` (the fakes' own record), then the
+    /// `chown` calls.
     fn calls(&self) -> Vec<String> {
-        fs::read_to_string(&self.calls)
-            .unwrap_or_default()
-            .lines()
-            .map(str::to_owned)
-            .collect()
+        let mut calls: Vec<String> = world::calls(&self.mac_root())
+            .unwrap()
+            .into_iter()
+            .map(|c| {
+                let name = Path::new(&c.tool).file_name().unwrap().to_str().unwrap();
+                std::iter::once(name.to_owned())
+                    .chain(c.args)
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .collect();
+        let chowns = fs::read_to_string(&self.chowns).unwrap_or_default();
+        calls.extend(chowns.lines().map(str::to_owned));
+        calls
     }
 
     fn calls_of(&self, tool: &str) -> Vec<String> {
@@ -159,6 +172,19 @@ impl FakeMac {
             .into_iter()
             .filter(|c| c.starts_with(&format!("{tool} ")))
             .collect()
+    }
+
+    /// Runs one fake tool the way a script does, returning (code, stdout, stderr).
+    fn run_tool(&self, tool: &str, args: &[&str]) -> (i32, String, String) {
+        let out = Command::new(self.mac_root().tool(tool))
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap(),
+            String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8(out.stderr).unwrap(),
+        )
     }
 
     fn lay_payload(&self) {
@@ -348,7 +374,28 @@ fn postinstall_on_boot_volume_sets_owners_and_modes_then_bootstraps() {
             ),
         ]
     );
-    assert!(mac.is_loaded());
+    // The fake's own record of the bootstrap: the tool's macOS path and the real plist path
+    // under the root that the script passes.
+    let bootstrap = world::calls(&mac.mac_root())
+        .unwrap()
+        .into_iter()
+        .find(|c| c.args.first().map(String::as_str) == Some("bootstrap"))
+        .unwrap();
+    assert_eq!(bootstrap.tool, mac::LAUNCHCTL);
+    assert_eq!(
+        bootstrap.args,
+        [
+            "bootstrap".to_owned(),
+            "system".to_owned(),
+            mac.path(mac::LAUNCH_DAEMON).display().to_string()
+        ]
+    );
+    assert!(mac.is_loaded(), "launchd has the daemon loaded");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("started system/io.prestage.enroll"),
+        "{}",
+        describe("postinstall", &out)
+    );
 }
 
 #[test]
@@ -413,7 +460,7 @@ fn postinstall_leaves_an_already_loaded_daemon_running() {
 fn postinstall_fails_with_a_fix_when_launchd_keeps_refusing() {
     let mac = FakeMac::new();
     mac.lay_payload();
-    fs::write(mac.bootstrap_fails(), "").unwrap();
+    mac.refuse_bootstrap();
 
     // Takes a few seconds: the script waits between its three attempts.
     let out = mac.run_installer_script("postinstall", &mac.root);
@@ -429,6 +476,7 @@ fn postinstall_fails_with_a_fix_when_launchd_keeps_refusing() {
         .filter(|c| c.starts_with("launchctl bootstrap "))
         .count();
     assert_eq!(bootstraps, 3, "{:?}", mac.calls());
+    assert!(!mac.is_loaded(), "launchd never loaded it");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         stdout.contains("sudo launchctl bootstrap system"),
@@ -494,6 +542,113 @@ fn installer_scripts_need_the_target_volume() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// The fake tools the scripts need beyond what prestage itself runs
+
+/// `launchctl print`, `launchctl enable`, a refused `bootstrap` and `pkgutil --forget` answer
+/// like the real tools: the scripts only branch on exit codes, so those and the texts an admin
+/// reads in the installer log must match.
+#[test]
+fn fake_tools_answer_the_scripts_like_macos() {
+    let mac = FakeMac::new();
+    let service = format!("system/{}", mac::LABEL);
+
+    // print of a service launchd does not have: message on stderr, exit 113.
+    let (code, out, err) = mac.run_tool(mac::LAUNCHCTL, &["print", &service]);
+    assert_eq!(code, 113);
+    assert_eq!(out, "");
+    assert_eq!(
+        err,
+        format!(
+            "Could not find service \"{}\" in domain for system\n",
+            mac::LABEL
+        )
+    );
+    mac.set_loaded(true);
+    let (code, out, err) = mac.run_tool(mac::LAUNCHCTL, &["print", &service]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with(&format!("{service} = {{\n")), "{out}");
+    assert!(out.contains(mac::BINARY), "{out}");
+    assert_eq!(err, "");
+
+    // enable succeeds silently, loaded or not, and loads nothing.
+    for loaded in [true, false] {
+        mac.set_loaded(loaded);
+        let (code, out, err) = mac.run_tool(mac::LAUNCHCTL, &["enable", &service]);
+        assert_eq!((code, out.as_str(), err.as_str()), (0, "", ""));
+        assert_eq!(mac.is_loaded(), loaded);
+    }
+    // ... but wants a service, not a domain.
+    let (code, _, err) = mac.run_tool(mac::LAUNCHCTL, &["enable", "system"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("Unrecognized target specifier"), "{err}");
+
+    // A launchd that refuses: error 5, nothing loaded; without the knob the same call loads.
+    let plist = mac.path(mac::LAUNCH_DAEMON);
+    write(&plist, "<plist/>", 0o644);
+    let plist = plist.to_str().unwrap();
+    mac.refuse_bootstrap();
+    let (code, _, err) = mac.run_tool(mac::LAUNCHCTL, &["bootstrap", "system", plist]);
+    assert_eq!(code, 5);
+    assert_eq!(err, "Bootstrap failed: 5: Input/output error\n");
+    assert!(!mac.is_loaded());
+    mac.update(|w| w.edit_behaviour(|b| b.bootstrap_fails = false));
+    let (code, _, err) = mac.run_tool(mac::LAUNCHCTL, &["bootstrap", "system", plist]);
+    assert_eq!(code, 0, "{err}");
+    assert!(mac.is_loaded());
+
+    // pkgutil --forget: only a receipt the volume has, which is then gone.
+    let volume = mac.root.to_str().unwrap();
+    let forget = ["--volume", volume, "--forget", mac::LABEL];
+    let (code, out, err) = mac.run_tool(mac::PKGUTIL, &forget);
+    assert_eq!((code, out.as_str()), (1, ""));
+    assert_eq!(
+        err,
+        format!("No receipt for '{}' found at '{volume}'.\n", mac::LABEL)
+    );
+    mac.update(|w| w.installed_packages.push(mac::LABEL.to_owned()));
+    let other = tempfile::tempdir().unwrap();
+    let (code, _, _) = mac.run_tool(
+        mac::PKGUTIL,
+        &[
+            "--volume",
+            other.path().to_str().unwrap(),
+            "--forget",
+            mac::LABEL,
+        ],
+    );
+    assert_eq!(code, 1, "another volume has its own receipts");
+    let (code, out, err) = mac.run_tool(mac::PKGUTIL, &forget);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        out,
+        format!("Forgot package '{}' on '{volume}'.\n", mac::LABEL)
+    );
+    assert!(mac.world().installed_packages.is_empty());
+
+    // Every call above is in the fakes' record, in order.
+    let tools: Vec<String> = mac
+        .calls()
+        .iter()
+        .map(|c| c.split(' ').take(2).collect::<Vec<_>>().join(" "))
+        .collect();
+    assert_eq!(
+        tools,
+        [
+            "launchctl print",
+            "launchctl print",
+            "launchctl enable",
+            "launchctl enable",
+            "launchctl enable",
+            "launchctl bootstrap",
+            "launchctl bootstrap",
+            "pkgutil --volume",
+            "pkgutil --volume",
+            "pkgutil --volume",
+        ]
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
 // Uninstaller
 
 #[test]
@@ -515,7 +670,8 @@ fn uninstall_removes_everything_installed_and_nothing_else() {
     mac.lay_payload();
     let out = mac.run_installer_script("postinstall", &mac.root);
     assert!(out.status.success(), "{}", describe("postinstall", &out));
-    // prestage's own files appear while it runs.
+    // installer(8) records the package's receipt; prestage's own files appear while it runs.
+    mac.update(|w| w.installed_packages.push(mac::LABEL.to_owned()));
     write(&mac.path(mac::STATE_FILE), "{}", 0o600);
     write(&mac.path(mac::JOURNAL_FILE), "{}\n", 0o600);
     assert!(mac.is_loaded());
@@ -557,7 +713,16 @@ fn uninstall_removes_everything_installed_and_nothing_else() {
             mac::LABEL
         )]
     );
-    // Never a user account tool: the fakes are the only tools there are, and only these ran.
+    assert!(
+        !mac.world()
+            .installed_packages
+            .iter()
+            .any(|p| p == mac::LABEL),
+        "the receipt is forgotten: {:?}",
+        mac.world().installed_packages
+    );
+    // Never a user account tool: every macOS tool prestage knows is faked and records its
+    // calls (sysadminctl, dscl, ...), and only these ran.
     for call in mac.calls() {
         assert!(
             ["launchctl ", "chown ", "pkgutil "]

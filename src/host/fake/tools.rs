@@ -176,11 +176,78 @@ pub(super) fn dscl(root: &Root, args: &[String]) -> Outcome {
     })
 }
 
+/// Whether the system-domain service `label` is loaded in the fake launchd: prestage's daemon
+/// per [`World::daemon_loaded`], JumpCloud's agent once its package is installed.
+fn service_loaded(w: &World, label: &str) -> bool {
+    match label {
+        mac::LABEL => w.daemon_loaded,
+        mac::JC_AGENT_LABEL => agent_installed(w),
+        _ => false,
+    }
+}
+
+/// What `launchctl print system/LABEL` prints for a loaded job. The real output is a long dump
+/// whose layout launchctl(1) says is not API; callers only use the exit code, so this keeps its
+/// shape and the few fields an admin looks at (the plist path follows the convention of naming
+/// a LaunchDaemon's file after its label).
+fn print_service(label: &str) -> String {
+    let mut out = format!(
+        "system/{label} = {{\n\tactive count = 1\n\tpath = /Library/LaunchDaemons/{label}.plist\n\t\
+         type = LaunchDaemon\n\tstate = running\n\n"
+    );
+    if label == mac::LABEL {
+        let _ = writeln!(out, "\tprogram = {}", mac::BINARY);
+    }
+    out.push_str("\tdomain = system\n\tpid = 4242\n}\n");
+    out
+}
+
+/// Whether `target` names a service (`system/LABEL`, `gui/UID/LABEL`, `user/UID/LABEL`) rather
+/// than a domain (launchctl(1), "SPECIFIERS").
+fn is_service_target(target: &str) -> bool {
+    let parts: Vec<&str> = target.split('/').collect();
+    match parts.as_slice() {
+        ["system", label] => !label.is_empty(),
+        ["gui" | "user", uid, label] => uid.parse::<u32>().is_ok() && !label.is_empty(),
+        _ => false,
+    }
+}
+
 /// `launchctl bootout user/UID | system/LABEL`, `kickstart -k system/LABEL`,
-/// `bootstrap system PLIST` (launchctl(1)).
+/// `bootstrap system PLIST`, `print system/LABEL`, `enable system/LABEL` (launchctl(1)).
 pub(super) fn launchctl(root: &Root, args: &[String]) -> Outcome {
     const NOT_LOADED: &str = "Boot-out failed: 113: Could not find specified service\n";
     match args {
+        // A service that is not loaded: `Could not find service "LABEL" in domain for system`
+        // on stderr and exit 113, the same answer as `kickstart` of one below.
+        [cmd, target] if cmd == "print" => {
+            let Some(label) = target.strip_prefix("system/") else {
+                return Ok(Reply::with_stderr(
+                    64,
+                    format!("Unsupported by the fake launchctl: print {target}\n"),
+                ));
+            };
+            let loaded = with_world(root, |w| service_loaded(w, label))?;
+            Ok(if loaded {
+                Reply::ok(print_service(label))
+            } else {
+                Reply::with_stderr(
+                    113,
+                    format!("Could not find service \"{label}\" in domain for system\n"),
+                )
+            })
+        }
+        // `enable` only clears a disable override in launchd's database; it succeeds silently
+        // whether or not the service is loaded or even exists (launchctl(1)). The fake keeps no
+        // override database, so a `disable`d job is not modelled.
+        [cmd, target] if cmd == "enable" => {
+            Ok(if is_service_target(target) {
+                Reply::ok("")
+            } else {
+                // The same refusal as `bootout` of a malformed target below.
+                Reply::with_stderr(1, format!("Unrecognized target specifier: {target}\n"))
+            })
+        }
         [cmd, target] if cmd == "bootout" => {
             if let Some(uid) = target.strip_prefix("user/") {
                 let Ok(uid) = uid.parse::<u32>() else {
@@ -244,7 +311,9 @@ pub(super) fn launchctl(root: &Root, args: &[String]) -> Outcome {
                 .file_name()
                 .is_some_and(|n| n.to_string_lossy() == format!("{}.plist", mac::LABEL));
             with_world(root, |w| {
-                if ours && w.daemon_loaded {
+                // launchd answers error 5 both for a job that is already loaded and while it is
+                // still tearing an old instance down (the `bootstrap_fails` knob).
+                if ours && (w.daemon_loaded || w.behaviour().bootstrap_fails) {
                     Reply::with_stderr(5, "Bootstrap failed: 5: Input/output error\n")
                 } else {
                     if ours {
@@ -283,8 +352,37 @@ fn display_name(arg: &str) -> &str {
         .unwrap_or(arg)
 }
 
-/// `pkgutil --check-signature PKG` (pkgutil(1); layout in tests/fixtures/host/pkgutil-*.txt).
+/// `pkgutil [--volume VOL] --forget ID` (pkgutil(1)): removes the receipt of package ID from
+/// the volume's receipt database, `Forgot package 'ID' on 'VOL'.`; without such a receipt
+/// `No receipt for 'ID' found at 'VOL'.` and exit 1 (wording as pkgutil prints it: the first in
+/// rdar://23022827, the second for `--pkg-info` in VMware's Workspace ONE receipts guide). The fake world's receipts are
+/// [`World::installed_packages`] of the boot volume (the root); other volumes hold none.
+fn pkgutil_forget(root: &Root, volume: Option<&str>, id: &str) -> Outcome {
+    let shown = volume.unwrap_or("/");
+    let boot = volume.is_none_or(|v| arg_path(root, v) == root.resolve("/"));
+    let forgot = boot
+        && with_world(root, |w| {
+            let before = w.installed_packages.len();
+            w.installed_packages.retain(|p| p != id);
+            w.installed_packages.len() != before
+        })?;
+    Ok(if forgot {
+        Reply::ok(format!("Forgot package '{id}' on '{shown}'.\n"))
+    } else {
+        Reply::with_stderr(1, format!("No receipt for '{id}' found at '{shown}'.\n"))
+    })
+}
+
+/// `pkgutil --check-signature PKG` (pkgutil(1); layout in tests/fixtures/host/pkgutil-*.txt)
+/// and `pkgutil [--volume VOL] --forget ID`.
 pub(super) fn pkgutil(root: &Root, args: &[String]) -> Outcome {
+    match args {
+        [flag, id] if flag == "--forget" => return pkgutil_forget(root, None, id),
+        [vol_flag, volume, flag, id] if vol_flag == "--volume" && flag == "--forget" => {
+            return pkgutil_forget(root, Some(volume), id);
+        }
+        _ => {}
+    }
     let [flag, pkg] = args else {
         return Ok(Reply::with_stderr(
             1,

@@ -328,6 +328,9 @@ pub struct Behaviour {
     pub sntp_unreachable: bool,
     /// When set, `installer` fails with this `installer: Error - ...` text.
     pub install_error: Option<String>,
+    /// When set, `launchctl bootstrap system` of prestage's daemon fails with launchd's
+    /// `Bootstrap failed: 5: Input/output error`, as right after a bootout of the old job.
+    pub bootstrap_fails: bool,
 }
 
 impl Default for Behaviour {
@@ -343,6 +346,7 @@ impl Default for Behaviour {
             logged_out_at_ms: None,
             sntp_unreachable: false,
             install_error: None,
+            bootstrap_fails: false,
         }
     }
 }

@@ -32,6 +32,15 @@ impl Pacer {
         }
         self.last = Some(Instant::now());
     }
+
+    /// Lets one tool process start at once, without waiting, and counts it: for the single
+    /// follow-up check that a change just seen calls for (the console user just became the
+    /// employee: look for the Secure Token now, not a gap later). The next [`tick`](Self::tick)
+    /// waits a full gap from now, so a wait in which nothing changes still spawns at most one
+    /// process per gap; only an observed change buys an immediate one.
+    pub fn react(&mut self) {
+        self.last = Some(Instant::now());
+    }
 }
 
 /// Exponential backoff with full jitter (AWS architecture blog, "Exponential Backoff And
@@ -99,5 +108,17 @@ mod tests {
         p.tick().await;
         p.tick().await;
         assert!(start.elapsed() >= TOOL_GAP * 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn react_goes_at_once_and_the_next_tick_waits_a_full_gap() {
+        let mut p = Pacer::new(TOOL_GAP);
+        p.tick().await;
+        let start = Instant::now();
+        p.react();
+        assert_eq!(start.elapsed(), Duration::ZERO);
+        let reacted = Instant::now();
+        p.tick().await;
+        assert!(reacted.elapsed() >= TOOL_GAP);
     }
 }

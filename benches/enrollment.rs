@@ -260,11 +260,7 @@ fn watch(mut child: Child, started: Instant, limit: Duration) -> BenchResult<Wat
         if started.elapsed() > limit {
             let _ = child.kill();
             let _ = child.wait();
-            return Err(format!(
-                "prestage run did not finish within {} s",
-                limit.as_secs()
-            )
-            .into());
+            return Err(format!("prestage run did not finish within {} s", limit.as_secs()).into());
         }
         std::thread::sleep(SAMPLE);
     }
@@ -280,8 +276,18 @@ fn print_happy(runs: &[HappyRun]) {
         "Happy path ({} runs): wall median {:.2} s (min {:.2}, max {:.2}); fastest run by step:",
         runs.len(),
         median(&walls).as_secs_f64(),
-        walls.iter().min().copied().unwrap_or_default().as_secs_f64(),
-        walls.iter().max().copied().unwrap_or_default().as_secs_f64(),
+        walls
+            .iter()
+            .min()
+            .copied()
+            .unwrap_or_default()
+            .as_secs_f64(),
+        walls
+            .iter()
+            .max()
+            .copied()
+            .unwrap_or_default()
+            .as_secs_f64(),
     );
     for (step, secs) in &best.steps {
         println!("    {step:<14} {secs:>6.3} s");
@@ -328,7 +334,7 @@ async fn waiting(ticks: u64, window: Duration) -> BenchResult<Waiting> {
     );
     let watched = tokio::task::spawn_blocking(move || -> BenchResult<Waiting> {
         let mut child = child;
-        let result = watch_window(&mut child, &root, started, window);
+        let result = watch_window(&mut child, &root, started, window, ticks);
         // Stop it the way launchd does, then make sure it is gone.
         if let Some(pid) = i32::try_from(child.id())
             .ok()
@@ -354,6 +360,7 @@ fn watch_window(
     root: &prestage::paths::Root,
     started: Instant,
     window: Duration,
+    ticks: u64,
 ) -> BenchResult<Waiting> {
     let pid = child.id();
     // Until the child waits for the login (the state file is replaced atomically).
@@ -399,7 +406,7 @@ fn watch_window(
     }
     Ok(Waiting {
         window,
-        cpu: ticks_to_duration(cpu_after.saturating_sub(cpu_before), clock_ticks()),
+        cpu: ticks_to_duration(cpu_after.saturating_sub(cpu_before), ticks),
         tool_calls: calls.len() - calls_before,
         by_tool,
         peak_rss_kib,
@@ -450,16 +457,16 @@ fn print_summary(happy: &[HappyRun], idle: &Waiting, size: u64, stripped: bool) 
             true,
         ),
         (
-            format!("CPU time, {:.0} s waiting for login", idle.window.as_secs_f64()),
+            format!(
+                "CPU time, {:.0} s waiting for login",
+                idle.window.as_secs_f64()
+            ),
             format!("{:.3} s", idle.cpu.as_secs_f64()),
             "< 0.1 s".to_owned(),
             idle.cpu < Duration::from_millis(100),
         ),
         (
-            format!(
-                "tool processes, {:.0} s waiting",
-                idle.window.as_secs_f64()
-            ),
+            format!("tool processes, {:.0} s waiting", idle.window.as_secs_f64()),
             idle.tool_calls.to_string(),
             "≤ 30".to_owned(),
             idle.tool_calls <= 30,

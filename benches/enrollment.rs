@@ -314,7 +314,11 @@ fn print_happy(runs: &[HappyRun]) {
 
 struct Waiting {
     window: Duration,
+    /// utime + stime (whole clock ticks: 10 ms resolution).
     cpu: Duration,
+    /// The same from the live threads' `schedstat` (nanoseconds; a thread that ended during
+    /// the window is missing, so this can only undercount).
+    cpu_fine: Duration,
     tool_calls: usize,
     by_tool: BTreeMap<String, usize>,
     peak_rss_kib: u64,
@@ -383,6 +387,7 @@ fn watch_window(
     let reached_after = started.elapsed();
     let calls_before = world::calls(root)?.len();
     let cpu_before = proc_cpu_ticks(pid).ok_or("the child vanished")?;
+    let ns_before = threads_cpu_ns(pid);
     let begin = Instant::now();
     let mut peak_rss_kib = 0;
     while begin.elapsed() < window {
@@ -395,6 +400,7 @@ fn watch_window(
         std::thread::sleep(Duration::from_millis(100));
     }
     let cpu_after = proc_cpu_ticks(pid).ok_or("the child vanished")?;
+    let ns_after = threads_cpu_ns(pid);
     let window = begin.elapsed();
     let calls = world::calls(root)?;
     let mut by_tool = BTreeMap::new();
@@ -407,6 +413,7 @@ fn watch_window(
     Ok(Waiting {
         window,
         cpu: ticks_to_duration(cpu_after.saturating_sub(cpu_before), ticks),
+        cpu_fine: Duration::from_nanos(ns_after.saturating_sub(ns_before)),
         tool_calls: calls.len() - calls_before,
         by_tool,
         peak_rss_kib,
@@ -421,10 +428,11 @@ fn print_waiting(w: &Waiting) {
         .map(|(tool, n)| format!("{tool} {n}"))
         .collect();
     println!(
-        "  reached wait_login after {:.2} s; over {:.1} s: CPU {:.3} s, {} tool processes ({})",
+        "  reached wait_login after {:.2} s; over {:.1} s: CPU {:.3} s (schedstat {:.1} ms), {} tool processes ({})",
         w.reached_after.as_secs_f64(),
         w.window.as_secs_f64(),
         w.cpu.as_secs_f64(),
+        w.cpu_fine.as_secs_f64() * 1000.0,
         w.tool_calls,
         tools.join(", ")
     );
@@ -461,7 +469,11 @@ fn print_summary(happy: &[HappyRun], idle: &Waiting, size: u64, stripped: bool) 
                 "CPU time, {:.0} s waiting for login",
                 idle.window.as_secs_f64()
             ),
-            format!("{:.3} s", idle.cpu.as_secs_f64()),
+            format!(
+                "{:.3} s (schedstat {:.1} ms)",
+                idle.cpu.as_secs_f64(),
+                idle.cpu_fine.as_secs_f64() * 1000.0
+            ),
             "< 0.1 s".to_owned(),
             idle.cpu < Duration::from_millis(100),
         ),
@@ -543,6 +555,19 @@ fn proc_cpu_ticks(pid: u32) -> Option<u64> {
     let utime: u64 = fields.get(11)?.parse().ok()?;
     let stime: u64 = fields.get(12)?.parse().ok()?;
     Some(utime + stime)
+}
+
+/// CPU time of the live threads in nanoseconds: the first field of
+/// `/proc/<pid>/task/<tid>/schedstat` (time spent on the CPU; kernel docs, sched-stats).
+fn threads_cpu_ns(pid: u32) -> u64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    tasks
+        .filter_map(Result::ok)
+        .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .sum()
 }
 
 /// `VmHWM` (peak resident set size, KiB) of `/proc/<pid>/status`.

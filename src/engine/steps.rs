@@ -106,12 +106,20 @@ async fn wait_desktop(e: &mut Engine) -> Result<(), StepError> {
     loop {
         pacer.tick().await;
         let user = e.host.console_user().await?;
-        if user != last_seen {
+        let arrived = user != last_seen;
+        if arrived {
             info!(console_user = %user, "console user");
             last_seen.clone_from(&user);
         }
         if SYSTEM_USERS.contains(&user.as_str()) || user.is_empty() {
             continue;
+        }
+        // A user who just arrived: look for the Finder at once (a tick here cost every
+        // enrollment a full gap); while it is still starting, one process per gap.
+        if arrived {
+            pacer.react();
+        } else {
+            pacer.tick().await;
         }
         if e.host.finder_running().await? {
             e.record("effect", format!("desktop of {user}"), |s| {
@@ -840,13 +848,21 @@ async fn wait_account(e: &mut Engine) -> Result<(), StepError> {
     let mut last_id_check: Option<tokio::time::Instant> = None;
     loop {
         let lines = log.read_new_lines()?;
+        let mut just_completed = false;
         if !lines.is_empty() {
             last_growth = tokio::time::Instant::now();
-            complete |= lines.iter().any(|l| l.contains(TAKEOVER_DONE));
+            just_completed = !complete && lines.iter().any(|l| l.contains(TAKEOVER_DONE));
+            complete |= just_completed;
         }
         let due = last_id_check.is_none_or(|t| t.elapsed() >= Duration::from_secs(10));
         if complete || due {
-            pacer.tick().await;
+            // The log just said the takeover is done: check the account now rather than a gap
+            // after the previous `id -u`.
+            if just_completed {
+                pacer.react();
+            } else {
+                pacer.tick().await;
+            }
             last_id_check = Some(tokio::time::Instant::now());
             if let Some(uid) = e.host.user_id(&user.local_name).await? {
                 info!(account = %user.local_name, uid, log_complete = complete, "the agent created the employee's account");
@@ -939,6 +955,9 @@ async fn wait_login(e: &mut Engine) -> Result<(), StepError> {
             e.record("effect", "employee logged in", |s| {
                 s.login_seen_ms = Some(clock::now_ms());
             })?;
+            // The employee just arrived: check the Secure Token at once (macOS usually grants
+            // it during the login itself); later checks are paced.
+            pacer.react();
         }
         if e.host.has_secure_token(&user.local_name).await? {
             e.record("effect", "employee holds a Secure Token", |s| {

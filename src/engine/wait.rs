@@ -13,10 +13,9 @@ pub const TOOL_GAP: Duration = Duration::from_millis(2_050);
 /// within 1 s without spawning anything.
 pub const FILE_POLL: Duration = Duration::from_millis(250);
 
-/// Spaces out polling rounds during waits. The first call does not wait. A round checks one
-/// condition (one tool process); only when that condition is met does it check the next one at
-/// once (e.g. Finder after the console user), so a wait on something that has not happened costs
-/// at most one tool process every [`TOOL_GAP`].
+/// Spaces out tool processes during waits: at most one every gap. The first call does not
+/// wait; [`Pacer::react`] lets the one follow-up check that a change just seen calls for go at
+/// once.
 #[derive(Debug)]
 pub struct Pacer {
     gap: Duration,
@@ -33,6 +32,15 @@ impl Pacer {
         if let Some(last) = self.last {
             tokio::time::sleep_until(last + self.gap).await;
         }
+        self.last = Some(Instant::now());
+    }
+
+    /// Lets one tool process start at once, without waiting, and counts it: for the single
+    /// follow-up check that a change just seen calls for (the console user just became the
+    /// employee: look for the Secure Token now, not a gap later). The next [`tick`](Self::tick)
+    /// waits a full gap from now, so a wait in which nothing changes still spawns at most one
+    /// process per gap; only an observed change buys an immediate one.
+    pub fn react(&mut self) {
         self.last = Some(Instant::now());
     }
 }
@@ -102,5 +110,17 @@ mod tests {
         p.tick().await;
         p.tick().await;
         assert!(start.elapsed() >= TOOL_GAP * 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn react_goes_at_once_and_the_next_tick_waits_a_full_gap() {
+        let mut p = Pacer::new(TOOL_GAP);
+        p.tick().await;
+        let start = Instant::now();
+        p.react();
+        assert_eq!(start.elapsed(), Duration::ZERO);
+        let reacted = Instant::now();
+        p.tick().await;
+        assert!(reacted.elapsed() >= TOOL_GAP);
     }
 }

@@ -738,3 +738,82 @@ async fn reset_forgets_progress_but_no_account() {
     let report: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
     assert_eq!(report["phase"], "not_started");
 }
+
+/// Serves `bytes` at `/production/jumpcloud-agent.pkg` on loopback; returns the URL.
+async fn serve_package(bytes: Vec<u8>) -> String {
+    use axum::routing::get;
+    let app = axum::Router::new().route(
+        "/production/jumpcloud-agent.pkg",
+        get(move || {
+            let bytes = bytes.clone();
+            async move { bytes }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    format!("http://{addr}/production/jumpcloud-agent.pkg")
+}
+
+fn use_package_url(s: &mut Scenario, url: &str) {
+    let mut agent = s.config["Agent"].as_dictionary().unwrap().clone();
+    agent.remove("PackagePath");
+    agent.insert("PackageURL".into(), url.into());
+    s.config.insert("Agent".into(), agent.into());
+    prestage::demo::write_plist(&s.root.resolve(mac::LOCAL_CONFIG), &s.config).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agent_package_is_downloaded_from_package_url() {
+    let mut s = scenario(options(EmployeeKind::Active)).await;
+    let pkg = std::fs::read(s.root.resolve(prestage::demo::DEMO_AGENT_PACKAGE)).unwrap();
+    std::fs::remove_file(s.root.resolve(prestage::demo::DEMO_AGENT_PACKAGE)).unwrap();
+    let url = serve_package(pkg.clone()).await;
+    use_package_url(&mut s, &url);
+    s.write_dialog_script(&clean_script(&s)).unwrap();
+    let out = run_once(&s).await;
+    assert_eq!(out.code, Some(0), "{out:#?}\n{}", diagnose(&s));
+    assert_enrolled(&s);
+    // The download landed in the state directory and was checked, then installed.
+    let downloaded = Store::new(&s.root).dir().join("jumpcloud-agent.pkg");
+    assert_eq!(std::fs::read(&downloaded).unwrap(), pkg);
+    let calls = world::calls(&s.root).unwrap();
+    let check = calls
+        .iter()
+        .position(|c| c.tool == mac::PKGUTIL)
+        .expect("signature checked");
+    let install = calls
+        .iter()
+        .position(|c| c.tool == mac::INSTALLER)
+        .expect("installed");
+    assert!(check < install, "checked before installing");
+    assert_eq!(calls[install].args[1], downloaded.display().to_string());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_package_not_signed_by_jumpcloud_is_refused() {
+    let s = scenario(options(EmployeeKind::Active)).await;
+    prestage::host::fake::world::FakePackage {
+        signer: Some("Developer ID Installer: Someone Else (ABCDE12345)".into()),
+        ..prestage::host::fake::world::FakePackage::jumpcloud_agent()
+    }
+    .write(&s.root.resolve(prestage::demo::DEMO_AGENT_PACKAGE))
+    .unwrap();
+    s.write_dialog_script(&clean_script(&s)).unwrap();
+    let out = run_once(&s).await;
+    assert_eq!(out.code, Some(1), "{out:#?}");
+    let st = state(&s).unwrap();
+    assert_eq!(st.step, Step::InstallAgent);
+    let err = st.last_error.unwrap();
+    assert!(
+        err.message.contains("is not signed by JumpCloud"),
+        "{}",
+        err.message
+    );
+    assert!(!world::calls(&s.root)
+        .unwrap()
+        .iter()
+        .any(|c| c.tool == mac::INSTALLER));
+}

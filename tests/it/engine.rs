@@ -817,3 +817,51 @@ async fn an_agent_package_not_signed_by_jumpcloud_is_refused() {
         .iter()
         .any(|c| c.tool == mac::INSTALLER));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_swiftdialog_is_installed_from_its_package() {
+    let mut s = scenario(options(EmployeeKind::Active)).await;
+    std::fs::remove_file(s.root.resolve(mac::DIALOG)).unwrap();
+    let pkg = "/Library/Application Support/prestage/swiftDialog.pkg";
+    prestage::host::fake::world::FakePackage {
+        identifier: prestage::host::fake::world::DIALOG_PACKAGE_ID.into(),
+        version: "2.5.6".into(),
+        signer: Some("Developer ID Installer: Bart Reardon (PWA5E9TQ59)".into()),
+    }
+    .write(&s.root.resolve(pkg))
+    .unwrap();
+    let mut ui = s.config["UI"].as_dictionary().unwrap().clone();
+    ui.insert("DialogPackagePath".into(), pkg.into());
+    s.config.insert("UI".into(), ui.into());
+    prestage::demo::write_plist(&s.root.resolve(mac::LOCAL_CONFIG), &s.config).unwrap();
+    s.write_dialog_script(&clean_script(&s)).unwrap();
+    let out = run_once(&s).await;
+    assert_eq!(out.code, Some(0), "{out:#?}\n{}", diagnose(&s));
+    assert_enrolled(&s);
+    assert!(world(&s)
+        .installed_packages
+        .contains(&prestage::host::fake::world::DIALOG_PACKAGE_ID.to_owned()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_swiftdialog_without_a_package_is_reported() {
+    let s = scenario(options(EmployeeKind::Active)).await;
+    std::fs::remove_file(s.root.resolve(mac::DIALOG)).unwrap();
+    let out = run_once(&s).await;
+    assert_eq!(out.code, Some(1), "{out:#?}");
+    let st = state(&s).unwrap();
+    let err = st.last_error.unwrap();
+    assert!(err.permanent);
+    assert!(
+        err.message.contains("swiftDialog is not installed"),
+        "{}",
+        err.message
+    );
+    let log = std::fs::read_to_string(s.root.resolve(mac::LOG_FILE)).unwrap();
+    assert!(
+        log.contains("swiftDialog is not installed"),
+        "in the log too"
+    );
+    // Nothing was done to the Mac's accounts.
+    assert!(world(&s).users.contains_key("welcome"));
+}

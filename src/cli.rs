@@ -236,7 +236,7 @@ fn reset(root: &Root, yes: bool) -> Result<u8, CliError> {
         let _ = std::io::stdin().lock().read_line(&mut answer);
         if !matches!(answer.trim(), "y" | "Y" | "yes" | "YES") {
             println!("nothing changed");
-            return Ok(1);
+            return Ok(0);
         }
     }
     let moved = store

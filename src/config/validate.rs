@@ -449,6 +449,19 @@ impl<'a> Validator<'a> {
         let ui = self.ui(&mut top);
         let agent = self.agent(&mut top);
         self.close(&top);
+        // Whoever sits at a new Mac must not be able to reset an active colleague's password
+        // by typing their email: a password for active users needs a secret.
+        if let (Some(p), Some(i)) = (&password, &identity) {
+            if p.require_for_active_users && i.secret == SecretKind::None {
+                let severity = self.strictness();
+                self.push(
+                    "Password.RequireForActiveUsers",
+                    severity,
+                    "is true while Identity.Secret is None: anyone at a new Mac could set the JumpCloud password of an active colleague by typing their identifier".to_owned(),
+                    Some("set Identity.Secret to EmployeeID or Attribute:<name>, or RequireForActiveUsers to false".to_owned()),
+                );
+            }
+        }
 
         if self.diags.iter().any(|d| d.severity == Severity::Error) {
             return None;

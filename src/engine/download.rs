@@ -19,6 +19,17 @@ pub enum DownloadError {
     },
 }
 
+/// `url` without credentials or query (a presigned link or `user:pass@` stays out of logs).
+pub fn redacted(url: &Url) -> String {
+    let mut shown = url.clone();
+    let _ = shown.set_username("");
+    let _ = shown.set_password(None);
+    if shown.query().is_some() {
+        shown.set_query(Some("…"));
+    }
+    shown.to_string()
+}
+
 /// Downloads `url` to `dest` (through a temp file renamed at the end), calling `progress` with
 /// bytes done and the total when known.
 pub async fn download(
@@ -26,8 +37,9 @@ pub async fn download(
     dest: &Path,
     mut progress: impl FnMut(u64, Option<u64>),
 ) -> Result<(), DownloadError> {
+    let shown = redacted(url);
     let http = |detail: String| DownloadError::Http {
-        url: url.to_string(),
+        url: shown.clone(),
         detail,
     };
     let io = |source: std::io::Error| DownloadError::Io {
@@ -37,6 +49,9 @@ pub async fn download(
     let client = reqwest::Client::builder()
         .user_agent(crate::USER_AGENT)
         .connect_timeout(std::time::Duration::from_secs(10))
+        // A connection that stalls mid-body (Wi-Fi roaming during Setup) fails and is retried
+        // instead of hanging forever.
+        .read_timeout(std::time::Duration::from_secs(60))
         .build()
         .map_err(|e| http(e.to_string()))?;
     let response = client
@@ -71,4 +86,23 @@ pub async fn download(
     }
     progress(done, total);
     tokio::fs::rename(&tmp, dest).await.map_err(io)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_credentials_and_query() {
+        let url = Url::parse("https://user:pw@cdn.example.com/a.pkg?X-Amz-Signature=abc").unwrap();
+        let shown = redacted(&url);
+        assert!(
+            !shown.contains("pw") && !shown.contains("abc") && !shown.contains("user"),
+            "{shown}"
+        );
+        assert!(
+            shown.starts_with("https://cdn.example.com/a.pkg"),
+            "{shown}"
+        );
+    }
 }

@@ -171,9 +171,11 @@ impl Default for Timing {
             agent_silence: Duration::from_secs(90),
             backoff_base: Duration::from_secs(1),
             backoff_cap: Duration::from_secs(60),
-            // macOS grants the token during the first login itself; a short grace covers the
-            // moment between the console changing hands and the grant being visible.
-            secure_token_grace: Duration::from_secs(10),
+            // macOS grants the token during the first login itself; the grace covers the
+            // moment between the console changing hands and the grant being visible. Past it
+            // the setup accounts are kept (never deleting the last token holder) and the
+            // directory is told.
+            secure_token_grace: Duration::from_secs(30),
         }
     }
 }
@@ -388,19 +390,28 @@ impl Engine {
         }
     }
 
-    /// The finishing touches (idempotent; the last one is `launchctl bootout`).
+    /// The finishing touches (idempotent; the last one is `launchctl bootout`). Transient
+    /// failures (a keychain or disk hiccup) are retried with backoff, like any step's.
     async fn finish_touches(&mut self) -> Outcome {
-        let result = steps::finish(
-            &self.root,
-            &self.store,
-            &mut self.state,
-            self.host.as_ref(),
-            self.keychain.as_ref(),
-        )
-        .await;
-        match result {
-            Ok(()) => Outcome::Done,
-            Err(e) => self.fail(Step::Done, e).await,
+        let mut backoff = wait::Backoff::new(self.timing.backoff_base, self.timing.backoff_cap);
+        loop {
+            let result = steps::finish(
+                &self.root,
+                &self.store,
+                &mut self.state,
+                self.host.as_ref(),
+                self.keychain.as_ref(),
+            )
+            .await;
+            match result {
+                Ok(()) => return Outcome::Done,
+                Err(StepError::Transient(reason)) => {
+                    let delay = backoff.next_delay();
+                    warn!(%reason, "finishing touches will be retried");
+                    tokio::time::sleep(delay).await;
+                }
+                Err(e) => return self.fail(Step::Done, e).await,
+            }
         }
     }
 
@@ -456,7 +467,15 @@ impl Engine {
             StepError::Config(m) => (m.clone(), "error.configuration", true),
             other => (other.to_string(), "error.generic", false),
         };
-        let reference = reference_code(step, &self.state.run_id);
+        // The same failure again (launchd restarts us every minute) keeps its reference code,
+        // so the employee and IT talk about one code.
+        let reference = match &self.state.last_error {
+            Some(prev) if prev.permanent && prev.step == step && prev.message == message => prev
+                .reference
+                .clone()
+                .unwrap_or_else(|| reference_code(step, &self.state.run_id)),
+            _ => reference_code(step, &self.state.run_id),
+        };
         error!(step = %step, reference = %reference, error = %message, "enrollment stopped: an administrator must act");
         let rec = ErrorRecord {
             step,

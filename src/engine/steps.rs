@@ -20,6 +20,7 @@
 //!     in the keychain, the local configuration holding a secret, the LaunchDaemon plist, and
 //!     `launchctl bootout` ourselves, last
 
+use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -36,9 +37,15 @@ use crate::jumpcloud::{DirectoryUser, JcError, UserState};
 use crate::paths::mac;
 use crate::ui::{IdentityPrompt, ItemStatus, PasswordPrompt, Progress, StepItem};
 
-/// Signer prefix a JumpCloud agent package must carry (REFERENCE: `pkgutil --check-signature`
-/// shows `Developer ID Installer: JumpCloud Inc. (N985MXSH85)` first in its chain).
-pub const JUMPCLOUD_SIGNER: &str = "Developer ID Installer: JumpCloud";
+/// Team ID of JumpCloud's Developer ID Installer certificate (REFERENCE: `pkgutil
+/// --check-signature` shows `Developer ID Installer: JumpCloud Inc. (N985MXSH85)` first in the
+/// agent package's chain).
+pub const JUMPCLOUD_TEAM_ID: &str = "N985MXSH85";
+
+/// `errSecInteractionNotAllowed` and `errSecAuthFailed` (Security framework, SecBase.h): the
+/// item's access list does not include prestage; waiting will not change that.
+const KEYCHAIN_INTERACTION_NOT_ALLOWED: i32 = -25308;
+const KEYCHAIN_AUTH_FAILED: i32 = -25293;
 
 /// Accounts that are never the employee's and never deleted by us.
 const SYSTEM_USERS: [&str; 2] = ["root", "_mbsetupuser"];
@@ -47,8 +54,10 @@ const SYSTEM_USERS: [&str; 2] = ["root", "_mbsetupuser"];
 pub async fn run_step(e: &mut Engine, step: Step) -> Result<(), StepError> {
     // The API key lives only in memory: after a restart it is resolved again. From reading the
     // org on it is required (waiting for a keychain item that is not there yet); before that
-    // it is used when already at hand (the system-context fallback).
-    if step >= Step::JoinGroup && step <= Step::RemoveSetup {
+    // it is used when already at hand (the system-context fallback). Removing the setup
+    // accounts needs it only for the fallback, and must not depend on it: the legacy key's
+    // DecryptUser is one of the accounts that step deletes.
+    if step >= Step::JoinGroup && step < Step::RemoveSetup {
         ensure_api_key(e, step >= Step::ReadOrg).await?;
     }
     match step {
@@ -244,11 +253,11 @@ async fn install_agent(e: &mut Engine) -> Result<(), StepError> {
         .write_bootstrap(&public, &private, &e.config.connect_key)?;
     let pkg = agent_package(e).await?;
     let signature = e.host.package_signature(&pkg).await?;
-    if !signature.is_signed_by(JUMPCLOUD_SIGNER) {
+    if !signature.is_developer_id_of(JUMPCLOUD_TEAM_ID) {
         return Err(StepError::permanent(
             "error.agent_install",
             format!(
-                "{} is not signed by JumpCloud (pkgutil: {}; chain: {}): use JumpCloud's own agent package in Agent.PackagePath or Agent.PackageURL",
+                "{} is not signed by JumpCloud (team {JUMPCLOUD_TEAM_ID}; pkgutil: {}; chain: {}): use JumpCloud's own agent package in Agent.PackagePath or Agent.PackageURL",
                 pkg.display(),
                 signature.status,
                 signature.chain.join(" / ")
@@ -343,9 +352,6 @@ async fn join_group(e: &mut Engine) -> Result<(), StepError> {
     let Some(group) = e.config.enrollment_group_id.clone() else {
         return Ok(());
     };
-    // Plain and legacy keys are known now; a keychain key usually arrives only after this step.
-    ensure_api_key(e, false).await?;
-    let dir = e.directory()?;
     let groups = with_fallback(e, |d| async move { d.system_groups().await }).await?;
     if !groups.iter().any(|g| g == group.as_str()) {
         let g = group.clone();
@@ -355,7 +361,8 @@ async fn join_group(e: &mut Engine) -> Result<(), StepError> {
         })
         .await?
         .map_err(|err| group_error(err, "EnrollmentGroupID", &group))?;
-        let groups = dir.system_groups().await?;
+        // Read back with whichever auth works now (the add may have switched to the admin key).
+        let groups = with_fallback(e, |d| async move { d.system_groups().await }).await?;
         if !groups.iter().any(|g| g == group.as_str()) {
             return Err(StepError::Transient(format!(
                 "JumpCloud does not list this Mac in EnrollmentGroupID {group} yet"
@@ -400,8 +407,14 @@ where
     let dir = e.directory()?;
     match call(dir).await {
         Err(JcError::SignatureRejected { .. }) if !e.state.admin_fallback => {
+            ensure_api_key(e, false).await?;
             if e.api_key.is_none() {
-                ensure_api_key(e, true).await?;
+                // Waiting would deadlock: a key delivered by a command bound to
+                // EnrollmentGroupID cannot arrive before this Mac joins that group.
+                return Err(StepError::permanent(
+                    "error.configuration",
+                    "JumpCloud refused this Mac's system-context signature (systems enrolled through ADE may not use system context) and no admin API key is available yet: for such Macs ship the key with the package (APIKey in the local configuration) or deliver APIKeyKeychainService by a command that does not depend on EnrollmentGroupID",
+                ));
             }
             warn!("JumpCloud refused this Mac's system-context signature; using the admin API key for system calls from now on (systems enrolled through ADE may not use system context)");
             e.record("effect", "admin fallback", |s| s.admin_fallback = true)?;
@@ -498,6 +511,17 @@ pub(crate) async fn ensure_api_key(e: &mut Engine, wait: bool) -> Result<(), Ste
                         }
                     }
                     Ok(None) => return Ok(()),
+                    Err(crate::config::keychain::KeychainError::System { code, .. })
+                        if matches!(
+                            code,
+                            KEYCHAIN_INTERACTION_NOT_ALLOWED | KEYCHAIN_AUTH_FAILED
+                        ) =>
+                    {
+                        return Err(StepError::permanent(
+                            "error.configuration",
+                            format!("the System keychain item {service:?} exists but prestage may not read it (OSStatus {code}): create it with `security add-generic-password -s {service} -a prestage -w <key> -T /usr/local/libexec/prestage/prestage /Library/Keychains/System.keychain` so prestage is in its access list"),
+                        ));
+                    }
                     Err(err) => return Err(StepError::Transient(err.to_string())),
                 }
             }
@@ -542,8 +566,11 @@ async fn identify(e: &mut Engine) -> Result<(), StepError> {
                     seconds = left / 1000,
                     "identity attempts exhausted; cooling down"
                 );
+                // The message counts down with the cool-down; if the employee closes it early,
+                // wait out only what is left.
                 e.ui.identity_rejected(0, Some(left.div_ceil(1000))).await?;
-                tokio::time::sleep(Duration::from_millis(left)).await;
+                let rest = until.saturating_sub(clock::now_ms());
+                tokio::time::sleep(Duration::from_millis(rest)).await;
             }
             e.record("effect", "cool-down over", |s| {
                 s.cooldown_until_ms = None;
@@ -797,7 +824,10 @@ async fn bind(e: &mut Engine) -> Result<(), StepError> {
         // Uncertain: the earlier send may have worked.
         let list = with_fallback(e, |d| async move { d.bound_users().await }).await?;
         if bound(&list) {
-            e.record("effect", "bind confirmed", |s| s.bind_confirmed = true)?;
+            e.record("effect", "bind confirmed", |s| {
+                s.bind_confirmed = true;
+                s.takeover_started_ms.get_or_insert_with(clock::now_ms);
+            })?;
             return Ok(());
         }
     }
@@ -844,8 +874,6 @@ async fn wait_account(e: &mut Engine) -> Result<(), StepError> {
     let mut log = e.agent.follow_log(e.state.agent_log_offset.unwrap_or(0));
     let mut complete = false;
     let mut last_growth = tokio::time::Instant::now();
-    // `id -u` at most every 10 s unless the log says the takeover is done.
-    let mut last_id_check: Option<tokio::time::Instant> = None;
     loop {
         let lines = log.read_new_lines()?;
         let mut just_completed = false;
@@ -854,18 +882,19 @@ async fn wait_account(e: &mut Engine) -> Result<(), StepError> {
             just_completed = !complete && lines.iter().any(|l| l.contains(TAKEOVER_DONE));
             complete |= just_completed;
         }
-        let due = last_id_check.is_none_or(|t| t.elapsed() >= Duration::from_secs(10));
-        if complete || due {
+        // Both are needed: the agent's `User updates complete` after our bind (an account
+        // that already existed, or one whose password and groups the agent is still setting,
+        // is not ready for the employee yet), and the account itself.
+        if complete {
             // The log just said the takeover is done: check the account now rather than a gap
-            // after the previous `id -u`.
+            // later; while it is not there yet, one `id -u` per gap.
             if just_completed {
                 pacer.react();
             } else {
                 pacer.tick().await;
             }
-            last_id_check = Some(tokio::time::Instant::now());
             if let Some(uid) = e.host.user_id(&user.local_name).await? {
-                info!(account = %user.local_name, uid, log_complete = complete, "the agent created the employee's account");
+                info!(account = %user.local_name, uid, "the agent created the employee's account");
                 return Ok(());
             }
         }
@@ -980,6 +1009,29 @@ async fn remove_setup(e: &mut Engine) -> Result<(), StepError> {
     let Some(user) = e.state.user.clone() else {
         return Err(StepError::Transient("no employee identified yet".into()));
     };
+    // The groups first: they may need the API key, and the legacy key's DecryptUser is one of
+    // the accounts deleted below.
+    if !e.state.groups_moved {
+        if let Some(group) = e.config.enrollment_group_id.clone() {
+            let g = group.clone();
+            with_fallback_raw(e, move |d| {
+                let g = g.clone();
+                async move { d.remove_system_from_group(&g).await }
+            })
+            .await?
+            .map_err(|err| group_error(err, "EnrollmentGroupID", &group))?;
+        }
+        if let Some(group) = e.config.post_enrollment_group_id.clone() {
+            let g = group.clone();
+            with_fallback_raw(e, move |d| {
+                let g = g.clone();
+                async move { d.add_system_to_group(&g).await }
+            })
+            .await?
+            .map_err(|err| group_error(err, "PostEnrollmentGroupID", &group))?;
+        }
+        e.record("effect", "groups moved", |s| s.groups_moved = true)?;
+    }
     if e.config.delete_enrollment_users {
         let mut candidates: Vec<String> = Vec::new();
         if let Some(u) = &e.config.enrollment_user {
@@ -1018,32 +1070,20 @@ async fn remove_setup(e: &mut Engine) -> Result<(), StepError> {
             }
         }
     }
-    if !e.state.groups_moved {
-        if let Some(group) = e.config.enrollment_group_id.clone() {
-            let g = group.clone();
-            with_fallback_raw(e, move |d| {
-                let g = g.clone();
-                async move { d.remove_system_from_group(&g).await }
-            })
-            .await?
-            .map_err(|err| group_error(err, "EnrollmentGroupID", &group))?;
-        }
-        if let Some(group) = e.config.post_enrollment_group_id.clone() {
-            let g = group.clone();
-            with_fallback_raw(e, move |d| {
-                let g = g.clone();
-                async move { d.add_system_to_group(&g).await }
-            })
-            .await?
-            .map_err(|err| group_error(err, "PostEnrollmentGroupID", &group))?;
-        }
-        e.record("effect", "groups moved", |s| s.groups_moved = true)?;
-    }
-    let line = format!(
+    let mut line = format!(
         "prestage: enrolled {} on {}",
         user.local_name,
         clock::rfc3339(clock::now_ms())
     );
+    if !e.state.kept_users.is_empty() {
+        // The admin reads this in the JumpCloud console: the Mac needs a hand.
+        let _ = write!(
+            line,
+            "; setup account {} kept (no Secure Token for {})",
+            e.state.kept_users.join(", "),
+            user.local_name
+        );
+    }
     report(e, &line).await;
     Ok(())
 }
@@ -1109,9 +1149,12 @@ pub async fn finish(
         return Ok(());
     }
     if let Some(service) = &state.keychain_service {
-        if let Err(err) = keychain.delete(service) {
-            warn!(error = %err, service = %service, "could not delete the API key from the System keychain");
-        }
+        // Not done until it is gone: the key must not outlive the enrollment.
+        keychain.delete(service).map_err(|err| {
+            StepError::Transient(format!(
+                "could not delete the API key from the System keychain: {err}"
+            ))
+        })?;
     }
     let mut remove = vec![mac::LAUNCH_DAEMON];
     if state.remove_local_config {

@@ -77,6 +77,24 @@ impl PackageSignature {
             .first()
             .is_some_and(|leaf| leaf.starts_with(signer))
     }
+
+    /// True when pkgutil trusts the signature (`Status: signed by a developer certificate
+    /// issued by Apple ...`) and the leaf is a `Developer ID Installer: ... (<team_id>)`
+    /// certificate: the team ID is what pins the publisher, not the name.
+    pub fn is_developer_id_of(&self, team_id: &str) -> bool {
+        let trusted = self
+            .status
+            .starts_with("signed by a developer certificate issued by Apple");
+        let leaf = self.leaf();
+        trusted
+            && leaf.starts_with("Developer ID Installer: ")
+            && leaf.trim_end().ends_with(&format!("({team_id})"))
+    }
+
+    /// The leaf certificate's name ("" when unsigned).
+    pub fn leaf(&self) -> &str {
+        self.chain.first().map_or("", String::as_str)
+    }
 }
 
 /// A running `caffeinate -dimsu -w <pid>`; dropping it does not stop it (it ends with us).

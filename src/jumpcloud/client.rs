@@ -424,6 +424,10 @@ impl Client {
             .user_agent(crate::USER_AGENT)
             .connect_timeout(options.timeouts.connect)
             .timeout(options.timeouts.request)
+            // Never follow a redirect: reqwest would carry `x-api-key` (a custom header) and, on
+            // 307/308, the password body to wherever it points. JumpCloud's API does not
+            // redirect; a 3xx is an answer we report, not a place we go.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|err| JcError::Setup(error_chain(&err)))?;
         let origin = options.base_url.origin().ascii_serialization();

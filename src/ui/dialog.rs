@@ -60,6 +60,9 @@ pub const COMMAND_FILE: &str = "/var/tmp/prestage-dialog.log";
 /// `expectedDialogTeamID="PWA5E9TQ59"`).
 pub const SWIFTDIALOG_TEAM_ID: &str = "PWA5E9TQ59";
 
+/// How long a "contact IT" window stays up: just under the LaunchDaemon's `ThrottleInterval`.
+pub const FATAL_WINDOW_SECONDS: u64 = 55;
+
 /// How long the done screen stays before prestage logs the setup account out anyway.
 const DONE_TIMER_SECONDS: u64 = 60;
 /// How long to wait for the progress window to go after `quit:` before killing it.
@@ -372,10 +375,8 @@ impl DialogUi {
                     pkg.display()
                 ),
             })?;
-        let leaf = sig.chain.first().map_or("", String::as_str);
-        let trusted = leaf.starts_with("Developer ID Installer: ")
-            && leaf.contains(&format!("({SWIFTDIALOG_TEAM_ID})"));
-        if !trusted {
+        let leaf = sig.leaf();
+        if !sig.is_developer_id_of(SWIFTDIALOG_TEAM_ID) {
             return Err(UiError::DialogMissing {
                 path,
                 hint: format!(
@@ -691,9 +692,11 @@ impl Ui for DialogUi {
         self.close_window().await?;
         self.ensure_dialog().await?;
         let screen = screen::fatal(&self.strings, reference, detail_id);
-        // The error stays on screen after prestage exits, until the employee reads it: the
-        // process is not waited for and not killed.
-        let args = modal_args(&self.root, &self.ui, &screen, None);
+        // The error stays on screen after prestage exits: the process is not waited for and
+        // not killed. It closes itself just before launchd starts prestage again
+        // (ThrottleInterval 60 in the LaunchDaemon), so a failure that repeats shows one
+        // window at a time instead of piling one up every minute.
+        let args = modal_args(&self.root, &self.ui, &screen, Some(FATAL_WINDOW_SECONDS));
         std::process::Command::new(self.dialog_binary())
             .args(&args)
             .stdin(Stdio::null())

@@ -164,7 +164,8 @@ fn reset_asks_and_a_no_changes_nothing() {
         child.stdin.take().unwrap().write_all(b"n\n").unwrap();
     }
     let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(0), "SPEC §2: reset exits 0");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("nothing changed"));
     assert!(state.exists(), "a `no` keeps the progress");
 }
 

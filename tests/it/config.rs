@@ -119,6 +119,11 @@ const BAD: &[(&str, &str, &str)] = &[
     ),
     ("bad-secret.plist", "Identity.Secret", "names no attribute"),
     (
+        "active-password-without-secret.plist",
+        "Password.RequireForActiveUsers",
+        "could set the JumpCloud password of an active colleague",
+    ),
+    (
         "max-attempts-zero.plist",
         "Identity.MaxAttempts",
         "is 0, outside 1..=100",

@@ -670,6 +670,7 @@ async fn kill_at_every_step_boundary_then_finish_exactly_once() {
         assert_exactly_once(&s, &outputs);
         total += kills;
     }
+    eprintln!("kill -9 at step boundaries: {total}");
     assert!(total >= 28, "{total} kills at step boundaries");
 }
 
@@ -710,6 +711,7 @@ async fn kill_at_random_moments_then_finish_exactly_once() {
         assert_exactly_once(&s, &outputs);
         total += kills;
     }
+    eprintln!("kill -9 at random moments: {total} in {scenarios} enrollments");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

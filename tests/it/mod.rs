@@ -2,6 +2,7 @@
 
 mod config;
 mod engine;
+mod faults;
 mod host;
 mod jumpcloud;
 mod packaging;

@@ -100,9 +100,8 @@ fn client_for(
     let mut options = ClientOptions::new(tenant.url());
     options.api_key = Some(api_key);
     options.org_id = Some(tenant.org_id());
-    options.system = Some(
-        SystemIdentity::from_pem(system, &SecretString::from(key.private_pem())).unwrap(),
-    );
+    options.system =
+        Some(SystemIdentity::from_pem(system, &SecretString::from(key.private_pem())).unwrap());
     options.retry = retry;
     Client::new(options).unwrap()
 }
@@ -139,8 +138,7 @@ async fn set_password_with_read_back(s: &Setup, user: &str, password: &SecretStr
                     "the password was resent after a lost answer: {err}"
                 );
                 let now = s.client.user(user).await.unwrap();
-                if now.activated != before.activated || now.password_date != before.password_date
-                {
+                if now.activated != before.activated || now.password_date != before.password_date {
                     return sends;
                 }
             }
@@ -176,10 +174,7 @@ async fn every_call(s: &Setup, throttle_again: Faults) {
     c.add_system_to_group(&s.group).await.unwrap();
     c.add_system_to_group(&s.group).await.unwrap(); // already a member: success
     assert_eq!(t.group_members(s.group.as_str()), vec![s.system.clone()]);
-    assert_eq!(
-        c.system_groups().await.unwrap(),
-        vec![s.group.to_string()]
-    );
+    assert_eq!(c.system_groups().await.unwrap(), vec![s.group.to_string()]);
 
     // A second burst of 429s in the middle of the run.
     t.set_faults(throttle_again);
@@ -219,11 +214,7 @@ async fn every_call(s: &Setup, throttle_again: Faults) {
     assert!(bound[0].sudo);
 
     c.report("prestage: employee bound").await.unwrap();
-    let mine = t
-        .systems()
-        .into_iter()
-        .find(|v| v.id == s.system)
-        .unwrap();
+    let mine = t.systems().into_iter().find(|v| v.id == s.system).unwrap();
     assert_eq!(
         mine.descriptions.last().map(String::as_str),
         Some("prestage: employee bound")
@@ -242,8 +233,16 @@ fn assert_faults_happened(t: &Tenant) {
     let errors = count(&|s| s >= 500);
     let drops = count(&|s| s == 0);
     let throttles = count(&|s| s == 429);
-    assert!(errors >= 5, "only {errors} injected 5xx in {} requests", log.len());
-    assert!(drops >= 1, "no dropped connection in {} requests", log.len());
+    assert!(
+        errors >= 5,
+        "only {errors} injected 5xx in {} requests",
+        log.len()
+    );
+    assert!(
+        drops >= 1,
+        "no dropped connection in {} requests",
+        log.len()
+    );
     assert!(throttles >= 4, "only {throttles} 429s");
     assert!(!t.retry_windows().is_empty());
     eprintln!(
@@ -258,10 +257,13 @@ async fn every_call_succeeds_through_5xx_drops_and_429_bursts_with_delay_seconds
     // Faults after the effect: answers are lost although the work was done.
     let faults = hostile(Duration::from_secs(1), false, true, 2);
     s.tenant.set_faults(faults.clone());
-    every_call(&s, Faults {
-        throttle_next: 2,
-        ..faults
-    })
+    every_call(
+        &s,
+        Faults {
+            throttle_next: 2,
+            ..faults
+        },
+    )
     .await;
     assert_faults_happened(&s.tenant);
     assert_eq!(s.tenant.requests_inside_retry_after_windows(), 0);
@@ -274,10 +276,13 @@ async fn every_call_succeeds_through_5xx_drops_and_429_bursts_with_http_dates() 
     // HTTP-date has whole seconds, so the tenant gives 2 s and holds the client to 1 s.
     let faults = hostile(Duration::from_secs(2), true, false, 2);
     s.tenant.set_faults(faults.clone());
-    every_call(&s, Faults {
-        throttle_next: 2,
-        ..faults
-    })
+    every_call(
+        &s,
+        Faults {
+            throttle_next: 2,
+            ..faults
+        },
+    )
     .await;
     assert_faults_happened(&s.tenant);
     assert_eq!(s.tenant.requests_inside_retry_after_windows(), 0);
@@ -388,11 +393,7 @@ async fn a_small_fleet_shares_a_token_bucket_without_early_retries() {
         assert_eq!(tenant.user(&user).unwrap().password_sets, 1);
     }
     assert!(tenant.group_members(group.as_str()).is_empty());
-    let throttled = tenant
-        .requests()
-        .iter()
-        .filter(|r| r.status == 429)
-        .count();
+    let throttled = tenant.requests().iter().filter(|r| r.status == 429).count();
     assert!(throttled > 0, "the token bucket never ran dry");
     assert_eq!(tenant.requests_inside_retry_after_windows(), 0);
 }
@@ -435,7 +436,11 @@ async fn a_full_enrollment_survives_faults_and_sets_the_password_once() {
     .config;
     let strings = Strings::from_config(&cfg.ui, &[]);
     let host: Arc<dyn Host> = Arc::new(MacHost::new(scenario.root.clone()));
-    let ui = Box::new(ScriptedUi::new(scenario.demo_script(), cfg.ui.clone(), strings));
+    let ui = Box::new(ScriptedUi::new(
+        scenario.demo_script(),
+        cfg.ui.clone(),
+        strings,
+    ));
     let keychain = prestage::config::keychain::for_root(&scenario.root);
     let connect = prestage::app::connector(Arc::clone(&host), &cfg);
     let engine = Engine::new(scenario.root.clone(), cfg, host, ui, keychain, connect)
@@ -456,7 +461,10 @@ async fn a_full_enrollment_survives_faults_and_sets_the_password_once() {
         t.bindings(&systems[0].id),
         vec![(scenario.user_id.clone(), false)]
     );
-    assert_eq!(t.group_members(&scenario.post_group_id), vec![systems[0].id.clone()]);
+    assert_eq!(
+        t.group_members(&scenario.post_group_id),
+        vec![systems[0].id.clone()]
+    );
     assert!(t.group_members(&scenario.group_id).is_empty());
     let injected = t.requests().iter().filter(|r| r.injected).count();
     assert!(injected > 0, "no fault was injected");

@@ -11,7 +11,9 @@
 //!
 //! Retries: connection errors, timeouts, 5xx and 429 are retried with exponential backoff and
 //! full jitter (capped), honouring `Retry-After` (seconds or HTTP-date, RFC 9110 §10.2.3) for
-//! every later request of this client too, so none is sent inside a window the server gave.
+//! every later request of this client too, so none is sent inside a window the server gave; the
+//! retry itself comes a random share later than the window's end, so a throttled fleet does not
+//! return in lockstep.
 //! The password set is never blindly repeated after an uncertain failure: it returns
 //! [`JcError::Uncertain`] and the engine reads the user back first (SPEC §5).
 //!
@@ -117,10 +119,25 @@ impl RetryPolicy {
     /// "Full jitter" backoff: uniformly random in `[0, ceiling(retry)]`, which spreads a fleet
     /// of clients instead of having them retry in lockstep.
     pub fn backoff(&self, retry: u32) -> Duration {
-        let ceiling = self.ceiling(retry);
-        let nanos = u64::try_from(ceiling.as_nanos()).unwrap_or(u64::MAX);
-        Duration::from_nanos(rand::rng().random_range(0..=nanos))
+        uniform_up_to(self.ceiling(retry))
     }
+
+    /// The wait before retry number `retry` after the server said `Retry-After: retry_after`:
+    /// never less than `retry_after`, plus a random share of up to `min(retry_after,
+    /// ceiling(retry))`. A rate-limited API tells every client it throttled in the same second
+    /// the same whole number of seconds; honouring it to the millisecond brings them all back
+    /// at once, where most are throttled again while the tokens of the quiet time in between
+    /// are lost (a full bucket does not fill further). The jitter spreads them over the window
+    /// after the one they were given.
+    pub fn after_retry_after(&self, retry_after: Duration, retry: u32) -> Duration {
+        retry_after + uniform_up_to(retry_after.min(self.ceiling(retry)))
+    }
+}
+
+/// Uniformly random in `[0, max]`.
+fn uniform_up_to(max: Duration) -> Duration {
+    let nanos = u64::try_from(max.as_nanos()).unwrap_or(u64::MAX);
+    Duration::from_nanos(rand::rng().random_range(0..=nanos))
 }
 
 /// Parses `Retry-After`: delay-seconds or an HTTP-date (RFC 9110 §10.2.3), relative to `now`.
@@ -727,7 +744,10 @@ impl Client {
                 Failure::Status { retry_after, .. } => *retry_after,
                 Failure::Network(_) => None,
             };
-            let wait = retry_after.unwrap_or_else(|| self.inner.retry.backoff(retries - 1));
+            let wait = match retry_after {
+                Some(window) => self.inner.retry.after_retry_after(window, retries - 1),
+                None => self.inner.retry.backoff(retries - 1),
+            };
             if let Some(window) = retry_after {
                 // Honoured by every later request of this client, not just this call's retry.
                 self.extend_not_before(Instant::now() + window);
@@ -1305,6 +1325,22 @@ mod tests {
         // Full jitter spreads: not all samples are in the top half.
         assert!(samples.iter().any(|d| *d < Duration::from_secs(4)));
         assert!(samples.iter().any(|d| *d >= Duration::from_secs(4)));
+    }
+
+    #[test]
+    fn retry_after_is_a_lower_bound_with_bounded_jitter() {
+        let p = RetryPolicy::fleet();
+        let window = Duration::from_secs(1);
+        let waits: Vec<Duration> = (0..200).map(|_| p.after_retry_after(window, 0)).collect();
+        assert!(waits.iter().all(|w| *w >= window && *w <= 2 * window));
+        // Spread, not lockstep: some come back early in the next second, some late.
+        assert!(waits.iter().any(|w| *w < Duration::from_millis(1500)));
+        assert!(waits.iter().any(|w| *w >= Duration::from_millis(1500)));
+        // The jitter is bounded by the backoff ceiling too (millisecond test policies).
+        let fast = RetryPolicy::fast();
+        let w = fast.after_retry_after(window, 0);
+        assert!(w >= window && w <= window + fast.ceiling(0), "{w:?}");
+        assert_eq!(p.after_retry_after(Duration::ZERO, 5), Duration::ZERO);
     }
 
     #[test]

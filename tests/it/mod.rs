@@ -3,6 +3,7 @@
 mod cli;
 mod config;
 mod engine;
+mod faults;
 mod host;
 mod jumpcloud;
 mod packaging;

@@ -618,6 +618,11 @@ fn summary(scenario: &Scenario, outcome: &Outcome, took: Duration) {
         println!("  console user: {}", world.console_user);
     }
     println!("  log: {}", scenario.root.resolve(mac::LOG_FILE).display());
+    println!(
+        "  the simulated Mac stays in {} for a look around (`prestage status --root {}`); delete it when done",
+        scenario.root_dir().display(),
+        scenario.root_dir().display()
+    );
 }
 
 /// `/api/systemusers/5f…` → `/api/systemusers/{id}` for the request summary.

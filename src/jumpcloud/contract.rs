@@ -55,6 +55,38 @@ impl Contract {
     }
 
     /// The spec document, the path inside it, and the query of a request target.
+    /// The operation of the spec that `method path_and_query` names, with its spec document
+    /// and the query string; an error line when there is none.
+    #[allow(clippy::type_complexity)] // a private helper's tuple, read right where it is used
+    fn locate<'a>(
+        &'a self,
+        method: &str,
+        path_and_query: &'a str,
+    ) -> Result<(OperationRef, &'a Value, &'a Value, &'a str), Vec<String>> {
+        let method_lc = method.to_ascii_lowercase();
+        let Some((spec, doc, path, query)) = self.split(path_and_query) else {
+            return Err(vec![format!(
+                "{path_and_query}: not under /api/ or /api/v2/"
+            )]);
+        };
+        let Some((template, op)) = find_operation(doc, &method_lc, path) else {
+            return Err(vec![format!(
+                "{method} {path_and_query}: no such operation in {spec}"
+            )]);
+        };
+        let op_ref = OperationRef {
+            spec,
+            template,
+            method: method_lc,
+            operation_id: op
+                .get("operationId")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_owned(),
+        };
+        Ok((op_ref, doc, op, query))
+    }
+
     fn split<'a>(
         &'a self,
         path_and_query: &'a str,
@@ -94,27 +126,8 @@ impl Contract {
         path_and_query: &str,
         body: Option<&Value>,
     ) -> Result<OperationRef, Vec<String>> {
-        let method_lc = method.to_ascii_lowercase();
-        let Some((spec, doc, path, query)) = self.split(path_and_query) else {
-            return Err(vec![format!(
-                "{path_and_query}: not under /api/ or /api/v2/"
-            )]);
-        };
-        let Some((template, op)) = find_operation(doc, &method_lc, path) else {
-            return Err(vec![format!(
-                "{method} {path_and_query}: no such operation in {spec}"
-            )]);
-        };
-        let op_ref = OperationRef {
-            spec,
-            template: template.clone(),
-            method: method_lc.clone(),
-            operation_id: op
-                .get("operationId")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_owned(),
-        };
+        let (op_ref, doc, _op, query) = self.locate(method, path_and_query)?;
+        let (template, method_lc) = (op_ref.template.clone(), op_ref.method.clone());
         let mut errors = Vec::new();
         let params = parameters(doc, &template, &method_lc);
 
@@ -189,27 +202,7 @@ impl Contract {
         status: u16,
         body: Option<&Value>,
     ) -> Result<OperationRef, Vec<String>> {
-        let method_lc = method.to_ascii_lowercase();
-        let Some((spec, doc, path, _)) = self.split(path_and_query) else {
-            return Err(vec![format!(
-                "{path_and_query}: not under /api/ or /api/v2/"
-            )]);
-        };
-        let Some((template, op)) = find_operation(doc, &method_lc, path) else {
-            return Err(vec![format!(
-                "{method} {path_and_query}: no such operation in {spec}"
-            )]);
-        };
-        let op_ref = OperationRef {
-            spec,
-            template,
-            method: method_lc,
-            operation_id: op
-                .get("operationId")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_owned(),
-        };
+        let (op_ref, doc, op, _) = self.locate(method, path_and_query)?;
         let responses = op.get("responses");
         let documented = responses
             .and_then(|r| r.get(status.to_string()))

@@ -678,29 +678,47 @@ async fn kill_at_every_step_boundary_then_finish_exactly_once() {
 async fn kill_at_random_moments_then_finish_exactly_once() {
     // Enrollments killed at random moments inside steps (up to eight times each), then left
     // to finish, until at least 30 random kills have happened.
+    //
+    // The moments are fractions of how long an enrollment takes on this machine, never fixed
+    // milliseconds: a fast machine finishes a run before a fixed deadline comes and a slow
+    // one is killed before it gets anywhere. One clean enrollment measures that duration.
+    let calibration = scenario(options(EmployeeKind::Pending)).await;
+    calibration
+        .write_dialog_script(&repeating_script(&calibration, 2))
+        .unwrap();
+    let started = std::time::Instant::now();
+    let (kills, outputs) = run_with_kills(&calibration, |_, _| false, 0).await;
+    let mut whole = started.elapsed();
+    assert_eq!(kills, 0);
+    assert_exactly_once(&calibration, &outputs);
+
     let mut total = 0;
     let mut scenarios = 0;
     let mut rng: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut uniform = move || {
+        rng = rng
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (rng >> 11) as f64 / (1u64 << 53) as f64
+    };
     while total < 30 {
         assert!(
-            scenarios < 10,
-            "only {total} kills in {scenarios} enrollments"
+            scenarios < 20,
+            "only {total} kills in {scenarios} enrollments of {whole:?} each"
         );
         scenarios += 1;
         let s = scenario(options(EmployeeKind::Pending)).await;
         s.write_dialog_script(&repeating_script(&s, 20)).unwrap();
-        let mut next = || {
-            rng = rng
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
-            Duration::from_millis(20 + (rng >> 33) % 500)
-        };
-        let mut deadline = next();
+        // What is probably left of the enrollment: the whole of it, less what each killed
+        // run got through (a restart repeats the interrupted step, so never below a tenth).
+        let mut left = whole;
+        let mut deadline = left.mul_f64(0.05 + 0.8 * uniform());
         let (kills, outputs) = run_with_kills(
             &s,
             |_, elapsed| {
                 if elapsed >= deadline {
-                    deadline = next();
+                    left = left.saturating_sub(elapsed).max(whole / 10);
+                    deadline = left.mul_f64(0.05 + 0.8 * uniform());
                     return true;
                 }
                 false
@@ -711,7 +729,7 @@ async fn kill_at_random_moments_then_finish_exactly_once() {
         assert_exactly_once(&s, &outputs);
         total += kills;
     }
-    eprintln!("kill -9 at random moments: {total} in {scenarios} enrollments");
+    eprintln!("kill -9 at random moments: {total} in {scenarios} enrollments of {whole:?} each");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

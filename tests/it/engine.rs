@@ -699,7 +699,7 @@ async fn kill_at_random_moments_then_finish_exactly_once() {
         rng = rng
             .wrapping_mul(6_364_136_223_846_793_005)
             .wrapping_add(1_442_695_040_888_963_407);
-        (rng >> 11) as f64 / (1u64 << 53) as f64
+        f64::from(u32::try_from(rng >> 32).unwrap_or(u32::MAX)) / f64::from(u32::MAX)
     };
     while total < 30 {
         assert!(
@@ -728,6 +728,10 @@ async fn kill_at_random_moments_then_finish_exactly_once() {
         .await;
         assert_exactly_once(&s, &outputs);
         total += kills;
+        if kills < 2 {
+            // The measured enrollment was slower than this one (a busy moment): aim earlier.
+            whole = whole.mul_f64(0.6);
+        }
     }
     eprintln!("kill -9 at random moments: {total} in {scenarios} enrollments of {whole:?} each");
 }

@@ -274,12 +274,13 @@ async fn install_agent(e: &mut Engine) -> Result<(), StepError> {
     Ok(())
 }
 
-/// The agent package on disk: `Agent.PackagePath`, or `Agent.PackageURL` downloaded into the
-/// state directory (streamed to disk, with a progress line).
+/// The agent package on disk, as its macOS path: `Agent.PackagePath`, or `Agent.PackageURL`
+/// downloaded into the state directory (streamed to disk, with a progress line). The macOS path
+/// is what `pkgutil` and `installer` are given: SPEC §1, arguments passed to tools are not
+/// rewritten under `--root` (as for `UI.DialogPackagePath`).
 async fn agent_package(e: &mut Engine) -> Result<PathBuf, StepError> {
     if let Some(path) = &e.config.agent.package_path {
-        let real = e.root.resolve(path);
-        if !real.is_file() {
+        if !e.root.resolve(path).is_file() {
             return Err(StepError::permanent(
                 "error.agent_install",
                 format!(
@@ -288,9 +289,10 @@ async fn agent_package(e: &mut Engine) -> Result<PathBuf, StepError> {
                 ),
             ));
         }
-        return Ok(real);
+        return Ok(path.clone());
     }
-    let dest = e.store.dir().join("jumpcloud-agent.pkg");
+    let mac_dest = PathBuf::from(mac::AGENT_PACKAGE);
+    let dest = e.root.resolve(&mac_dest);
     super::download::download(&e.config.agent.package_url, &dest, |done, total| {
         info!(
             bytes = done,
@@ -300,7 +302,7 @@ async fn agent_package(e: &mut Engine) -> Result<PathBuf, StepError> {
     })
     .await
     .map_err(|err| StepError::Transient(err.to_string()))?;
-    Ok(dest)
+    Ok(mac_dest)
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -330,6 +330,22 @@ async fn active_user_is_not_asked_for_a_password() {
         .iter()
         .any(|c| c.args.iter().any(|a| a.contains("name=password"))));
     assert_eq!(successful_binds(&s), 1);
+    // Agent.PackagePath goes to pkgutil and installer as written, not rewritten under --root
+    // (SPEC §1).
+    let pkg_args: Vec<Vec<String>> = world::calls(&s.root)
+        .unwrap()
+        .into_iter()
+        .filter(|c| c.tool == mac::PKGUTIL || c.tool == mac::INSTALLER)
+        .map(|c| c.args)
+        .collect();
+    let pkg = prestage::demo::DEMO_AGENT_PACKAGE;
+    assert_eq!(
+        pkg_args,
+        [
+            vec!["--check-signature", pkg],
+            vec!["-pkg", pkg, "-target", "/"]
+        ]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -813,7 +829,21 @@ async fn agent_package_is_downloaded_from_package_url() {
         .position(|c| c.tool == mac::INSTALLER)
         .expect("installed");
     assert!(check < install, "checked before installing");
-    assert_eq!(calls[install].args[1], downloaded.display().to_string());
+    // Both tools get the package's macOS path: arguments are not rewritten under --root
+    // (SPEC §1).
+    assert_eq!(
+        calls[check].args,
+        ["--check-signature", "/var/db/prestage/jumpcloud-agent.pkg"]
+    );
+    assert_eq!(
+        calls[install].args,
+        [
+            "-pkg",
+            "/var/db/prestage/jumpcloud-agent.pkg",
+            "-target",
+            "/"
+        ]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

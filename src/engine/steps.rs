@@ -841,10 +841,15 @@ async fn bind(e: &mut Engine) -> Result<(), StepError> {
     })
     .await?;
     let list = with_fallback(e, |d| async move { d.bound_users().await }).await?;
-    if !bound(&list) {
+    let Some(binding) = list.iter().find(|b| b.user_id == user.id) else {
         return Err(StepError::Transient(
             "JumpCloud does not list the employee as bound to this Mac yet".into(),
         ));
+    };
+    if binding.sudo != sudo {
+        // A bind that already existed counts as done (SPEC §5): its right is the admin's to
+        // change in the console.
+        warn!(user_id = %user.id, admin = sudo, bound_with_sudo = binding.sudo, "the employee was already bound to this Mac with a different sudo right than Admin asks for; change it in the JumpCloud console if needed");
     }
     e.record("effect", "bind confirmed", |s| {
         s.bind_confirmed = true;

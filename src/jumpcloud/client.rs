@@ -954,7 +954,7 @@ impl Client {
         Ok((call, answer))
     }
 
-    async fn associate(&self, user: &str, sudo: bool, op: &'static str) -> Result<(), JcError> {
+    async fn associate(&self, user: &str, sudo: bool) -> Result<(), JcError> {
         let sys = self.system_key("bind the user")?;
         let call = Call::new(
             "bind the user",
@@ -963,7 +963,7 @@ impl Client {
             Auth::System,
         )
         .body(&wire::SystemAssociationOp {
-            op,
+            op: "add",
             kind: "user",
             id: user,
             attributes: wire::SudoAttributes {
@@ -980,16 +980,11 @@ impl Client {
         let answer = self.execute(&call).await?;
         match answer.status {
             s if s.is_success() => Ok(()),
-            StatusCode::CONFLICT if op == "add" => {
-                // Already bound: fine if the sudo right matches, else update it.
-                let current = self.bound_users().await?;
-                match current.iter().find(|b| b.user_id == user) {
-                    Some(b) if b.sudo == sudo => {
-                        debug!(user, "already bound");
-                        Ok(())
-                    }
-                    _ => Box::pin(self.associate(user, sudo, "update")).await,
-                }
+            // SPEC §5: "an existing bind counts as done" (409 on an association add). Its sudo
+            // right is left as the admin set it; the engine's read-back logs a difference.
+            StatusCode::CONFLICT => {
+                debug!(user, "already bound");
+                Ok(())
             }
             _ => Err(self.failure(&call, &answer, &[])),
         }
@@ -1262,7 +1257,7 @@ impl Directory for Client {
 
     async fn bind_user(&self, user: &str, sudo: bool) -> Result<(), JcError> {
         id_segment("bind the user", user)?;
-        self.associate(user, sudo, "add").await
+        self.associate(user, sudo).await
     }
 
     async fn bound_users(&self) -> Result<Vec<Binding>, JcError> {

@@ -491,7 +491,7 @@ async fn admin_calls_carry_the_key_and_system_calls_a_valid_signature() {
     assert!(!system.is_admin());
     assert_eq!(
         system.target,
-        format!("/api/v2/systems/{SYS}/associations?targets=user&limit=100&skip=0")
+        format!("/api/v2/systems/{SYS}/associations?targets=user")
     );
     let date = system.header("date").unwrap();
     let sent = httpdate::parse_http_date(date).unwrap();
@@ -868,25 +868,46 @@ async fn already_done_is_success() {
 
 #[tokio::test]
 async fn list_reads_follow_every_page() {
-    let mock = Mock::start().await;
-    mock.on("GET", &format!("/api/v2/systems/{SYS}/memberof"), |r, _| {
-        let skip: usize = r.target.split("skip=").nth(1).unwrap().parse().unwrap();
-        let n = if skip == 0 { 100 } else { 5 };
-        let page: Vec<Value> = (skip..skip + n)
+    // A server that pages like JumpCloud: `limit` defaults to 10 (v2.json trait:limit).
+    fn paged(r: &Captured, total: usize) -> Reply {
+        let param = |name: &str| {
+            r.target
+                .split(['?', '&'])
+                .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
+                .map(|v| v.parse::<usize>().unwrap())
+        };
+        let (skip, limit) = (param("skip").unwrap_or(0), param("limit").unwrap_or(10));
+        let page: Vec<Value> = (skip..total.min(skip + limit))
             .map(|i| json!({"id": format!("g{i}"), "type": "system_group", "paths": []}))
             .collect();
         reply(200, Value::Array(page))
+    }
+    let mock = Mock::start().await;
+    mock.on("GET", &format!("/api/v2/systems/{SYS}/memberof"), |r, _| {
+        paged(r, 115)
     });
     let groups = client(&mock).system_groups().await.unwrap();
-    assert_eq!(groups.len(), 105);
+    assert_eq!(groups.len(), 115);
+    assert_eq!(groups[114], "g114");
     let targets: Vec<String> = mock.requests().into_iter().map(|r| r.target).collect();
+    // The first read is the call exactly as SPEC §5 lists it; only a full page asks for more.
     assert_eq!(
         targets,
         vec![
-            format!("/api/v2/systems/{SYS}/memberof?limit=100&skip=0"),
-            format!("/api/v2/systems/{SYS}/memberof?limit=100&skip=100"),
+            format!("/api/v2/systems/{SYS}/memberof"),
+            format!("/api/v2/systems/{SYS}/memberof?limit=100&skip=10"),
+            format!("/api/v2/systems/{SYS}/memberof?limit=100&skip=110"),
         ]
     );
+
+    // A short first page is the whole list: one request, no query string.
+    let mock = Mock::start().await;
+    mock.on("GET", &format!("/api/v2/systems/{SYS}/memberof"), |r, _| {
+        paged(r, 3)
+    });
+    assert_eq!(client(&mock).system_groups().await.unwrap().len(), 3);
+    let targets: Vec<String> = mock.requests().into_iter().map(|r| r.target).collect();
+    assert_eq!(targets, vec![format!("/api/v2/systems/{SYS}/memberof")]);
 }
 
 /// A buffer the log is written into.

@@ -349,6 +349,40 @@ async fn active_user_is_not_asked_for_a_password() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn org_read_from_the_system_is_sent_on_every_later_admin_call() {
+    // jcagent.conf without `ldap_domain` (bash script issue #21): the org comes from
+    // `GET /api/systems/{sys}` (SPEC §4), and from then on admin calls carry it as x-org-id.
+    let mut opts = options(EmployeeKind::Pending);
+    opts.sim.agent.omit_org = true;
+    let s = scenario(opts).await;
+    s.write_dialog_script(&clean_script(&s)).unwrap();
+    let out = run_once(&s).await;
+    assert_eq!(out.code, Some(0), "{out:#?}\n{}", diagnose(&s));
+    assert_enrolled(&s);
+    let requests = s.tenant.requests();
+    let system = format!("/api/systems/{}", system_id(&s));
+    let read = requests
+        .iter()
+        .position(|r| r.method == "GET" && r.path == system)
+        .expect("the org is read from the system record");
+    let org = s.tenant.org_id();
+    let admin: Vec<_> = requests[read..]
+        .iter()
+        .filter(|r| r.auth == prestage::sim::AuthKind::Admin)
+        .collect();
+    assert!(admin.len() >= 3, "{admin:#?}");
+    for r in admin {
+        assert_eq!(
+            r.org_id_header.as_deref(),
+            Some(org.as_str()),
+            "{} {}",
+            r.method,
+            r.path
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn staged_user_sets_a_password_and_is_activated() {
     let s = scenario(options(EmployeeKind::Staged)).await;
     s.write_dialog_script(&clean_script(&s)).unwrap();

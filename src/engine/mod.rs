@@ -183,7 +183,8 @@ impl Default for Timing {
 /// A callback told about every [`Event`].
 pub type Observer = Box<dyn Fn(&Event) + Send + Sync>;
 
-/// What a cached JumpCloud client was built with: a change of any of these builds a new one.
+/// What a cached JumpCloud client was built with: a new key or fallback builds a new one, a
+/// new org is handed to the existing one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct BuiltFor {
     /// The admin API key was known.
@@ -326,7 +327,7 @@ impl Engine {
         let have_key = self.api_key.is_some();
         let fallback = self.state.admin_fallback;
         // `OrgID`, else the org read from the agent or from `GET /api/systems/{sys}`: a client
-        // built before the org was known is rebuilt, so every later admin call sends it.
+        // built before the org was known is told it, so every later admin call sends it.
         let org_id = self
             .config
             .org_id
@@ -338,8 +339,16 @@ impl Engine {
             fallback,
             org_id: org_id.clone(),
         };
-        if let Some((dir, was)) = &self.directory {
-            if *was == built_for {
+        if let Some((dir, was)) = &mut self.directory {
+            if was.have_key == have_key && was.fallback == fallback {
+                // Only the org is new: tell the client rather than build another, which would
+                // forget its clock sync ("one sntp", SPEC §5), admin fallback and Retry-After.
+                if was.org_id != org_id {
+                    if let Some(org) = &org_id {
+                        dir.set_org_id(org);
+                    }
+                    was.org_id = org_id;
+                }
                 return Ok(Arc::clone(dir));
             }
         }

@@ -1308,6 +1308,10 @@ impl Directory for Client {
     fn requests_sent(&self) -> u64 {
         self.inner.requests.load(Ordering::Relaxed)
     }
+
+    fn set_org_id(&self, org_id: &str) {
+        self.write_state().org_id = Some(org_id.to_owned());
+    }
 }
 
 #[cfg(test)]

@@ -41,6 +41,8 @@ use crate::ui::{IdentityPrompt, ItemStatus, PasswordPrompt, Progress, StepItem};
 /// --check-signature` shows `Developer ID Installer: JumpCloud Inc. (N985MXSH85)` first in the
 /// agent package's chain).
 pub const JUMPCLOUD_TEAM_ID: &str = "N985MXSH85";
+/// The certificate name SPEC §4 asks for in the agent package's chain.
+pub const JUMPCLOUD_SIGNER: &str = "Developer ID Installer: JumpCloud";
 
 /// `errSecInteractionNotAllowed` and `errSecAuthFailed` (Security framework, SecBase.h): the
 /// item's access list does not include prestage; waiting will not change that.
@@ -253,7 +255,7 @@ async fn install_agent(e: &mut Engine) -> Result<(), StepError> {
         .write_bootstrap(&public, &private, &e.config.connect_key)?;
     let pkg = agent_package(e).await?;
     let signature = e.host.package_signature(&pkg).await?;
-    if !signature.is_developer_id_of(JUMPCLOUD_TEAM_ID) {
+    if !is_jumpcloud_agent_signature(&signature) {
         return Err(StepError::permanent(
             "error.agent_install",
             format!(
@@ -272,6 +274,14 @@ async fn install_agent(e: &mut Engine) -> Result<(), StepError> {
         s.agent_installed = true;
     })?;
     Ok(())
+}
+
+/// Whether pkgutil's answer is JumpCloud's: SPEC §4 asks for `Developer ID Installer:
+/// JumpCloud` in the chain (exit 0 is checked by the host adapter); the leaf must be that
+/// certificate, pkgutil must trust it, and its team ID must be JumpCloud's, since the name
+/// alone does not pin the publisher.
+pub(crate) fn is_jumpcloud_agent_signature(signature: &crate::host::PackageSignature) -> bool {
+    signature.is_signed_by(JUMPCLOUD_SIGNER) && signature.is_developer_id_of(JUMPCLOUD_TEAM_ID)
 }
 
 /// The agent package on disk, as its macOS path: `Agent.PackagePath`, or `Agent.PackageURL`
@@ -1258,6 +1268,31 @@ mod tests {
         let mut u = user("a");
         u.state = Some(UserState::Suspended);
         assert!(judge(&[u], &SecretKind::None, None).is_err());
+    }
+
+    #[test]
+    fn agent_signature_needs_jumpcloud_s_name_team_and_trust() {
+        let sig = |status: &str, leaf: &str| crate::host::PackageSignature {
+            status: status.into(),
+            chain: vec![leaf.into(), "Developer ID Certification Authority".into()],
+        };
+        let trusted = "signed by a developer certificate issued by Apple for distribution";
+        let ok = "Developer ID Installer: JumpCloud Inc. (N985MXSH85)";
+        assert!(is_jumpcloud_agent_signature(&sig(trusted, ok)));
+        // SPEC §4's name is required, not only the team ID.
+        assert!(!is_jumpcloud_agent_signature(&sig(
+            trusted,
+            "Developer ID Installer: Someone Else (N985MXSH85)"
+        )));
+        assert!(!is_jumpcloud_agent_signature(&sig(
+            trusted,
+            "Developer ID Installer: JumpCloud Inc. (ABCDE12345)"
+        )));
+        assert!(!is_jumpcloud_agent_signature(&sig("no signature", ok)));
+        assert!(!is_jumpcloud_agent_signature(&sig(
+            &format!("pkgutil exited 1 ({trusted})"),
+            ok
+        )));
     }
 
     #[test]

@@ -18,6 +18,8 @@ pub mod mac {
     pub const STATE_FILE: &str = "/var/db/prestage/state.json";
     pub const JOURNAL_FILE: &str = "/var/db/prestage/journal.jsonl";
     pub const RECEIPT_FILE: &str = "/var/db/prestage/receipt.json";
+    /// The agent package when downloaded from `Agent.PackageURL`.
+    pub const AGENT_PACKAGE: &str = "/var/db/prestage/jumpcloud-agent.pkg";
     pub const LOCK_FILE: &str = "/var/db/prestage/run.lock";
     pub const LOG_FILE: &str = "/var/log/prestage.log";
     pub const CONSOLE: &str = "/dev/console";

@@ -183,6 +183,18 @@ impl Default for Timing {
 /// A callback told about every [`Event`].
 pub type Observer = Box<dyn Fn(&Event) + Send + Sync>;
 
+/// What a cached JumpCloud client was built with: a new key or fallback builds a new one, a
+/// new org is handed to the existing one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct BuiltFor {
+    /// The admin API key was known.
+    have_key: bool,
+    /// System calls go with the admin key.
+    fallback: bool,
+    /// The org ID sent as `x-org-id` (`OrgID`, else the org read from the agent or the system).
+    org_id: Option<String>,
+}
+
 /// Everything the engine works with.
 pub struct Engine {
     pub(crate) root: Root,
@@ -198,7 +210,7 @@ pub struct Engine {
     /// The API key once resolved (never persisted).
     pub(crate) api_key: Option<SecretString>,
     /// The current client and the credentials it was built for.
-    directory: Option<(Arc<dyn Directory>, bool, bool)>,
+    directory: Option<(Arc<dyn Directory>, BuiltFor)>,
     observer: Option<Observer>,
     /// Whether the progress window was opened by this process.
     pub(crate) window_open: bool,
@@ -314,8 +326,29 @@ impl Engine {
     pub(crate) fn directory(&mut self) -> Result<Arc<dyn Directory>, StepError> {
         let have_key = self.api_key.is_some();
         let fallback = self.state.admin_fallback;
-        if let Some((dir, key, fb)) = &self.directory {
-            if *key == have_key && *fb == fallback {
+        // `OrgID`, else the org read from the agent or from `GET /api/systems/{sys}`: a client
+        // built before the org was known is told it, so every later admin call sends it.
+        let org_id = self
+            .config
+            .org_id
+            .as_ref()
+            .map(|o| o.as_str().to_owned())
+            .or_else(|| self.state.org_id.clone());
+        let built_for = BuiltFor {
+            have_key,
+            fallback,
+            org_id: org_id.clone(),
+        };
+        if let Some((dir, was)) = &mut self.directory {
+            if was.have_key == have_key && was.fallback == fallback {
+                // Only the org is new: tell the client rather than build another, which would
+                // forget its clock sync ("one sntp", SPEC §5), admin fallback and Retry-After.
+                if was.org_id != org_id {
+                    if let Some(org) = &org_id {
+                        dir.set_org_id(org);
+                    }
+                    was.org_id = org_id;
+                }
                 return Ok(Arc::clone(dir));
             }
         }
@@ -326,17 +359,12 @@ impl Engine {
         let creds = Credentials {
             base_url: self.config.api_base_url.clone(),
             api_key: self.api_key.clone(),
-            org_id: self
-                .config
-                .org_id
-                .as_ref()
-                .map(|o| o.as_str().to_owned())
-                .or_else(|| self.state.org_id.clone()),
+            org_id,
             system,
             admin_fallback: fallback,
         };
         let dir = (self.connect)(&creds)?;
-        self.directory = Some((Arc::clone(&dir), have_key, fallback));
+        self.directory = Some((Arc::clone(&dir), built_for));
         Ok(dir)
     }
 

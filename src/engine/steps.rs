@@ -41,6 +41,8 @@ use crate::ui::{IdentityPrompt, ItemStatus, PasswordPrompt, Progress, StepItem};
 /// --check-signature` shows `Developer ID Installer: JumpCloud Inc. (N985MXSH85)` first in the
 /// agent package's chain).
 pub const JUMPCLOUD_TEAM_ID: &str = "N985MXSH85";
+/// The certificate name SPEC §4 asks for in the agent package's chain.
+pub const JUMPCLOUD_SIGNER: &str = "Developer ID Installer: JumpCloud";
 
 /// `errSecInteractionNotAllowed` and `errSecAuthFailed` (Security framework, SecBase.h): the
 /// item's access list does not include prestage; waiting will not change that.
@@ -253,7 +255,7 @@ async fn install_agent(e: &mut Engine) -> Result<(), StepError> {
         .write_bootstrap(&public, &private, &e.config.connect_key)?;
     let pkg = agent_package(e).await?;
     let signature = e.host.package_signature(&pkg).await?;
-    if !signature.is_developer_id_of(JUMPCLOUD_TEAM_ID) {
+    if !is_jumpcloud_agent_signature(&signature) {
         return Err(StepError::permanent(
             "error.agent_install",
             format!(
@@ -274,12 +276,21 @@ async fn install_agent(e: &mut Engine) -> Result<(), StepError> {
     Ok(())
 }
 
-/// The agent package on disk: `Agent.PackagePath`, or `Agent.PackageURL` downloaded into the
-/// state directory (streamed to disk, with a progress line).
+/// Whether pkgutil's answer is JumpCloud's: SPEC §4 asks for `Developer ID Installer:
+/// JumpCloud` in the chain (exit 0 is checked by the host adapter); the leaf must be that
+/// certificate, pkgutil must trust it, and its team ID must be JumpCloud's, since the name
+/// alone does not pin the publisher.
+pub(crate) fn is_jumpcloud_agent_signature(signature: &crate::host::PackageSignature) -> bool {
+    signature.is_signed_by(JUMPCLOUD_SIGNER) && signature.is_developer_id_of(JUMPCLOUD_TEAM_ID)
+}
+
+/// The agent package on disk, as its macOS path: `Agent.PackagePath`, or `Agent.PackageURL`
+/// downloaded into the state directory (streamed to disk, with a progress line). The macOS path
+/// is what `pkgutil` and `installer` are given: SPEC §1, arguments passed to tools are not
+/// rewritten under `--root` (as for `UI.DialogPackagePath`).
 async fn agent_package(e: &mut Engine) -> Result<PathBuf, StepError> {
     if let Some(path) = &e.config.agent.package_path {
-        let real = e.root.resolve(path);
-        if !real.is_file() {
+        if !e.root.resolve(path).is_file() {
             return Err(StepError::permanent(
                 "error.agent_install",
                 format!(
@@ -288,9 +299,10 @@ async fn agent_package(e: &mut Engine) -> Result<PathBuf, StepError> {
                 ),
             ));
         }
-        return Ok(real);
+        return Ok(path.clone());
     }
-    let dest = e.store.dir().join("jumpcloud-agent.pkg");
+    let mac_dest = PathBuf::from(mac::AGENT_PACKAGE);
+    let dest = e.root.resolve(&mac_dest);
     super::download::download(&e.config.agent.package_url, &dest, |done, total| {
         info!(
             bytes = done,
@@ -300,7 +312,7 @@ async fn agent_package(e: &mut Engine) -> Result<PathBuf, StepError> {
     })
     .await
     .map_err(|err| StepError::Transient(err.to_string()))?;
-    Ok(dest)
+    Ok(mac_dest)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -839,10 +851,15 @@ async fn bind(e: &mut Engine) -> Result<(), StepError> {
     })
     .await?;
     let list = with_fallback(e, |d| async move { d.bound_users().await }).await?;
-    if !bound(&list) {
+    let Some(binding) = list.iter().find(|b| b.user_id == user.id) else {
         return Err(StepError::Transient(
             "JumpCloud does not list the employee as bound to this Mac yet".into(),
         ));
+    };
+    if binding.sudo != sudo {
+        // A bind that already existed counts as done (SPEC §5): its right is the admin's to
+        // change in the console.
+        warn!(user_id = %user.id, admin = sudo, bound_with_sudo = binding.sudo, "the employee was already bound to this Mac with a different sudo right than Admin asks for; change it in the JumpCloud console if needed");
     }
     e.record("effect", "bind confirmed", |s| {
         s.bind_confirmed = true;
@@ -1251,6 +1268,31 @@ mod tests {
         let mut u = user("a");
         u.state = Some(UserState::Suspended);
         assert!(judge(&[u], &SecretKind::None, None).is_err());
+    }
+
+    #[test]
+    fn agent_signature_needs_jumpcloud_s_name_team_and_trust() {
+        let sig = |status: &str, leaf: &str| crate::host::PackageSignature {
+            status: status.into(),
+            chain: vec![leaf.into(), "Developer ID Certification Authority".into()],
+        };
+        let trusted = "signed by a developer certificate issued by Apple for distribution";
+        let ok = "Developer ID Installer: JumpCloud Inc. (N985MXSH85)";
+        assert!(is_jumpcloud_agent_signature(&sig(trusted, ok)));
+        // SPEC §4's name is required, not only the team ID.
+        assert!(!is_jumpcloud_agent_signature(&sig(
+            trusted,
+            "Developer ID Installer: Someone Else (N985MXSH85)"
+        )));
+        assert!(!is_jumpcloud_agent_signature(&sig(
+            trusted,
+            "Developer ID Installer: JumpCloud Inc. (ABCDE12345)"
+        )));
+        assert!(!is_jumpcloud_agent_signature(&sig("no signature", ok)));
+        assert!(!is_jumpcloud_agent_signature(&sig(
+            &format!("pkgutil exited 1 ({trusted})"),
+            ok
+        )));
     }
 
     #[test]

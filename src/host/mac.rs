@@ -198,8 +198,6 @@ pub(crate) fn parse_pgrep(code: Option<i32>) -> Option<bool> {
     }
 }
 
-/// `id -u NAME`: the UID on stdout, exit 0; exit 1 and `id: NAME: no such user` on stderr when
-/// the account does not exist (id(1); BSD id's message).
 /// What `id -u NAME` answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum IdAnswer {
@@ -207,10 +205,14 @@ pub(crate) enum IdAnswer {
     NoSuchUser,
 }
 
+/// `id -u NAME`: the UID on stdout, exit 0; exit 1 when the account does not exist (id(1);
+/// BSD id says `id: NAME: no such user` on stderr). SPEC §4 promises only the exit code, and
+/// with the fixed arguments prestage passes exit 1 has no other cause (a usage error needs a
+/// bad option), so the message is not required.
 pub(crate) fn parse_id(out: &ToolOutput) -> Option<IdAnswer> {
     match out.code {
         Some(0) => out.stdout.trim().parse().ok().map(IdAnswer::Uid),
-        Some(1) if out.stderr.contains("no such user") => Some(IdAnswer::NoSuchUser),
+        Some(1) => Some(IdAnswer::NoSuchUser),
         _ => None,
     }
 }
@@ -425,7 +427,19 @@ impl Host for MacHost {
         let out = self.run(mac::PKGUTIL, &args, self.tool_timeout).await?;
         match parse_signature(&out.stdout) {
             // Exit 1 with `Status: no signature` is a valid answer: not signed.
-            Some(sig) => Ok(sig),
+            Some(sig) if out.success() || !sig.status.starts_with("signed") => Ok(sig),
+            // A trusted-looking status with any exit but 0 is not trusted (SPEC §4: "exit 0 and
+            // `Developer ID Installer: JumpCloud` in its chain"): the status says so, so no
+            // signer check passes and the admin reads why.
+            Some(sig) => Ok(PackageSignature {
+                status: format!(
+                    "pkgutil exited {} ({})",
+                    out.code
+                        .map_or_else(|| "by a signal".to_owned(), |c| c.to_string()),
+                    sig.status
+                ),
+                chain: sig.chain,
+            }),
             None if out.success() => Err(unexpected(mac::PKGUTIL, &args, &out)),
             None => Err(failed(mac::PKGUTIL, &args, &out)),
         }
@@ -533,8 +547,10 @@ mod tests {
             parse_id(&out(1, "", "id: nobody2: no such user\n")),
             Some(IdAnswer::NoSuchUser)
         );
+        // Exit 1 alone means "no such user" (SPEC §4), whatever stderr says.
+        assert_eq!(parse_id(&out(1, "", "")), Some(IdAnswer::NoSuchUser));
         assert_eq!(parse_id(&out(0, "abc\n", "")), None);
-        assert_eq!(parse_id(&out(1, "", "id: illegal option -- z\n")), None);
+        assert_eq!(parse_id(&out(2, "", "")), None);
     }
 
     #[test]

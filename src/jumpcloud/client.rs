@@ -53,8 +53,10 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
 /// Users asked for in a search: more than one match is ambiguous anyway (SPEC §5).
 const SEARCH_LIMIT: u32 = 2;
-/// Page size of v2 list calls (the spec's default is 10).
+/// Page size of v2 list reads after the first page (the spec's maximum).
 const PAGE: usize = 100;
+/// Page size when no `limit` is sent (v2.json `trait:limit:limit` default).
+const DEFAULT_PAGE: usize = 10;
 /// Entries read from one v2 list before it is taken as endless (a system has a handful of
 /// groups and users).
 const MAX_LISTED: usize = 10_000;
@@ -841,30 +843,34 @@ impl Client {
         })
     }
 
-    /// A v2 list read through every page (`limit`/`skip`).
+    /// A v2 list read through every page. The first request is the call exactly as SPEC §5
+    /// lists it (`path`, plus `query` when given, e.g. `targets=user`), which returns the
+    /// spec's default page of [`DEFAULT_PAGE`]; only a full page is followed by more, with
+    /// `limit`/`skip` (v2.json `trait:limit`, `trait:skip`).
     async fn list_all<T: DeserializeOwned>(
         &self,
         name: &'static str,
         path: &str,
-        first_param: &str,
+        query: &str,
         missing: (String, String),
     ) -> Result<Vec<T>, JcError> {
         let mut all = Vec::new();
         loop {
             let skip = all.len();
-            let call = Call::new(
-                name,
-                Method::GET,
-                format!("{path}?{first_param}limit={PAGE}&skip={skip}"),
-                Auth::System,
-            )
-            .missing(missing.0.clone(), missing.1.clone());
+            let (target, limit) = match (skip, query) {
+                (0, "") => (path.to_owned(), DEFAULT_PAGE),
+                (0, q) => (format!("{path}?{q}"), DEFAULT_PAGE),
+                (_, "") => (format!("{path}?limit={PAGE}&skip={skip}"), PAGE),
+                (_, q) => (format!("{path}?{q}&limit={PAGE}&skip={skip}"), PAGE),
+            };
+            let call = Call::new(name, Method::GET, target, Auth::System)
+                .missing(missing.0.clone(), missing.1.clone());
             let answer = self.execute(&call).await?;
             if !answer.status.is_success() {
                 return Err(self.failure(&call, &answer, &[]));
             }
             let page: Vec<T> = Self::parse(&call, &answer)?;
-            let full = page.len() >= PAGE;
+            let full = page.len() >= limit;
             if full && skip >= MAX_LISTED {
                 // A server that ignores `skip` would otherwise keep us here for ever.
                 return Err(JcError::Protocol {
@@ -954,7 +960,7 @@ impl Client {
         Ok((call, answer))
     }
 
-    async fn associate(&self, user: &str, sudo: bool, op: &'static str) -> Result<(), JcError> {
+    async fn associate(&self, user: &str, sudo: bool) -> Result<(), JcError> {
         let sys = self.system_key("bind the user")?;
         let call = Call::new(
             "bind the user",
@@ -963,7 +969,7 @@ impl Client {
             Auth::System,
         )
         .body(&wire::SystemAssociationOp {
-            op,
+            op: "add",
             kind: "user",
             id: user,
             attributes: wire::SudoAttributes {
@@ -980,16 +986,11 @@ impl Client {
         let answer = self.execute(&call).await?;
         match answer.status {
             s if s.is_success() => Ok(()),
-            StatusCode::CONFLICT if op == "add" => {
-                // Already bound: fine if the sudo right matches, else update it.
-                let current = self.bound_users().await?;
-                match current.iter().find(|b| b.user_id == user) {
-                    Some(b) if b.sudo == sudo => {
-                        debug!(user, "already bound");
-                        Ok(())
-                    }
-                    _ => Box::pin(self.associate(user, sudo, "update")).await,
-                }
+            // SPEC §5: "an existing bind counts as done" (409 on an association add). Its sudo
+            // right is left as the admin set it; the engine's read-back logs a difference.
+            StatusCode::CONFLICT => {
+                debug!(user, "already bound");
+                Ok(())
             }
             _ => Err(self.failure(&call, &answer, &[])),
         }
@@ -1262,7 +1263,7 @@ impl Directory for Client {
 
     async fn bind_user(&self, user: &str, sudo: bool) -> Result<(), JcError> {
         id_segment("bind the user", user)?;
-        self.associate(user, sudo, "add").await
+        self.associate(user, sudo).await
     }
 
     async fn bound_users(&self) -> Result<Vec<Binding>, JcError> {
@@ -1271,7 +1272,7 @@ impl Directory for Client {
             .list_all(
                 "check the bind",
                 &format!("/api/v2/systems/{sys}/associations"),
-                "targets=user&",
+                "targets=user",
                 Self::this_system_missing(&sys),
             )
             .await?;
@@ -1306,6 +1307,10 @@ impl Directory for Client {
 
     fn requests_sent(&self) -> u64 {
         self.inner.requests.load(Ordering::Relaxed)
+    }
+
+    fn set_org_id(&self, org_id: &str) {
+        self.write_state().org_id = Some(org_id.to_owned());
     }
 }
 

@@ -70,4 +70,6 @@ pub trait Directory: Send + Sync {
     async fn report(&self, description: &str) -> Result<(), JcError>;
     /// Number of HTTP requests sent so far (for `demo` and benchmarks).
     fn requests_sent(&self) -> u64;
+    /// Sends `org_id` as `x-org-id` on later admin calls (once the org is known).
+    fn set_org_id(&self, org_id: &str);
 }

@@ -162,6 +162,12 @@ impl Req {
     fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
+    fn page(&self) -> super::state::Page {
+        super::state::Page {
+            limit: self.query_param("limit"),
+            skip: self.query_param("skip"),
+        }
+    }
     fn query_param(&self, name: &str) -> Option<String> {
         let q = self.query.as_deref()?;
         url::form_urlencoded::parse(q.as_bytes())
@@ -514,9 +520,9 @@ fn dispatch(st: &mut State, req: &Req, auth: &Auth) -> Reply {
         ("GET", ["api", "v2", "systemgroups", id]) => Ok(st.get_group(id)),
         ("GET", ["api", "systems", id]) => Ok(st.get_system(id)),
         ("PUT", ["api", "systems", id]) => body().map(|b| st.put_system(id, &b)),
-        ("GET", ["api", "v2", "systems", id, "memberof"]) => Ok(st.memberof(id)),
+        ("GET", ["api", "v2", "systems", id, "memberof"]) => Ok(st.memberof(id, &req.page())),
         ("GET", ["api", "v2", "systems", id, "associations"]) => {
-            Ok(st.associations(id, req.query_param("targets").as_deref()))
+            Ok(st.associations(id, req.query_param("targets").as_deref(), &req.page()))
         }
         ("POST", ["api", "v2", "systems", id, "associations"]) => {
             body().map(|b| st.post_association(id, &b))

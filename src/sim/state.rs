@@ -681,8 +681,8 @@ impl State {
         Reply::ok(self.system_json(&sys))
     }
 
-    /// `GET /api/v2/systems/{id}/memberof` (v2 `GraphObjectWithPaths[]`).
-    pub fn memberof(&self, id: &str) -> Reply {
+    /// `GET /api/v2/systems/{id}/memberof` (v2 `GraphObjectWithPaths[]`), one page of it.
+    pub fn memberof(&self, id: &str, page: &Page) -> Reply {
         if self.system_rec(id).is_none() {
             return Reply::v2(404, "Not Found", "System not found");
         }
@@ -699,11 +699,11 @@ impl State {
                 })
             })
             .collect();
-        Reply::ok(Value::Array(list))
+        page.reply(list)
     }
 
-    /// `GET /api/v2/systems/{id}/associations?targets=...` (v2 `GraphConnection[]`).
-    pub fn associations(&self, id: &str, targets: Option<&str>) -> Reply {
+    /// `GET /api/v2/systems/{id}/associations?targets=...` (v2 `GraphConnection[]`), one page.
+    pub fn associations(&self, id: &str, targets: Option<&str>, page: &Page) -> Reply {
         let Some(targets) = targets else {
             return Reply::v2(400, "Bad Request", "targets is a required query parameter");
         };
@@ -724,7 +724,7 @@ impl State {
                 })
             })
             .collect();
-        Reply::ok(Value::Array(list))
+        page.reply(list)
     }
 
     /// `POST /api/v2/systems/{id}/associations` (v2 `SystemGraphManagementReq`): 204; 409 on
@@ -844,4 +844,33 @@ fn project(user: Value, fields: Option<&[&str]>) -> Value {
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     Value::Object(kept)
+}
+
+/// `limit` and `skip` of a v2 list read (v2.json `trait:limit:limit`: default 10, at most 100;
+/// `trait:skip:skip`: default 0), as the query strings the client sent.
+#[derive(Debug, Clone, Default)]
+pub struct Page {
+    pub limit: Option<String>,
+    pub skip: Option<String>,
+}
+
+impl Page {
+    /// The page of `list` these parameters select, or a 400 for values that are not numbers.
+    fn reply(&self, list: Vec<Value>) -> Reply {
+        let limit = match self.limit.as_deref().map(str::parse::<usize>) {
+            None => 10,
+            Some(Ok(n)) if n <= 100 => n,
+            Some(_) => return Reply::v2(400, "Bad Request", "limit must be between 0 and 100"),
+        };
+        let skip = match self.skip.as_deref().map(str::parse::<usize>) {
+            None => 0,
+            Some(Ok(n)) => n,
+            Some(Err(_)) => {
+                return Reply::v2(400, "Bad Request", "skip must be a non-negative integer")
+            }
+        };
+        Reply::ok(Value::Array(
+            list.into_iter().skip(skip).take(limit).collect(),
+        ))
+    }
 }

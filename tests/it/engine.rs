@@ -330,6 +330,56 @@ async fn active_user_is_not_asked_for_a_password() {
         .iter()
         .any(|c| c.args.iter().any(|a| a.contains("name=password"))));
     assert_eq!(successful_binds(&s), 1);
+    // Agent.PackagePath goes to pkgutil and installer as written, not rewritten under --root
+    // (SPEC §1).
+    let pkg_args: Vec<Vec<String>> = world::calls(&s.root)
+        .unwrap()
+        .into_iter()
+        .filter(|c| c.tool == mac::PKGUTIL || c.tool == mac::INSTALLER)
+        .map(|c| c.args)
+        .collect();
+    let pkg = prestage::demo::DEMO_AGENT_PACKAGE;
+    assert_eq!(
+        pkg_args,
+        [
+            vec!["--check-signature", pkg],
+            vec!["-pkg", pkg, "-target", "/"]
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn org_read_from_the_system_is_sent_on_every_later_admin_call() {
+    // jcagent.conf without `ldap_domain` (bash script issue #21): the org comes from
+    // `GET /api/systems/{sys}` (SPEC §4), and from then on admin calls carry it as x-org-id.
+    let mut opts = options(EmployeeKind::Pending);
+    opts.sim.agent.omit_org = true;
+    let s = scenario(opts).await;
+    s.write_dialog_script(&clean_script(&s)).unwrap();
+    let out = run_once(&s).await;
+    assert_eq!(out.code, Some(0), "{out:#?}\n{}", diagnose(&s));
+    assert_enrolled(&s);
+    let requests = s.tenant.requests();
+    let system = format!("/api/systems/{}", system_id(&s));
+    let read = requests
+        .iter()
+        .position(|r| r.method == "GET" && r.path == system)
+        .expect("the org is read from the system record");
+    let org = s.tenant.org_id();
+    let admin: Vec<_> = requests[read..]
+        .iter()
+        .filter(|r| r.auth == prestage::sim::AuthKind::Admin)
+        .collect();
+    assert!(admin.len() >= 3, "{admin:#?}");
+    for r in admin {
+        assert_eq!(
+            r.org_id_header.as_deref(),
+            Some(org.as_str()),
+            "{} {}",
+            r.method,
+            r.path
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -813,7 +863,21 @@ async fn agent_package_is_downloaded_from_package_url() {
         .position(|c| c.tool == mac::INSTALLER)
         .expect("installed");
     assert!(check < install, "checked before installing");
-    assert_eq!(calls[install].args[1], downloaded.display().to_string());
+    // Both tools get the package's macOS path: arguments are not rewritten under --root
+    // (SPEC §1).
+    assert_eq!(
+        calls[check].args,
+        ["--check-signature", "/var/db/prestage/jumpcloud-agent.pkg"]
+    );
+    assert_eq!(
+        calls[install].args,
+        [
+            "-pkg",
+            "/var/db/prestage/jumpcloud-agent.pkg",
+            "-target",
+            "/"
+        ]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

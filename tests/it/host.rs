@@ -784,3 +784,67 @@ async fn bad_account_names_never_reach_a_tool() {
     assert_eq!(m.host.processes_spawned(), 0);
     assert!(m.calls().is_empty());
 }
+
+/// Writes an executable shell script as the tool at `mac_path` under `root`.
+fn shell_tool(root: &Root, mac_path: &str, body: &str) {
+    let path = root.tool(mac_path);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, format!("#!/bin/sh\n{body}")).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// The simplest fakes an outside tester would write from SPEC §4 alone (no `.fakemac` world):
+/// `id -u` exits 1 without a word for an unknown user, `sysadminctl` writes only its status line
+/// on stderr, `pkgutil` prints REFERENCE.md's layout. `MacHost` must read them all.
+#[tokio::test]
+async fn minimal_outside_fakes_are_understood() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = Root::new(dir.path());
+    let users = root.resolve("/users");
+    std::fs::create_dir_all(&users).unwrap();
+    std::fs::write(users.join("welcome"), "501").unwrap();
+    let u = users.display();
+    shell_tool(&root, mac::STAT, "echo welcome\n");
+    shell_tool(
+        &root,
+        mac::ID,
+        &format!("[ -f '{u}'/\"$2\" ] || exit 1\ncat '{u}'/\"$2\"; echo\n"),
+    );
+    shell_tool(
+        &root,
+        mac::SYSADMINCTL,
+        &format!(
+            "case \"$1\" in\n\
+             -secureTokenStatus) echo \"2024-01-01 12:00:00.000 sysadminctl[1:2] Secure token is ENABLED for user $2\" >&2 ;;\n\
+             -deleteUser) rm -f '{u}'/\"$2\" ;;\n\
+             *) exit 1 ;;\n\
+             esac\n"
+        ),
+    );
+    let host = MacHost::new(root.clone());
+    assert_eq!(host.console_user().await.unwrap(), "welcome");
+    assert_eq!(host.user_id("welcome").await.unwrap(), Some(501));
+    assert_eq!(host.user_id("ghost").await.unwrap(), None);
+    assert!(host.has_secure_token("welcome").await.unwrap());
+    host.delete_user("welcome").await.unwrap();
+    assert_eq!(host.user_id("welcome").await.unwrap(), None);
+
+    // pkgutil: trusted only with exit 0 (SPEC §4: "exit 0 and `Developer ID Installer:
+    // JumpCloud` in its chain").
+    let signed = "Package \"agent.pkg\":\n   Status: signed by a developer certificate issued by Apple for distribution\n   Certificate Chain:\n    1. Developer ID Installer: JumpCloud Inc. (N985MXSH85)\n    2. Developer ID Certification Authority\n    3. Apple Root CA\n";
+    let exit = root.resolve("/pkgutil-exit");
+    std::fs::write(&exit, "0").unwrap();
+    shell_tool(
+        &root,
+        mac::PKGUTIL,
+        &format!("printf '%s' '{signed}'\nexit $(cat '{}')\n", exit.display()),
+    );
+    let pkg = Path::new("/var/tmp/agent.pkg");
+    let sig = host.package_signature(pkg).await.unwrap();
+    assert!(sig.is_developer_id_of("N985MXSH85"), "{sig:?}");
+    assert!(sig.is_signed_by("Developer ID Installer: JumpCloud"));
+    std::fs::write(&exit, "1").unwrap();
+    let sig = host.package_signature(pkg).await.unwrap();
+    assert!(!sig.is_developer_id_of("N985MXSH85"), "{sig:?}");
+    assert!(sig.status.contains("pkgutil exited 1"), "{sig:?}");
+}

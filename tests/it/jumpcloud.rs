@@ -491,7 +491,7 @@ async fn admin_calls_carry_the_key_and_system_calls_a_valid_signature() {
     assert!(!system.is_admin());
     assert_eq!(
         system.target,
-        format!("/api/v2/systems/{SYS}/associations?targets=user&limit=100&skip=0")
+        format!("/api/v2/systems/{SYS}/associations?targets=user")
     );
     let date = system.header("date").unwrap();
     let sent = httpdate::parse_http_date(date).unwrap();
@@ -844,59 +844,70 @@ async fn already_done_is_success() {
     mock.on(
         "POST",
         &format!("/api/v2/systems/{SYS}/associations"),
-        |r, _| {
-            if r.json().unwrap()["op"] == "add" {
-                reply(409, json!({"message": "Already Exists"}))
-            } else {
-                reply(204, Value::Null)
-            }
-        },
-    );
-    mock.seq(
-        "GET",
-        &format!("/api/v2/systems/{SYS}/associations"),
-        vec![reply(
-            200,
-            json!([{"to": {"id": USER, "type": "user"},
-                    "attributes": {"sudo": {"enabled": false, "withoutPassword": false}}}]),
-        )],
+        |_, _| reply(409, json!({"message": "Already Exists"})),
     );
     let c = client(&mock);
     c.add_system_to_group(&oid(GROUP)).await.unwrap();
     c.remove_system_from_group(&oid(POST_GROUP)).await.unwrap();
-    // Bound without sudo already: same right → done; other right → updated.
+    // SPEC §5: "an existing bind counts as done", whatever its sudo right: one `add` each,
+    // nothing read, nothing updated.
     c.bind_user(USER, false).await.unwrap();
-    let binds = mock.requests_to("POST", &format!("/api/v2/systems/{SYS}/associations"));
-    assert_eq!(binds.len(), 1);
     c.bind_user(USER, true).await.unwrap();
     let binds = mock.requests_to("POST", &format!("/api/v2/systems/{SYS}/associations"));
-    assert_eq!(binds.len(), 3);
-    let update = binds[2].json().unwrap();
-    assert_eq!(update["op"], "update");
-    assert_eq!(update["attributes"]["sudo"]["enabled"], true);
+    let ops: Vec<Value> = binds
+        .iter()
+        .map(|r| r.json().unwrap()["op"].clone())
+        .collect();
+    assert_eq!(ops, [json!("add"), json!("add")]);
+    assert_eq!(
+        binds[1].json().unwrap()["attributes"]["sudo"],
+        json!({"enabled": true, "withoutPassword": false})
+    );
+    assert_eq!(mock.requests().len(), 4, "only the four adds and removes");
 }
 
 #[tokio::test]
 async fn list_reads_follow_every_page() {
-    let mock = Mock::start().await;
-    mock.on("GET", &format!("/api/v2/systems/{SYS}/memberof"), |r, _| {
-        let skip: usize = r.target.split("skip=").nth(1).unwrap().parse().unwrap();
-        let n = if skip == 0 { 100 } else { 5 };
-        let page: Vec<Value> = (skip..skip + n)
+    // A server that pages like JumpCloud: `limit` defaults to 10 (v2.json trait:limit).
+    fn paged(r: &Captured, total: usize) -> Reply {
+        let param = |name: &str| {
+            r.target
+                .split(['?', '&'])
+                .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
+                .map(|v| v.parse::<usize>().unwrap())
+        };
+        let (skip, limit) = (param("skip").unwrap_or(0), param("limit").unwrap_or(10));
+        let page: Vec<Value> = (skip..total.min(skip + limit))
             .map(|i| json!({"id": format!("g{i}"), "type": "system_group", "paths": []}))
             .collect();
         reply(200, Value::Array(page))
+    }
+    let mock = Mock::start().await;
+    mock.on("GET", &format!("/api/v2/systems/{SYS}/memberof"), |r, _| {
+        paged(r, 115)
     });
     let groups = client(&mock).system_groups().await.unwrap();
-    assert_eq!(groups.len(), 105);
+    assert_eq!(groups.len(), 115);
+    assert_eq!(groups[114], "g114");
     let targets: Vec<String> = mock.requests().into_iter().map(|r| r.target).collect();
+    // The first read is the call exactly as SPEC §5 lists it; only a full page asks for more.
     assert_eq!(
         targets,
         vec![
-            format!("/api/v2/systems/{SYS}/memberof?limit=100&skip=0"),
-            format!("/api/v2/systems/{SYS}/memberof?limit=100&skip=100"),
+            format!("/api/v2/systems/{SYS}/memberof"),
+            format!("/api/v2/systems/{SYS}/memberof?limit=100&skip=10"),
+            format!("/api/v2/systems/{SYS}/memberof?limit=100&skip=110"),
         ]
     );
+
+    // A short first page is the whole list: one request, no query string.
+    let mock = Mock::start().await;
+    mock.on("GET", &format!("/api/v2/systems/{SYS}/memberof"), |r, _| {
+        paged(r, 3)
+    });
+    assert_eq!(client(&mock).system_groups().await.unwrap().len(), 3);
+    let targets: Vec<String> = mock.requests().into_iter().map(|r| r.target).collect();
+    assert_eq!(targets, vec![format!("/api/v2/systems/{SYS}/memberof")]);
 }
 
 /// A buffer the log is written into.

@@ -639,6 +639,43 @@ async fn admin_key_and_signature_rejections_both_ways() {
 }
 
 #[tokio::test]
+async fn v2_lists_page_like_jumpcloud() {
+    // v2.json `trait:limit:limit`: default 10, at most 100; `trait:skip:skip`.
+    let t = start(opts()).await;
+    let (sys, key) = system(&t, "mac-1");
+    for i in 0..12 {
+        let g = t.add_group(&format!("group {i}"));
+        let add = json!({"op": "add", "type": "system", "id": sys});
+        let members = format!("/api/v2/systemgroups/{g}/members");
+        assert_eq!(admin(&t, "POST", &members, Some(&add)).await.status, 204);
+    }
+    let memberof = format!("/api/v2/systems/{sys}/memberof");
+    let count = |v: Option<Value>| v.unwrap().as_array().unwrap().len();
+    let a = signed(&t, &key, &sys, "GET", &memberof, None).await;
+    assert_eq!(count(a.body), 10);
+    let a = signed(
+        &t,
+        &key,
+        &sys,
+        "GET",
+        &format!("{memberof}?limit=100&skip=10"),
+        None,
+    )
+    .await;
+    assert_eq!(count(a.body), 2);
+    let a = signed(
+        &t,
+        &key,
+        &sys,
+        "GET",
+        &format!("{memberof}?limit=101"),
+        None,
+    )
+    .await;
+    assert_eq!(a.status, 400);
+}
+
+#[tokio::test]
 async fn associations_and_group_membership_204_409_404() {
     let t = start(opts()).await;
     let ada = t.add_user(SimUser::active("ada", "ada@example.com"));

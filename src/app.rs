@@ -356,7 +356,7 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
 /// `config check --online`: read-only checks against the tenant, a line per check.
 fn online_check(file: &Path, out: &mut dyn Write) -> Result<u8, CliError> {
     let loaded = config::load(
-        &Sources::single(file.to_owned()),
+        &Sources::for_check(file.to_owned()),
         Mode::Check {
             allow_secret_in_profile: true,
         },

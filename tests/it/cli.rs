@@ -264,3 +264,34 @@ async fn config_check_online_against_the_simulated_tenant() {
         assert!(all.contains("chown"), "{all}");
     }
 }
+
+#[test]
+fn config_check_treats_a_managed_preferences_file_as_the_profile() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let managed_dir = dir.path().join("Library/Managed Preferences");
+    std::fs::create_dir_all(&managed_dir).unwrap();
+    let managed = managed_dir.join("io.prestage.enroll.plist");
+    std::fs::write(
+        &managed,
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<plist version=\"1.0\"><dict>\
+         <key>ConnectKey</key><string>0123456789abcdef0123456789abcdef01234567</string>\
+         <key>APIKey</key><string>jca_example</string>\
+         <key>DeleteEnrollmentUsers</key><false/>\
+         </dict></plist>\n",
+    )
+    .unwrap();
+    // macOS writes managed preferences world-readable; that is not what is wrong here.
+    std::fs::set_permissions(&managed, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let path = managed.to_str().unwrap();
+    let out = prestage(&["config", "check", path]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("APIKey: an API key in managed preferences"),
+        "{}",
+        text(&out)
+    );
+    let out = prestage(&["config", "check", path, "--allow-secret-in-profile"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("warning: "), "{}", text(&out));
+}

@@ -178,8 +178,10 @@ fn dispatch(cli: Cli) -> Result<u8, CliError> {
         }
         Command::Status { root, json } => {
             logging::init(&log_options(&cli, None, false));
-            let report = crate::engine::status::read(&root.root())
-                .map_err(|e| CliError::new(1, e.to_string()))?;
+            // `status` always exits 0 (SPEC §2): MDM extension attributes read its output.
+            let report = crate::engine::status::read(&root.root()).unwrap_or_else(|e| {
+                crate::engine::status::StatusReport::unreadable(e.to_string())
+            });
             let mut out = std::io::stdout().lock();
             if *json {
                 let text = serde_json::to_string_pretty(&report)

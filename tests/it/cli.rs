@@ -295,3 +295,28 @@ fn config_check_treats_a_managed_preferences_file_as_the_profile() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(text(&out).contains("warning: "), "{}", text(&out));
 }
+
+#[test]
+fn status_exits_0_even_when_the_state_cannot_be_read() {
+    let dir = tempfile::tempdir().unwrap();
+    // state.json is a directory: reading it fails with EISDIR.
+    std::fs::create_dir_all(dir.path().join("var/db/prestage/state.json")).unwrap();
+    let root = dir.path().to_str().unwrap();
+    let out = prestage(&["status", "--root", root]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("unreadable"));
+    let out = prestage(&["status", "--json", "--root", root]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["phase"], "unreadable");
+    assert!(report["last_error"]
+        .as_str()
+        .unwrap()
+        .contains("state.json"));
+    // /var/db/prestage is a file: ENOTDIR.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("var/db")).unwrap();
+    std::fs::write(dir.path().join("var/db/prestage"), "x").unwrap();
+    let out = prestage(&["status", "--json", "--root", dir.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+}

@@ -235,7 +235,7 @@ pub async fn run(root: Root, config_path: Option<PathBuf>) -> u8 {
     tokio::select! {
         outcome = engine.run() => {
             if let crate::engine::Outcome::Failed { reference, message } = &outcome {
-                eprintln!("error: {message} (reference {reference}); fix it, then `prestage reset` if needed; launchd will retry");
+                eprintln!("error: {} (reference {reference}); fix it, then `prestage reset` if needed; launchd will retry", crate::cli::one_line(message));
             }
             outcome.exit_code()
         }
@@ -282,7 +282,10 @@ async fn config_failure(root: &Root, store: &Store, message: &str) -> u8 {
             }
         }
     }
-    eprintln!("error: the configuration is invalid (reference {reference}):\n{message}");
+    eprintln!(
+        "error: the configuration is invalid (reference {reference}): {}; fix it with your MDM or package (`prestage config check FILE` lists every problem), launchd starts prestage again within a minute",
+        crate::cli::one_line(message)
+    );
     78
 }
 

@@ -345,7 +345,15 @@ pub fn config_command(cmd: &ConfigCommand) -> Result<u8, CliError> {
 /// Writes a file that may hold a secret: 0600.
 fn write_private(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
     use std::os::unix::fs::OpenOptionsExt;
-    let fail = |e: std::io::Error| CliError::new(1, format!("{}: {e}", path.display()));
+    let fail = |e: std::io::Error| {
+        CliError::new(
+            1,
+            format!(
+                "cannot write {}: {e}; choose a writable path for -o, or leave -o out to print the plist",
+                path.display()
+            ),
+        )
+    };
     let mut file = OpenOptions::new()
         .create(true)
         .truncate(true)

@@ -413,3 +413,22 @@ fn config_check_treats_a_managed_preferences_file_as_the_profile() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(text(&out).contains("warning: "), "{}", text(&out));
 }
+
+#[test]
+fn config_import_to_an_unwritable_path_says_how_to_fix_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("no/such/folder/out.plist");
+    let out = prestage(&[
+        "config",
+        "import",
+        repo("tests/fixtures/config/import/bootstrap_filled.sh")
+            .to_str()
+            .unwrap(),
+        "-o",
+        target.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let line = one_error_line(&out);
+    assert!(line.contains("out.plist"), "{line}");
+    assert!(line.contains("-o"), "{line}");
+}

@@ -152,13 +152,15 @@ pub fn textfield_arg(f: &screen::Field) -> String {
     arg
 }
 
-/// Branding and common window options; the icon and banner are passed only when the file
-/// exists, because swiftDialog quits with 201 on an image it cannot load.
+/// Branding and common window options. swiftDialog takes a file path, a URL or an SF Symbol
+/// (`SF=...`) for `--icon` and `--bannerimage` (wiki "Icons"); a file path is passed only when
+/// the file exists, because swiftDialog quits with 201 on an image it cannot load. URLs and
+/// symbols cannot be checked here and are passed as they are.
 fn branding_args(root: &Root, ui: &UiConfig) -> Vec<String> {
     let mut args = Vec::new();
     for (opt, path) in [("--icon", &ui.icon), ("--bannerimage", &ui.banner_image)] {
         if let Some(path) = path {
-            if root.resolve(path).is_file() {
+            if !path.is_absolute() || root.resolve(path).is_file() {
                 args.push(opt.to_owned());
                 args.push(path.display().to_string());
             } else {

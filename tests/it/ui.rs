@@ -783,3 +783,33 @@ async fn the_command_file_is_made_afresh_never_reused() {
     assert_eq!(std::fs::read(&target).unwrap(), b"keep");
     ui.close().await.unwrap();
 }
+
+/// `UI.Icon` and `UI.BannerImage` may be a path, a URL or an SF Symbol (README, swiftDialog
+/// wiki "Icons"): only a path can be checked for existence; the others reach swiftDialog.
+#[tokio::test]
+async fn icons_given_as_url_or_sf_symbol_reach_swiftdialog() {
+    let mac = mac_with("welcome", true, None);
+    let config = UiConfig {
+        icon: Some("SF=person.badge.key.fill".into()),
+        banner_image: Some("https://example.com/banner.png".into()),
+        ..UiConfig::default()
+    };
+    let mut ui = ui_for(&mac, config);
+    ui.done("ada").await.unwrap();
+    assert_eq!(
+        last_call_values(&mac.root, "--icon"),
+        vec!["SF=person.badge.key.fill"]
+    );
+    assert_eq!(
+        last_call_values(&mac.root, "--bannerimage"),
+        vec!["https://example.com/banner.png"]
+    );
+    // A path that is not there is still left out (swiftDialog would quit with 201).
+    let config = UiConfig {
+        icon: Some("/Library/Acme/missing.png".into()),
+        ..UiConfig::default()
+    };
+    let mut ui = ui_for(&mac, config);
+    ui.done("ada").await.unwrap();
+    assert!(last_call_values(&mac.root, "--icon").is_empty());
+}

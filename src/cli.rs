@@ -144,11 +144,18 @@ pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
-            if e.use_stderr() {
-                eprintln!("{}", usage_error_line(&e.render().to_string()));
-            } else {
-                // --help and --version: clap's own output on stdout.
+            use clap::error::ErrorKind;
+            let is_help = matches!(
+                e.kind(),
+                ErrorKind::DisplayHelp
+                    | ErrorKind::DisplayVersion
+                    | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            );
+            if is_help {
+                // --help, --version, or a bare `prestage` / `prestage config`: clap's own text.
                 let _ = e.print();
+            } else {
+                eprintln!("{}", usage_error_line(&e.render().to_string()));
             }
             return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
         }

@@ -331,6 +331,14 @@ fn usage_errors_are_one_line_too() {
     let out = prestage(&["--help"]);
     assert_eq!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stdout).contains("Usage: prestage"));
+    // A command group without its command shows its help (clap's layout, exit 2).
+    for args in [&[][..], &["config"], &["ui"]] {
+        let out = prestage(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("\nCommands:\n"), "{args:?}: {err}");
+        assert!(!err.starts_with("error: "), "{args:?}: {err}");
+    }
 }
 
 #[test]

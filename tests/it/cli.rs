@@ -440,3 +440,21 @@ fn config_import_to_an_unwritable_path_says_how_to_fix_it() {
     assert!(line.contains("out.plist"), "{line}");
     assert!(line.contains("-o"), "{line}");
 }
+
+#[test]
+fn verbose_run_logs_to_stderr_even_when_piped() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_str().unwrap();
+    // Without -v (as under launchd, where stderr is the log file) only the error line.
+    let out = prestage(&["run", "--root", root]);
+    assert_eq!(out.status.code(), Some(78));
+    one_error_line(&out);
+    // -vv: debug lines on stderr too, and in the log file.
+    let out = prestage(&["-vv", "run", "--root", root]);
+    assert_eq!(out.status.code(), Some(78));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("DEBUG"), "{err}");
+    assert!(err.contains("configuration is invalid"), "{err}");
+    let log = std::fs::read_to_string(dir.path().join("var/log/prestage.log")).unwrap();
+    assert!(log.contains("DEBUG"), "{log}");
+}

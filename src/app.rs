@@ -235,7 +235,7 @@ pub async fn run(root: Root, config_path: Option<PathBuf>) -> u8 {
     tokio::select! {
         outcome = engine.run() => {
             if let crate::engine::Outcome::Failed { reference, message } = &outcome {
-                eprintln!("error: {message} (reference {reference}); fix it, then `prestage reset` if needed; launchd will retry");
+                eprintln!("error: {} (reference {reference}); fix it, then `prestage reset` if needed; launchd will retry", crate::cli::one_line(message));
             }
             outcome.exit_code()
         }
@@ -282,7 +282,10 @@ async fn config_failure(root: &Root, store: &Store, message: &str) -> u8 {
             }
         }
     }
-    eprintln!("error: the configuration is invalid (reference {reference}):\n{message}");
+    eprintln!(
+        "error: the configuration is invalid (reference {reference}): {}; fix it with your MDM or package (`prestage config check FILE` lists every problem), launchd starts prestage again within a minute",
+        crate::cli::one_line(message)
+    );
     78
 }
 
@@ -342,7 +345,15 @@ pub fn config_command(cmd: &ConfigCommand) -> Result<u8, CliError> {
 /// Writes a file that may hold a secret: 0600.
 fn write_private(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
     use std::os::unix::fs::OpenOptionsExt;
-    let fail = |e: std::io::Error| CliError::new(1, format!("{}: {e}", path.display()));
+    let fail = |e: std::io::Error| {
+        CliError::new(
+            1,
+            format!(
+                "cannot write {}: {e}; choose a writable path for -o, or leave -o out to print the plist",
+                path.display()
+            ),
+        )
+    };
     let mut file = OpenOptions::new()
         .create(true)
         .truncate(true)
@@ -356,7 +367,7 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
 /// `config check --online`: read-only checks against the tenant, a line per check.
 fn online_check(file: &Path, out: &mut dyn Write) -> Result<u8, CliError> {
     let loaded = config::load(
-        &Sources::single(file.to_owned()),
+        &Sources::for_check(file.to_owned()),
         Mode::Check {
             allow_secret_in_profile: true,
         },

@@ -5,7 +5,7 @@ use std::io::{BufRead, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Parser, Subcommand};
 
 use crate::logging::{self, LogFormat, LogOptions};
 use crate::paths::Root;
@@ -20,37 +20,22 @@ pub struct Cli {
     /// Log line format.
     #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
     pub log_format: LogFormat,
+    /// The folder that stands for `/` of the Mac (run, status, reset; default `/`).
+    #[arg(long, value_name = "DIR", global = true)]
+    pub root: Option<PathBuf>,
+    /// Use this configuration instead of the managed and local ones (run, demo, ui preview).
+    #[arg(long, value_name = "FILE", global = true)]
+    pub config: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
-}
-
-#[derive(Debug, Args, Clone)]
-pub struct RootArg {
-    /// The folder that stands for `/` of the Mac (tests, simulations).
-    #[arg(long, value_name = "DIR", default_value = "/")]
-    pub root: PathBuf,
-}
-
-impl RootArg {
-    pub fn root(&self) -> Root {
-        Root::new(&self.root)
-    }
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// The daemon: run (or resume) the enrollment to the end.
-    Run {
-        #[command(flatten)]
-        root: RootArg,
-        /// Use this configuration instead of the managed and local ones.
-        #[arg(long, value_name = "FILE")]
-        config: Option<PathBuf>,
-    },
+    Run,
     /// Where the enrollment is: step, attempts, last error, timings.
     Status {
-        #[command(flatten)]
-        root: RootArg,
         /// JSON for MDM extension attributes.
         #[arg(long)]
         json: bool,
@@ -63,21 +48,46 @@ pub enum Command {
         /// Answer the employee's questions in this terminal.
         #[arg(long)]
         interactive: bool,
-        /// Rehearse with your own configuration (texts, identity settings).
-        #[arg(long, value_name = "FILE")]
-        config: Option<PathBuf>,
     },
     /// The employee's screens.
     #[command(subcommand)]
     Ui(UiCommand),
     /// Admin recovery: forget progress so the next run starts over (user accounts are untouched).
     Reset {
-        #[command(flatten)]
-        root: RootArg,
         /// Do not ask for confirmation.
         #[arg(long)]
         yes: bool,
     },
+}
+
+impl Command {
+    /// The command's name as typed, for messages.
+    fn name(&self) -> &'static str {
+        match self {
+            Command::Run => "run",
+            Command::Status { .. } => "status",
+            Command::Config(ConfigCommand::Check { .. }) => "config check",
+            Command::Config(ConfigCommand::Import { .. }) => "config import",
+            Command::Config(ConfigCommand::Schema) => "config schema",
+            Command::Demo { .. } => "demo",
+            Command::Ui(UiCommand::Preview { .. }) => "ui preview",
+            Command::Reset { .. } => "reset",
+        }
+    }
+
+    fn takes_root(&self) -> bool {
+        matches!(
+            self,
+            Command::Run | Command::Status { .. } | Command::Reset { .. }
+        )
+    }
+
+    fn takes_config(&self) -> bool {
+        matches!(
+            self,
+            Command::Run | Command::Demo { .. } | Command::Ui(UiCommand::Preview { .. })
+        )
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -107,8 +117,7 @@ pub enum ConfigCommand {
 pub enum UiCommand {
     /// Draw every employee screen to HTML (and PNG where Chromium is available).
     Preview {
-        #[arg(long, value_name = "FILE")]
-        config: Option<PathBuf>,
+        /// Where to write the drawings.
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
     },
@@ -135,17 +144,74 @@ pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
-            let _ = e.print();
+            use clap::error::ErrorKind;
+            let is_help = matches!(
+                e.kind(),
+                ErrorKind::DisplayHelp
+                    | ErrorKind::DisplayVersion
+                    | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            );
+            if is_help {
+                // --help, --version, or a bare `prestage` / `prestage config`: clap's own text.
+                let _ = e.print();
+            } else {
+                eprintln!("{}", usage_error_line(&e.render().to_string()));
+            }
             return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
         }
     };
     match dispatch(cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("error: {}", e.message);
+            eprintln!("error: {}", one_line(&e.message));
             ExitCode::from(e.code)
         }
     }
+}
+
+/// clap's usage error (what, tips, usage, each a paragraph) as one line (SPEC §2):
+/// `error: <what> (tip: ...); usage: <usage>; see --help`.
+pub fn usage_error_line(rendered: &str) -> String {
+    let mut what = String::new();
+    let mut tips = Vec::new();
+    let mut usage = None;
+    for paragraph in rendered.split("\n\n") {
+        let text = paragraph.split_whitespace().collect::<Vec<_>>().join(" ");
+        if text.is_empty() || text.starts_with("For more information") {
+            continue;
+        }
+        if let Some(u) = text.strip_prefix("Usage: ") {
+            usage = Some(u.to_owned());
+        } else if text.starts_with("tip:") {
+            tips.push(text);
+        } else if what.is_empty() {
+            text.strip_prefix("error: ")
+                .unwrap_or(&text)
+                .clone_into(&mut what);
+        } else {
+            what.push(' ');
+            what.push_str(&text);
+        }
+    }
+    let mut line = format!("error: {what}");
+    if !tips.is_empty() {
+        line = format!("{line} ({})", tips.join("; "));
+    }
+    match usage {
+        Some(u) => format!("{line}; usage: {u} (see --help)"),
+        None => format!("{line}; see --help"),
+    }
+}
+
+/// Errors for the admin are one line (SPEC §2): a message made of several lines (every problem
+/// of a configuration) keeps them all, separated by ` | `.
+pub fn one_line(message: &str) -> String {
+    message
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" | ")
 }
 
 fn log_options(cli: &Cli, file_root: Option<Root>, daemon: bool) -> LogOptions {
@@ -167,19 +233,41 @@ fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
 
 #[allow(clippy::needless_pass_by_value)] // owns the parsed command line for the whole run
 fn dispatch(cli: Cli) -> Result<u8, CliError> {
+    // `--root` and `--config` are accepted before or after the command; each applies to some
+    // commands only, and silently ignoring one would mislead.
+    let name = cli.command.name();
+    if cli.root.is_some() && !cli.command.takes_root() {
+        return Err(CliError::new(
+            2,
+            format!("--root does not apply to `prestage {name}`; leave it out (it is for run, status and reset)"),
+        ));
+    }
+    if cli.config.is_some() && !cli.command.takes_config() {
+        let fix = if name == "config check" {
+            "pass the file as `prestage config check FILE`"
+        } else {
+            "leave it out (it is for run, demo and ui preview)"
+        };
+        return Err(CliError::new(
+            2,
+            format!("--config does not apply to `prestage {name}`; {fix}"),
+        ));
+    }
+    let root = Root::new(cli.root.as_deref().unwrap_or(std::path::Path::new("/")));
+    let config = cli.config.clone();
     match &cli.command {
-        Command::Run { root, config } => {
-            let root = root.root();
+        Command::Run => {
             if let Some(note) = logging::init(&log_options(&cli, Some(root.clone()), true)) {
                 eprintln!("warning: {note}");
             }
             let rt = runtime()?;
-            Ok(rt.block_on(crate::app::run(root, config.clone())))
+            Ok(rt.block_on(crate::app::run(root, config)))
         }
-        Command::Status { root, json } => {
+        Command::Status { json } => {
             logging::init(&log_options(&cli, None, false));
-            let report = crate::engine::status::read(&root.root())
-                .map_err(|e| CliError::new(1, e.to_string()))?;
+            // `status` always exits 0 (SPEC §2): MDM extension attributes read its output.
+            let report = crate::engine::status::read(&root)
+                .unwrap_or_else(|e| crate::engine::status::StatusReport::unreadable(e.to_string()));
             let mut out = std::io::stdout().lock();
             if *json {
                 let text = serde_json::to_string_pretty(&report)
@@ -194,25 +282,22 @@ fn dispatch(cli: Cli) -> Result<u8, CliError> {
             logging::init(&log_options(&cli, None, false));
             crate::app::config_command(cmd)
         }
-        Command::Demo {
-            interactive,
-            config,
-        } => {
+        Command::Demo { interactive } => {
             let rt = runtime()?;
             rt.block_on(crate::demo::run(&crate::demo::DemoOptions {
                 interactive: *interactive,
-                config: config.clone(),
+                config,
                 verbosity: cli.verbose,
                 log_format: cli.log_format,
             }))
         }
-        Command::Ui(UiCommand::Preview { config, out }) => {
+        Command::Ui(UiCommand::Preview { out }) => {
             logging::init(&log_options(&cli, None, false));
             crate::app::ui_preview(config.as_deref(), out)
         }
-        Command::Reset { root, yes } => {
+        Command::Reset { yes } => {
             logging::init(&log_options(&cli, None, false));
-            reset(&root.root(), *yes)
+            reset(&root, *yes)
         }
     }
 }

@@ -2,8 +2,8 @@
 //! `-v`/`-vv`, and on macOS the unified log (subsystem `io.prestage.enroll`).
 //!
 //! Under launchd, stdout and stderr are redirected into the same log file by the LaunchDaemon
-//! plist; `run` then writes through the file layer only (when stderr is not a terminal), so every
-//! line appears once.
+//! plist; `run` then writes through the file layer only (when stderr is not a terminal and no
+//! `-v` was given, as under launchd), so every line appears once.
 
 use std::fs::{self, OpenOptions};
 use std::io::IsTerminal;
@@ -34,7 +34,8 @@ pub struct LogOptions {
     pub verbosity: u8,
     /// Also write `/var/log/prestage.log` under this root.
     pub file_root: Option<Root>,
-    /// Skip stderr when it is not a terminal (launchd sends it to the same file).
+    /// Skip stderr when it is not a terminal (launchd sends it to the same file), unless -v/-vv
+    /// asked for more.
     pub quiet_stderr_when_piped: bool,
 }
 
@@ -119,7 +120,12 @@ pub fn init(opts: &LogOptions) -> Option<String> {
         }
     }
     let stderr_tty = std::io::stderr().is_terminal();
-    if !(opts.quiet_stderr_when_piped && !stderr_tty && opts.file_root.is_some()) {
+    // launchd runs `prestage run` without -v; an explicit -v/-vv always reaches stderr.
+    let quiet = opts.quiet_stderr_when_piped
+        && opts.verbosity == 0
+        && !stderr_tty
+        && opts.file_root.is_some();
+    if !quiet {
         layers.push(
             boxed_fmt(opts.format, std::io::stderr, stderr_tty)
                 .with_filter(level(opts.verbosity, LevelFilter::WARN))

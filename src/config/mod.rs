@@ -55,6 +55,24 @@ impl Sources {
             local: Some(file),
         }
     }
+
+    /// The file of `config check FILE`: managed preferences when it sits in a
+    /// `Managed Preferences` folder (where macOS writes the MDM profile's settings, readable by
+    /// every user: an API key there is an error unless `--allow-secret-in-profile`), else the
+    /// local file.
+    pub fn for_check(file: PathBuf) -> Sources {
+        let managed_dir = Path::new(mac::MANAGED_CONFIG)
+            .parent()
+            .and_then(Path::file_name);
+        if file.parent().and_then(Path::file_name) == managed_dir {
+            Sources {
+                managed: Some(file),
+                local: None,
+            }
+        } else {
+            Sources::single(file)
+        }
+    }
 }
 
 /// What the configuration is loaded for; decides which findings are errors.
@@ -229,7 +247,9 @@ pub fn load_with(
 /// the exit code (0 valid, 1 invalid).
 ///
 /// FILE is taken as the local file and must be owned by root when it holds a secret (`APIKey`,
-/// `EncryptedAPIKey`); configurations that keep the key in the keychain have no such rule.
+/// `EncryptedAPIKey`); configurations that keep the key in the keychain have no such rule. A
+/// FILE in a `Managed Preferences` folder is taken as managed preferences instead (see
+/// [`Sources::for_check`]).
 pub fn check_command(
     file: &Path,
     allow_secret_in_profile: bool,
@@ -253,7 +273,7 @@ pub fn check_command_with(
     options: LoadOptions,
     out: &mut dyn Write,
 ) -> i32 {
-    let sources = Sources::single(file.to_path_buf());
+    let sources = Sources::for_check(file.to_path_buf());
     let mode = Mode::Check {
         allow_secret_in_profile,
     };

@@ -6,7 +6,7 @@ use std::fs;
 use serde::{Deserialize, Serialize};
 
 use super::clock::rfc3339;
-use super::state::{Loaded, State, Step, Store};
+use super::state::{State, Step, Store};
 use super::{Engine, StepError};
 use crate::paths::Root;
 
@@ -97,6 +97,15 @@ impl StatusReport {
         }
     }
 
+    /// The state file exists but cannot be read; `why` says what and how to fix it.
+    pub fn unreadable(why: String) -> Self {
+        Self {
+            phase: "unreadable".into(),
+            last_error: Some(why),
+            ..Self::not_started()
+        }
+    }
+
     /// Human-readable lines.
     pub fn to_text(&self) -> String {
         use std::fmt::Write;
@@ -167,16 +176,17 @@ pub fn read(root: &Root) -> Result<StatusReport, StepError> {
     match fs::read(store.state_path()) {
         Ok(bytes) => match serde_json::from_slice::<State>(&bytes) {
             Ok(state) => Ok(StatusReport::from_state(&state)),
-            Err(e) => Ok(StatusReport {
-                phase: "unreadable".into(),
-                last_error: Some(format!("{}: {e}", store.state_path().display())),
-                ..StatusReport::not_started()
-            }),
+            Err(e) => Ok(StatusReport::unreadable(format!(
+                "{}: {e}",
+                store.state_path().display()
+            ))),
         },
-        Err(_) => match store.load()? {
-            Loaded::Resumed(state) => Ok(StatusReport::from_state(&state)),
-            Loaded::Fresh | Loaded::MovedAside { .. } => Ok(StatusReport::not_started()),
-        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(StatusReport::not_started()),
+        // `status` always answers (SPEC §2: exit 0): a state file it cannot read is a status.
+        Err(e) => Ok(StatusReport::unreadable(format!(
+            "{}: {e}; run `prestage status` as root, or `prestage reset` if the file is damaged",
+            store.state_path().display()
+        ))),
     }
 }
 

@@ -152,13 +152,15 @@ pub fn textfield_arg(f: &screen::Field) -> String {
     arg
 }
 
-/// Branding and common window options; the icon and banner are passed only when the file
-/// exists, because swiftDialog quits with 201 on an image it cannot load.
+/// Branding and common window options. swiftDialog takes a file path, a URL or an SF Symbol
+/// (`SF=...`) for `--icon` and `--bannerimage` (wiki "Icons"); a file path is passed only when
+/// the file exists, because swiftDialog quits with 201 on an image it cannot load. URLs and
+/// symbols cannot be checked here and are passed as they are.
 fn branding_args(root: &Root, ui: &UiConfig) -> Vec<String> {
     let mut args = Vec::new();
     for (opt, path) in [("--icon", &ui.icon), ("--bannerimage", &ui.banner_image)] {
         if let Some(path) = path {
-            if root.resolve(path).is_file() {
+            if !path.is_absolute() || root.resolve(path).is_file() {
                 args.push(opt.to_owned());
                 args.push(path.display().to_string());
             } else {
@@ -253,28 +255,45 @@ pub fn progress_lines(screen: &Screen) -> Vec<String> {
     lines
 }
 
-/// Creates (or empties) the command file: a regular file, mode 0644, owned by us (root on a
-/// Mac), never followed through a symlink someone planted.
+/// Creates the command file afresh: a regular file, mode 0644, owned by us (root on a Mac).
+/// Whatever was at the path before is removed first, never reused: in the world-writable
+/// `/var/tmp` anyone may have planted a file (it would stay theirs, and writable by them, if we
+/// only truncated it) or a symlink. `O_EXCL` makes sure the file we write is the one we made.
 fn create_command_file(path: &Path) -> Result<File, UiError> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    if let Ok(meta) = std::fs::symlink_metadata(path) {
-        if !meta.file_type().is_file() {
-            warn!(path = %path.display(), "replacing a non-regular swiftDialog command file");
-            std::fs::remove_file(path)?;
+    let mut attempts = 0;
+    let fd = loop {
+        match std::fs::symlink_metadata(path) {
+            Ok(meta) => {
+                if !meta.file_type().is_file() {
+                    warn!(path = %path.display(), "replacing a non-regular swiftDialog command file");
+                }
+                match std::fs::remove_file(path) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e.into()),
         }
-    }
-    let fd = rustix::fs::open(
-        path,
-        rustix::fs::OFlags::WRONLY
-            | rustix::fs::OFlags::CREATE
-            | rustix::fs::OFlags::TRUNC
-            | rustix::fs::OFlags::NOFOLLOW
-            | rustix::fs::OFlags::CLOEXEC,
-        rustix::fs::Mode::from_raw_mode(0o644),
-    )
-    .map_err(std::io::Error::from)?;
+        match rustix::fs::open(
+            path,
+            rustix::fs::OFlags::WRONLY
+                | rustix::fs::OFlags::CREATE
+                | rustix::fs::OFlags::EXCL
+                | rustix::fs::OFlags::NOFOLLOW
+                | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::from_raw_mode(0o644),
+        ) {
+            Ok(fd) => break fd,
+            // Someone made a new one between the removal and the creation: remove it again.
+            Err(rustix::io::Errno::EXIST) if attempts < 3 => attempts += 1,
+            Err(e) => return Err(std::io::Error::from(e).into()),
+        }
+    };
     let file = File::from(fd);
     // The mode above is filtered through the umask; set it exactly.
     file.set_permissions(std::fs::Permissions::from_mode(0o644))?;

@@ -264,3 +264,197 @@ async fn config_check_online_against_the_simulated_tenant() {
         assert!(all.contains("chown"), "{all}");
     }
 }
+
+/// Standard error of a failed command: exactly one line, `error: <what>; <how to fix>`.
+fn one_error_line(out: &Output) -> String {
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 1, "one line on stderr, got: {err}");
+    assert!(lines[0].starts_with("error: "), "{err}");
+    assert!(lines[0].contains("; "), "what; how to fix: {err}");
+    lines[0].to_owned()
+}
+
+#[test]
+fn run_with_an_invalid_configuration_prints_one_line_naming_every_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("bad.plist");
+    std::fs::write(
+        &config,
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<plist version=\"1.0\"><dict>\
+         <key>ConnectKey</key><string>abc</string>\
+         <key>APIKeyKeychainService</key><string>svc</string>\
+         <key>Identity</key><dict><key>Secret</key><string>Pin</string></dict>\
+         </dict></plist>\n",
+    )
+    .unwrap();
+    let root = dir.path().join("mac");
+    let out = prestage(&[
+        "run",
+        "--root",
+        root.to_str().unwrap(),
+        "--config",
+        config.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(78), "{}", text(&out));
+    let line = one_error_line(&out);
+    for what in [
+        "ConnectKey",
+        "Identity.Secret",
+        "EnrollmentUser",
+        "bad.plist",
+        "PS-",
+    ] {
+        assert!(line.contains(what), "{what} missing: {line}");
+    }
+}
+
+#[test]
+fn usage_errors_are_one_line_too() {
+    for args in [
+        &["config", "check"][..],
+        &["frobnicate"],
+        &["status", "--bogus"],
+        &["--log-format", "xml", "status"],
+    ] {
+        let out = prestage(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out));
+        let line = one_error_line(&out);
+        assert!(
+            line.contains("usage: prestage") || line.contains("--help"),
+            "{line}"
+        );
+    }
+    let out = prestage(&["config", "check"]);
+    assert!(one_error_line(&out).contains("<FILE>"));
+    // --help and --version still print normally, on stdout, exit 0.
+    let out = prestage(&["--help"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Usage: prestage"));
+    // A command group without its command shows its help (clap's layout, exit 2).
+    for args in [&[][..], &["config"], &["ui"]] {
+        let out = prestage(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("\nCommands:\n"), "{args:?}: {err}");
+        assert!(!err.starts_with("error: "), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn status_exits_0_even_when_the_state_cannot_be_read() {
+    let dir = tempfile::tempdir().unwrap();
+    // state.json is a directory: reading it fails with EISDIR.
+    std::fs::create_dir_all(dir.path().join("var/db/prestage/state.json")).unwrap();
+    let root = dir.path().to_str().unwrap();
+    let out = prestage(&["status", "--root", root]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("unreadable"));
+    let out = prestage(&["status", "--json", "--root", root]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["phase"], "unreadable");
+    assert!(report["last_error"]
+        .as_str()
+        .unwrap()
+        .contains("state.json"));
+    // /var/db/prestage is a file: ENOTDIR.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("var/db")).unwrap();
+    std::fs::write(dir.path().join("var/db/prestage"), "x").unwrap();
+    let out = prestage(&["status", "--json", "--root", dir.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+}
+
+#[test]
+fn root_and_config_are_accepted_before_the_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_str().unwrap();
+    let config = dir.path().join("missing.plist");
+    let out = prestage(&["--root", root, "--config", config.to_str().unwrap(), "run"]);
+    assert_eq!(out.status.code(), Some(78), "{}", text(&out));
+    assert!(one_error_line(&out).contains("missing.plist"));
+    assert!(dir.path().join("var/log/prestage.log").is_file());
+    let out = prestage(&["--root", root, "status", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["phase"], "failed");
+    let out = prestage(&["--root", root, "reset", "--yes"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(!dir.path().join("var/db/prestage/state.json").exists());
+    // Where they mean nothing they are refused, not ignored.
+    let out = prestage(&["--root", root, "config", "schema"]);
+    assert_eq!(out.status.code(), Some(2));
+    one_error_line(&out);
+    let out = prestage(&["status", "--config", "x.plist"]);
+    assert_eq!(out.status.code(), Some(2));
+    one_error_line(&out);
+}
+
+#[test]
+fn config_check_treats_a_managed_preferences_file_as_the_profile() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let managed_dir = dir.path().join("Library/Managed Preferences");
+    std::fs::create_dir_all(&managed_dir).unwrap();
+    let managed = managed_dir.join("io.prestage.enroll.plist");
+    std::fs::write(
+        &managed,
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<plist version=\"1.0\"><dict>\
+         <key>ConnectKey</key><string>0123456789abcdef0123456789abcdef01234567</string>\
+         <key>APIKey</key><string>jca_example</string>\
+         <key>DeleteEnrollmentUsers</key><false/>\
+         </dict></plist>\n",
+    )
+    .unwrap();
+    // macOS writes managed preferences world-readable; that is not what is wrong here.
+    std::fs::set_permissions(&managed, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let path = managed.to_str().unwrap();
+    let out = prestage(&["config", "check", path]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("APIKey: an API key in managed preferences"),
+        "{}",
+        text(&out)
+    );
+    let out = prestage(&["config", "check", path, "--allow-secret-in-profile"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("warning: "), "{}", text(&out));
+}
+
+#[test]
+fn config_import_to_an_unwritable_path_says_how_to_fix_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("no/such/folder/out.plist");
+    let out = prestage(&[
+        "config",
+        "import",
+        repo("tests/fixtures/config/import/bootstrap_filled.sh")
+            .to_str()
+            .unwrap(),
+        "-o",
+        target.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let line = one_error_line(&out);
+    assert!(line.contains("out.plist"), "{line}");
+    assert!(line.contains("-o"), "{line}");
+}
+
+#[test]
+fn verbose_run_logs_to_stderr_even_when_piped() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_str().unwrap();
+    // Without -v (as under launchd, where stderr is the log file) only the error line.
+    let out = prestage(&["run", "--root", root]);
+    assert_eq!(out.status.code(), Some(78));
+    one_error_line(&out);
+    // -vv: debug lines on stderr too, and in the log file.
+    let out = prestage(&["-vv", "run", "--root", root]);
+    assert_eq!(out.status.code(), Some(78));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("DEBUG"), "{err}");
+    assert!(err.contains("configuration is invalid"), "{err}");
+    let log = std::fs::read_to_string(dir.path().join("var/log/prestage.log")).unwrap();
+    assert!(log.contains("DEBUG"), "{log}");
+}

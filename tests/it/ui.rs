@@ -721,3 +721,95 @@ async fn terminal_reads_answers_from_stdin() {
     assert_eq!(p.password.expose_secret(), p.confirmation.expose_secret());
     ui.done("ada").await.unwrap();
 }
+
+/// SPEC §6: the command file is created by prestage and owned by root (here: by us), readable by
+/// the user and never world-writable, even when someone planted a file or a symlink at its path
+/// in the world-writable `/var/tmp` beforehand.
+#[tokio::test]
+async fn the_command_file_is_made_afresh_never_reused() {
+    use std::os::unix::fs::MetadataExt;
+    let mac = mac_with("welcome", true, None);
+    let path = mac.root.resolve(COMMAND_FILE);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let me = {
+        let probe = path.with_extension("probe");
+        std::fs::write(&probe, b"").unwrap();
+        let uid = std::fs::metadata(&probe).unwrap().uid();
+        std::fs::remove_file(&probe).unwrap();
+        uid
+    };
+
+    // A planted regular file: someone else's (when we may give it away), writable by all.
+    std::fs::write(&path, b"message: planted\n").unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let chowned = std::os::unix::fs::chown(&path, Some(4242), Some(4242)).is_ok();
+    let planted_ino = std::fs::metadata(&path).unwrap().ino();
+    // Keep the planted inode alive so a new file cannot reuse its number.
+    let _keep = std::fs::File::open(&path).unwrap();
+
+    let mut ui = ui_for(&mac, UiConfig::default());
+    ui.progress(&progress(10, "progress.installing_agent", 1))
+        .await
+        .unwrap();
+    let meta = std::fs::symlink_metadata(&path).unwrap();
+    assert!(meta.file_type().is_file());
+    assert_ne!(meta.ino(), planted_ino, "the planted file was reused");
+    assert_eq!(
+        meta.uid(),
+        me,
+        "owned by prestage (chowned the plant: {chowned})"
+    );
+    assert_eq!(
+        meta.mode() & 0o777,
+        0o644,
+        "readable by the user, writable only by us"
+    );
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(!text.contains("planted"), "{text}");
+    ui.close().await.unwrap();
+
+    // A planted symlink is replaced, its target left alone.
+    let target = mac.root.resolve("/var/tmp/target");
+    std::fs::write(&target, b"keep").unwrap();
+    std::fs::remove_file(&path).unwrap();
+    std::os::unix::fs::symlink(&target, &path).unwrap();
+    let mut ui = ui_for(&mac, UiConfig::default());
+    ui.progress(&progress(10, "progress.installing_agent", 1))
+        .await
+        .unwrap();
+    let meta = std::fs::symlink_metadata(&path).unwrap();
+    assert!(meta.file_type().is_file(), "still a symlink");
+    assert_eq!(meta.mode() & 0o777, 0o644);
+    assert_eq!(std::fs::read(&target).unwrap(), b"keep");
+    ui.close().await.unwrap();
+}
+
+/// `UI.Icon` and `UI.BannerImage` may be a path, a URL or an SF Symbol (README, swiftDialog
+/// wiki "Icons"): only a path can be checked for existence; the others reach swiftDialog.
+#[tokio::test]
+async fn icons_given_as_url_or_sf_symbol_reach_swiftdialog() {
+    let mac = mac_with("welcome", true, None);
+    let config = UiConfig {
+        icon: Some("SF=person.badge.key.fill".into()),
+        banner_image: Some("https://example.com/banner.png".into()),
+        ..UiConfig::default()
+    };
+    let mut ui = ui_for(&mac, config);
+    ui.done("ada").await.unwrap();
+    assert_eq!(
+        last_call_values(&mac.root, "--icon"),
+        vec!["SF=person.badge.key.fill"]
+    );
+    assert_eq!(
+        last_call_values(&mac.root, "--bannerimage"),
+        vec!["https://example.com/banner.png"]
+    );
+    // A path that is not there is still left out (swiftDialog would quit with 201).
+    let config = UiConfig {
+        icon: Some("/Library/Acme/missing.png".into()),
+        ..UiConfig::default()
+    };
+    let mut ui = ui_for(&mac, config);
+    ui.done("ada").await.unwrap();
+    assert!(last_call_values(&mac.root, "--icon").is_empty());
+}

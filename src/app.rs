@@ -157,25 +157,39 @@ pub async fn run(root: Root, config_path: Option<PathBuf>) -> u8 {
             return 1;
         }
     };
+    // launchd stops us with SIGTERM: at the very end because we asked it to (bootout of our
+    // own job), or at shutdown.
+    let mut sigterm = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+    {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: cannot listen for SIGTERM: {e}");
+            return 1;
+        }
+    };
     // A finished enrollment stays finished, even once its configuration is gone (an MDM may
-    // reinstall the package or reboot the Mac; nothing is done twice).
+    // reinstall the package or reboot the Mac; nothing is done twice). Only the finishing
+    // touches are repeated (they are idempotent): a crash may have come between persisting
+    // them and the bootout, and a reinstalled package leaves a LaunchDaemon behind.
     match store.load() {
         Ok(Loaded::Resumed(mut state)) if state.step == Step::Done => {
-            if !state.finished {
-                let host = MacHost::new(root.clone());
-                let keychain = config::keychain::for_root(&root);
-                if let Err(e) = crate::engine::steps::finish(
+            let host = MacHost::new(root.clone());
+            let keychain = config::keychain::for_root(&root);
+            tokio::select! {
+                finished = crate::engine::steps::finish(
                     &root,
                     &store,
                     &mut state,
                     &host,
                     keychain.as_ref(),
-                )
-                .await
-                {
-                    error!(error = %e, "the finishing touches failed; the next start tries again");
-                    return 1;
+                ) => {
+                    if let Err(e) = finished {
+                        error!(error = %e, "the finishing touches failed; the next start tries again");
+                        return 1;
+                    }
                 }
+                // Our own bootout.
+                _ = sigterm.recv() => return 0,
             }
             eprintln!("this Mac is already enrolled; see `prestage status`");
             return 0;
@@ -224,14 +238,6 @@ pub async fn run(root: Root, config_path: Option<PathBuf>) -> u8 {
         }
     };
     crate::engine::steps::keep_awake(&engine).await;
-    let mut sigterm = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-    {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: cannot listen for SIGTERM: {e}");
-            return 1;
-        }
-    };
     tokio::select! {
         outcome = engine.run() => {
             if let crate::engine::Outcome::Failed { reference, message } = &outcome {
@@ -240,9 +246,8 @@ pub async fn run(root: Root, config_path: Option<PathBuf>) -> u8 {
             outcome.exit_code()
         }
         _ = sigterm.recv() => {
-            // launchd is stopping us: at the very end because we asked it to (bootout of our
-            // own job), or at shutdown. The state is persisted after every side effect, and
-            // dropping the engine closes the dialog.
+            // The state is persisted after every side effect, and dropping the engine closes
+            // the dialog.
             match Store::new(&root).load() {
                 Ok(Loaded::Resumed(state)) if state.step == Step::Done => 0,
                 _ => {

@@ -1162,9 +1162,9 @@ pub async fn finish(
     host: &dyn crate::host::Host,
     keychain: &dyn crate::config::keychain::Keychain,
 ) -> Result<(), StepError> {
-    if state.finished {
-        return Ok(());
-    }
+    // Every start after the last step comes here, even once finished: what this does is
+    // idempotent, and the one thing that cannot be persisted after it happened (the bootout
+    // ends this process) must be repeated if a crash came between the two.
     if let Some(service) = &state.keychain_service {
         // Not done until it is gone: the key must not outlive the enrollment.
         keychain.delete(service).map_err(|err| {
@@ -1191,16 +1191,24 @@ pub async fn finish(
         }
     }
     // Persisted before the last side effect: bootout may end this process.
-    state.finished = true;
-    store.save(state)?;
-    store.journal(&super::state::JournalEntry {
-        at_ms: clock::now_ms(),
-        step: state.step,
-        event: "effect".into(),
-        detail: "bootout".into(),
-    })?;
-    if let Err(err) = host.remove_daemon().await {
-        warn!(error = %err, "could not unload the LaunchDaemon; it will not start again since its plist is gone");
+    let again = state.finished;
+    if !again {
+        state.finished = true;
+        store.save(state)?;
+        store.journal(&super::state::JournalEntry {
+            at_ms: clock::now_ms(),
+            step: state.step,
+            event: "effect".into(),
+            detail: "bootout".into(),
+        })?;
+    }
+    match host.remove_daemon().await {
+        Ok(()) => {}
+        // Started by hand, or the bootout before a crash did happen: launchd has no such job.
+        Err(err) if again => info!(error = %err, "the LaunchDaemon is not loaded"),
+        Err(err) => {
+            warn!(error = %err, "could not unload the LaunchDaemon; it will not start again since its plist is gone");
+        }
     }
     Ok(())
 }

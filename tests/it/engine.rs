@@ -575,18 +575,25 @@ async fn a_finished_enrollment_does_nothing_on_the_next_start() {
     let s = scenario(options(EmployeeKind::Active)).await;
     s.write_dialog_script(&clean_script(&s)).unwrap();
     assert_eq!(run_once(&s).await.code, Some(0));
-    let before = (
-        s.tenant.requests().len(),
-        world::calls(&s.root).unwrap().len(),
-    );
+    let requests = s.tenant.requests().len();
+    let calls = world::calls(&s.root).unwrap().len();
+    let users = world(&s).users;
+    // The MDM pushes the package again: its LaunchDaemon is back.
+    let daemon = s.root.resolve(mac::LAUNCH_DAEMON);
+    std::fs::write(&daemon, b"<plist/>").unwrap();
+
     let again = run_once(&s).await;
     assert_eq!(again.code, Some(0), "{again:#?}");
+    assert_eq!(s.tenant.requests().len(), requests, "no request");
+    assert_eq!(world(&s).users, users, "no account touched");
+    // Only the finishing touches again: the LaunchDaemon removed, launchd told to forget it.
+    assert!(!daemon.exists());
+    let new_calls: Vec<_> = world::calls(&s.root).unwrap().split_off(calls);
+    assert_eq!(new_calls.len(), 1, "{new_calls:#?}");
+    assert_eq!(new_calls[0].tool, mac::LAUNCHCTL);
     assert_eq!(
-        before,
-        (
-            s.tenant.requests().len(),
-            world::calls(&s.root).unwrap().len()
-        )
+        new_calls[0].args,
+        vec!["bootout", "system/io.prestage.enroll"]
     );
 }
 

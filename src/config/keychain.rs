@@ -29,6 +29,8 @@ pub enum KeychainError {
     FakeFormat { path: PathBuf, detail: String },
     #[error("the System keychain refused access to service {service:?} (OSStatus {code}); prestage must run as root")]
     System { service: String, code: i32 },
+    #[error("the System keychain still holds an item for service {service:?} after deleting it; delete it with `sudo security delete-generic-password -s '{service}' /Library/Keychains/System.keychain`")]
+    NotDeleted { service: String },
 }
 
 /// A place holding the API key by service name.
@@ -174,10 +176,18 @@ impl Keychain for SystemKeychain {
     }
 
     fn delete(&self, service: &str) -> Result<(), KeychainError> {
-        if let Some((_password, item)) = Self::find(service)? {
-            item.delete();
+        // `SecKeychainItem::delete` does not report `SecKeychainItemDelete`'s status, and
+        // `find` returns one item of possibly several (other account names): delete until
+        // none is found, and treat one that survives as an error.
+        for _ in 0..16 {
+            match Self::find(service)? {
+                Some((_password, item)) => item.delete(),
+                None => return Ok(()),
+            }
         }
-        Ok(())
+        Err(KeychainError::NotDeleted {
+            service: service.to_owned(),
+        })
     }
 }
 

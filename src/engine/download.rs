@@ -53,12 +53,12 @@ pub async fn download(
         // instead of hanging forever.
         .read_timeout(std::time::Duration::from_secs(60))
         .build()
-        .map_err(|e| http(e.to_string()))?;
+        .map_err(|e| http(e.without_url().to_string()))?;
     let response = client
         .get(url.clone())
         .send()
         .await
-        .map_err(|e| http(e.to_string()))?;
+        .map_err(|e| http(e.without_url().to_string()))?;
     if !response.status().is_success() {
         return Err(http(format!("HTTP {}", response.status())));
     }
@@ -69,7 +69,7 @@ pub async fn download(
     let mut last_report = 0u64;
     let mut stream = response.bytes_stream();
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| http(e.to_string()))?;
+        let chunk = chunk.map_err(|e| http(e.without_url().to_string()))?;
         file.write_all(&chunk).await.map_err(io)?;
         done += chunk.len() as u64;
         if done - last_report >= 4 << 20 {
@@ -104,5 +104,26 @@ mod tests {
             shown.starts_with("https://cdn.example.com/a.pkg"),
             "{shown}"
         );
+    }
+
+    #[tokio::test]
+    async fn a_failed_download_does_not_name_the_query() {
+        // A port nobody listens on: bind, note it, close.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let url = Url::parse(&format!(
+            "http://127.0.0.1:{port}/a.pkg?X-Amz-Signature=s3cr3t"
+        ))
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let err = download(&url, &dir.path().join("a.pkg"), |_, _| {})
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains("s3cr3t"), "{err}");
+        assert!(err.contains(&format!("127.0.0.1:{port}/a.pkg")), "{err}");
     }
 }

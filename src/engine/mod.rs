@@ -86,9 +86,13 @@ impl From<JcError> for StepError {
 
 impl From<HostError> for StepError {
     fn from(e: HostError) -> Self {
-        // A tool that fails may work on the next try (a busy opendirectoryd, a slow launchd);
-        // the engine retries with backoff and the log names the command.
-        StepError::Transient(e.to_string())
+        match e {
+            // A name macOS will never accept does not get better by waiting.
+            HostError::BadName { .. } => StepError::permanent("error.directory", e.to_string()),
+            // A tool that fails may work on the next try (a busy opendirectoryd, a slow
+            // launchd); the engine retries with backoff and the log names the command.
+            other => StepError::Transient(other.to_string()),
+        }
     }
 }
 

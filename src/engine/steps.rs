@@ -122,7 +122,7 @@ async fn wait_desktop(e: &mut Engine) -> Result<(), StepError> {
             info!(console_user = %user, "console user");
             last_seen.clone_from(&user);
         }
-        if SYSTEM_USERS.contains(&user.as_str()) || user.is_empty() {
+        if is_system_user(&user) {
             continue;
         }
         // A user who just arrived: look for the Finder at once (a tick here cost every
@@ -156,9 +156,11 @@ pub async fn show_progress(e: &mut Engine, step: Step) -> Result<(), StepError> 
     Ok(())
 }
 
-/// Tells the employee we are retrying (best effort).
+/// Tells the employee we are retrying (best effort). Never once the setup account is logged
+/// out: from then on the screen is the employee's own desktop (or the login window), and a
+/// full-screen window on top of it would lock them out of their work.
 pub async fn show_retrying(e: &mut Engine, step: Step) {
-    if step < Step::Welcome {
+    if step < Step::Welcome || e.state.setup_logged_out {
         return;
     }
     let progress = progress_for(step, "progress.retrying", Vec::new());
@@ -349,8 +351,13 @@ async fn wait_agent(e: &mut Engine) -> Result<(), StepError> {
         }
         if waited >= limit_ms / 2 && !e.state.agent_kickstarted {
             warn!("the JumpCloud agent has not registered half-way through Agent.InstallTimeoutSeconds; restarting it once");
-            e.record("effect", "kickstart agent", |s| s.agent_kickstarted = true)?;
+            // The flag after the kickstart: a crash or a failed kickstart in between must not
+            // use up the one restart (a second kickstart is harmless).
+            e.journal("effect", "kickstarting agent")?;
             e.host.kickstart_agent().await?;
+            e.record("effect", "agent kickstarted", |s| {
+                s.agent_kickstarted = true;
+            })?;
         }
         tokio::time::sleep(e.timing.file_poll).await;
     }
@@ -416,6 +423,11 @@ where
     F: Fn(std::sync::Arc<dyn crate::jumpcloud::Directory>) -> Fut,
     Fut: std::future::Future<Output = Result<T, JcError>>,
 {
+    if e.state.admin_fallback && e.api_key.is_none() {
+        // A restart kept the decision to use the admin key but not the key (it lives only in
+        // memory): resolve it again before building the client.
+        ensure_api_key(e, false).await?;
+    }
     let dir = e.directory()?;
     match call(dir).await {
         Err(JcError::SignatureRejected { .. }) if !e.state.admin_fallback => {
@@ -673,8 +685,9 @@ pub fn judge<'a>(
 /// Refuses an employee whose local account would be one of the setup accounts: the agent would
 /// take it over and we would then delete it.
 fn check_local_name(e: &Engine, name: &str) -> Result<(), StepError> {
+    crate::host::mac::check_name(name)?;
     let setup: Vec<&str> = setup_accounts(e);
-    if name.is_empty() || SYSTEM_USERS.contains(&name) || setup.contains(&name) {
+    if is_system_user(name) || setup.iter().any(|s| same_account(s, name)) {
         return Err(StepError::permanent(
             "error.directory",
             format!("the employee's local account name {name:?} is a setup or system account on this Mac: give the user another username or systemUsername in JumpCloud"),
@@ -946,7 +959,18 @@ async fn handover(e: &mut Engine) -> Result<(), StepError> {
         return Err(StepError::Transient("no employee identified yet".into()));
     };
     if !e.state.setup_logged_out {
-        e.ui.done(&user.local_name).await?;
+        // Nobody of the setup accounts at the console any more (a crash came right after the
+        // logout, or the employee logged it out): the screen is not ours to use.
+        let console = e.host.console_user().await?;
+        if is_system_user(&console) || same_account(&console, &user.local_name) {
+            e.record(
+                "effect",
+                format!("the setup account is already logged out (console: {console})"),
+                |s| s.setup_logged_out = true,
+            )?;
+        } else {
+            e.ui.done(&user.local_name).await?;
+        }
     }
     let setup: Vec<String> = setup_accounts(e).into_iter().map(str::to_owned).collect();
     for name in &setup {
@@ -964,10 +988,17 @@ async fn handover(e: &mut Engine) -> Result<(), StepError> {
         e.ui.close().await?;
         e.window_open = false;
         let console = e.host.console_user().await?;
-        if console != user.local_name && !SYSTEM_USERS.contains(&console.as_str()) {
+        if !same_account(&console, &user.local_name) && !is_system_user(&console) {
             if let Some(uid) = e.host.user_id(&console).await? {
                 e.record("effect", format!("logging out {console}"), |_| {})?;
-                e.host.log_out(uid).await?;
+                if let Err(err) = e.host.log_out(uid).await {
+                    // `launchctl bootout user/UID` may report an error for a session it did
+                    // end; only a setup account still at the console means it failed.
+                    if e.host.console_user().await? == console {
+                        return Err(err.into());
+                    }
+                    info!(error = %err, account = %console, "launchctl reported an error, but the account has left the console");
+                }
             }
         }
         e.record("effect", "setup account logged out", |s| {
@@ -1113,7 +1144,7 @@ async fn safe_to_delete(
     name: &str,
     employee: &str,
 ) -> Result<Result<(), String>, StepError> {
-    if name == employee {
+    if same_account(name, employee) {
         return Ok(Err("it is the employee's own account".into()));
     }
     if e.host.user_id(name).await?.is_none() {
@@ -1124,10 +1155,22 @@ async fn safe_to_delete(
             "{employee} holds no Secure Token yet, so {name} may be the last Secure Token holder; grant {employee} a token (sysadminctl -secureTokenOn {employee} -password - -adminUser {name} -adminPassword -), then delete {name}"
         )));
     }
-    if e.host.console_user().await? == name {
+    if same_account(&e.host.console_user().await?, name) {
         return Ok(Err(format!("{name} is logged in at the console")));
     }
     Ok(Ok(()))
+}
+
+/// Whether two short names may be the same account: macOS looks record names up without
+/// regard to case (`id -u Welcome` finds `welcome`), so the safety checks do too (they err on
+/// the side of refusing).
+fn same_account(a: &str, b: &str) -> bool {
+    a.eq_ignore_ascii_case(b)
+}
+
+/// `root` or `_mbsetupuser` (or nobody): never the employee, never deleted by us.
+fn is_system_user(name: &str) -> bool {
+    name.is_empty() || SYSTEM_USERS.iter().any(|s| same_account(s, name))
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -314,7 +314,11 @@ pub(crate) fn delete_reported_error(stderr: &str) -> bool {
 
 /// Account names go into argv and into `/Users/NAME`: only macOS short-name characters are let
 /// through, so a name can never be read as an option or a path.
-fn check_name(name: &str) -> Result<(), HostError> {
+/// Whether `name` can be a macOS short name that is safe to pass to a tool.
+///
+/// # Errors
+/// [`HostError::BadName`] naming it.
+pub fn check_name(name: &str) -> Result<(), HostError> {
     let ok = !name.is_empty()
         && name.len() <= 255
         && !name.starts_with('-')

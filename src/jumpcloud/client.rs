@@ -820,13 +820,24 @@ impl Client {
             (Some(m), Some(e)) if m != e => format!("{m} ({e})"),
             (Some(m), _) => m,
             (None, Some(e)) => e,
+            // A body we cannot read as a message may echo the request in any encoding: never
+            // show it for a call that carried a secret (the password).
+            (None, None) if !secrets.is_empty() => String::new(),
             (None, None) => String::from_utf8_lossy(body).into_owned(),
         };
         let key = self.read_state().api_key.clone();
         let key = key.as_ref().map(|k| k.expose_secret().to_owned());
         for secret in secrets.iter().copied().chain(key.as_deref()) {
-            if !secret.is_empty() {
-                text = text.replace(secret, "<redacted>");
+            if secret.is_empty() {
+                continue;
+            }
+            text = text.replace(secret, "<redacted>");
+            // As it appears inside a JSON string (a quote, a backslash or a control
+            // character escaped).
+            let escaped = serde_json::to_string(secret).unwrap_or_default();
+            let escaped = escaped.trim_matches('"');
+            if !escaped.is_empty() {
+                text = text.replace(escaped, "<redacted>");
             }
         }
         let mut text: String = text.chars().filter(|c| !c.is_control()).take(300).collect();

@@ -1135,3 +1135,37 @@ fn no_openssl_in_the_dependency_tree() {
         );
     }
 }
+
+#[tokio::test]
+async fn an_echoed_password_is_hidden_in_any_encoding() {
+    // A password with characters JSON escapes: an error body that echoes the request shows it
+    // escaped, not as typed.
+    let password = "Tr\"icky\\Pass-9";
+    let escaped = serde_json::to_string(password).unwrap();
+    let escaped = escaped.trim_matches('"').to_owned();
+    let mock = Mock::start().await;
+    mock.seq(
+        "PUT",
+        &format!("/api/systemusers/{USER}"),
+        vec![
+            // The message quotes the request body.
+            reply(
+                400,
+                json!({"message": format!("bad request {{\"password\":\"{escaped}\"}}")}),
+            ),
+            // No readable message at all: the raw body would be all there is.
+            reply(400, json!({"message": {"password": password}})),
+        ],
+    );
+    let c = client(&mock);
+    for _ in 0..2 {
+        let err = c
+            .set_password(USER, &SecretString::from(password))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains(password), "{err}");
+        assert!(!err.contains(&escaped), "{err}");
+        assert!(!err.contains("icky"), "{err}");
+    }
+}

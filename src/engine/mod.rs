@@ -520,7 +520,11 @@ impl Engine {
         // Best effort: the failure may be the disk itself.
         let _ = self.save();
         let _ = self.journal("failed", format!("{reference}: {message}"));
-        if let Err(e) = self.ui.fatal(&reference, detail_id).await {
+        if self.state.setup_logged_out {
+            // The employee is at their own desktop (or the login window): what is left is the
+            // admin's to fix, and a full-screen error would lock them out of their work.
+            info!(reference = %reference, "not shown on screen: the employee already has their account");
+        } else if let Err(e) = self.ui.fatal(&reference, detail_id).await {
             warn!(error = %e, "could not show the error to the employee");
         }
         if config {

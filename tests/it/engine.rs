@@ -960,3 +960,38 @@ async fn missing_swiftdialog_without_a_package_is_reported() {
     // Nothing was done to the Mac's accounts.
     assert!(world(&s).users.contains_key("welcome"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failure_after_the_handover_never_covers_the_employees_desktop() {
+    let s = scenario(options(EmployeeKind::Active)).await;
+    s.write_dialog_script(&clean_script(&s)).unwrap();
+    // A PostEnrollmentGroupID that is not in the organisation: step 14 fails for good, after
+    // the employee has their account and their desktop.
+    let config_path = s.root.resolve(mac::LOCAL_CONFIG);
+    let mut config: plist::Dictionary = plist::from_file(&config_path).unwrap();
+    config.insert(
+        "PostEnrollmentGroupID".into(),
+        "5e00000000000000000000ff".into(),
+    );
+    prestage::demo::write_plist(&config_path, &config).unwrap();
+
+    let out = run_once(&s).await;
+    assert_eq!(out.code, Some(1), "{out:#?}");
+    let st = state(&s).unwrap();
+    assert_eq!(st.step, Step::RemoveSetup);
+    assert!(st.setup_logged_out);
+    let reference = st.last_error.unwrap().reference.unwrap();
+    assert!(reference.starts_with("PS-14-"), "{reference}");
+    // An error window outlives prestage: give one the time to start, then look.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let calls = fake_dialog::calls(&s.root);
+    assert!(
+        !calls
+            .iter()
+            .any(|c| c.args.iter().any(|a| a.contains(&reference))),
+        "no error window on the employee's desktop: {calls:#?}"
+    );
+    // The reference is for IT: in the log and in `status`.
+    let log = std::fs::read_to_string(s.root.resolve(mac::LOG_FILE)).unwrap();
+    assert!(log.contains(&reference));
+}

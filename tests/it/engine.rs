@@ -995,3 +995,47 @@ async fn a_failure_after_the_handover_never_covers_the_employees_desktop() {
     let log = std::fs::read_to_string(s.root.resolve(mac::LOG_FILE)).unwrap();
     assert!(log.contains(&reference));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_right_after_the_logout_does_not_show_the_done_screen_again() {
+    let s = scenario(options(EmployeeKind::Active)).await;
+    s.write_dialog_script(&repeating_script(&s, 3)).unwrap();
+    let mut child = spawn(&s);
+    let mut killed = false;
+    for _ in 0..4000 {
+        if journal(&s)
+            .iter()
+            .any(|e| e.event == "effect" && e.detail.starts_with("logging out"))
+        {
+            child.start_kill().unwrap();
+            killed = true;
+            break;
+        }
+        if let Ok(Some(_)) = child.try_wait() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    assert!(killed, "killed at the logout\n{}", diagnose(&s));
+    let _ = finish(child).await;
+    // The logout happened (if the kill came before it, do what launchctl would have done).
+    if world(&s).console_user == "welcome" {
+        let uid = world(&s).users["welcome"].uid.to_string();
+        let status = std::process::Command::new(s.root.resolve(mac::LAUNCHCTL))
+            .args(["bootout", &format!("user/{uid}")])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+    let out = run_once(&s).await;
+    assert_eq!(out.code, Some(0), "{out:#?}\n{}", diagnose(&s));
+    assert_enrolled(&s);
+    let done_screens = fake_dialog::calls(&s.root)
+        .iter()
+        .filter(|c| c.args.iter().any(|a| a.contains("You are all set")))
+        .count();
+    assert_eq!(
+        done_screens, 1,
+        "the Done screen was shown once, before the logout"
+    );
+}

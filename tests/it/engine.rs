@@ -1039,3 +1039,57 @@ async fn a_crash_right_after_the_logout_does_not_show_the_done_screen_again() {
         "the Done screen was shown once, before the logout"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mac_without_system_context_survives_a_restart_in_every_later_step() {
+    // ADE Macs may not use system context (SPEC §5): the admin-key fallback is decided once
+    // and persisted, while the key itself lives only in memory. Every restart after the
+    // decision must find the key again, including in step 14, which does not need it
+    // otherwise.
+    let s = scenario(options(EmployeeKind::Pending)).await;
+    s.tenant.set_faults(prestage::sim::Faults {
+        system_context_disabled: true,
+        ..prestage::sim::Faults::default()
+    });
+    s.write_dialog_script(&repeating_script(&s, 10)).unwrap();
+    let mut killed_in: Vec<Step> = Vec::new();
+    let mut killed_after_fallback = false;
+    let (kills, outputs) = run_with_kills(
+        &s,
+        |journal, _| {
+            let Some(step) = journal
+                .iter()
+                .rev()
+                .find(|e| e.event == "begin")
+                .map(|e| e.step)
+            else {
+                return false;
+            };
+            if step > Step::JoinGroup && !killed_in.contains(&step) {
+                killed_in.push(step);
+                return true;
+            }
+            // And right after the engine decided on the fallback (the flag is persisted, the
+            // key is not).
+            if !killed_after_fallback
+                && journal
+                    .iter()
+                    .any(|e| e.event == "effect" && e.detail == "admin fallback")
+            {
+                killed_after_fallback = true;
+                return true;
+            }
+            false
+        },
+        12,
+    )
+    .await;
+    assert!(kills >= 6, "killed {kills} times in {killed_in:?}");
+    assert!(killed_in.contains(&Step::RemoveSetup), "{killed_in:?}");
+    assert!(
+        killed_after_fallback,
+        "killed once more right after the fallback was decided"
+    );
+    assert_exactly_once(&s, &outputs);
+    assert!(state(&s).unwrap().admin_fallback);
+}

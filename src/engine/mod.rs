@@ -559,6 +559,24 @@ mod tests {
     }
 
     #[test]
+    fn a_name_macos_cannot_have_is_permanent_a_busy_tool_is_not() {
+        let bad = crate::host::mac::check_name("ada lovelace").unwrap_err();
+        assert!(matches!(
+            StepError::from(bad),
+            StepError::Permanent {
+                detail_id: "error.directory",
+                ..
+            }
+        ));
+        assert!(crate::host::mac::check_name("ada.lovelace").is_ok());
+        let busy = HostError::Io {
+            path: "/usr/bin/id".into(),
+            source: std::io::Error::from(std::io::ErrorKind::TimedOut),
+        };
+        assert!(matches!(StepError::from(busy), StepError::Transient(_)));
+    }
+
+    #[test]
     fn exit_codes_follow_spec() {
         assert_eq!(Outcome::Done.exit_code(), 0);
         assert_eq!(Outcome::ConfigInvalid(String::new()).exit_code(), 78);

@@ -1111,8 +1111,16 @@ async fn remove_setup(e: &mut Engine) -> Result<(), StepError> {
                 Err(why) => {
                     warn!(account = %name, reason = %why, "setup account kept");
                     e.emit(&Event::Note(format!("kept {name}: {why}")));
+                    // We hid it at the handover; kept, it is how IT gets into this Mac (often
+                    // the only Secure Token holder): show it at the login window again.
+                    if e.state.hidden_users.contains(&name)
+                        && e.host.user_id(&name).await?.is_some()
+                    {
+                        e.host.show_user(&name).await?;
+                    }
                     e.record("effect", format!("kept {name}: {why}"), |s| {
                         s.kept_users.push(name.clone());
+                        s.hidden_users.retain(|h| *h != name);
                     })?;
                 }
             }

@@ -47,6 +47,14 @@ impl ToolOutput {
 }
 
 impl MacHost {
+    /// `dscl . -create /Users/NAME IsHidden 1|0`.
+    async fn set_hidden(&self, name: &str, value: &str) -> Result<(), HostError> {
+        check_name(name)?;
+        let record = format!("/Users/{name}");
+        let args = [".", "-create", record.as_str(), "IsHidden", value];
+        self.run_ok(mac::DSCL, &args).await.map(drop)
+    }
+
     /// A host whose tools live under `root` (`Root::system()` on a Mac).
     pub fn new(root: Root) -> Self {
         Self {
@@ -371,10 +379,11 @@ impl Host for MacHost {
     }
 
     async fn hide_user(&self, name: &str) -> Result<(), HostError> {
-        check_name(name)?;
-        let record = format!("/Users/{name}");
-        let args = [".", "-create", record.as_str(), "IsHidden", "1"];
-        self.run_ok(mac::DSCL, &args).await.map(drop)
+        self.set_hidden(name, "1").await
+    }
+
+    async fn show_user(&self, name: &str) -> Result<(), HostError> {
+        self.set_hidden(name, "0").await
     }
 
     async fn delete_user(&self, name: &str) -> Result<(), HostError> {

@@ -117,6 +117,9 @@ pub trait Host: Send + Sync {
     async fn has_secure_token(&self, name: &str) -> Result<bool, HostError>;
     /// `/usr/bin/dscl . -create /Users/NAME IsHidden 1`.
     async fn hide_user(&self, name: &str) -> Result<(), HostError>;
+    /// `/usr/bin/dscl . -create /Users/NAME IsHidden 0`: shows a hidden user at the login
+    /// window again (a setup account we hid and then had to keep).
+    async fn show_user(&self, name: &str) -> Result<(), HostError>;
     /// `/usr/sbin/sysadminctl -deleteUser NAME`.
     async fn delete_user(&self, name: &str) -> Result<(), HostError>;
     /// `/bin/launchctl bootout user/UID`: logs the user out.

@@ -556,6 +556,24 @@ async fn employee_without_secure_token_keeps_the_setup_account() {
     );
     assert!(w.deleted_users.is_empty());
     assert_eq!(st.kept_users, vec!["welcome".to_owned()]);
+    // Hidden at the handover, shown again once kept: IT needs it at the login window.
+    assert!(
+        !w.users["welcome"].hidden,
+        "the kept account is visible again"
+    );
+    let dscl: Vec<Vec<String>> = world::calls(&s.root)
+        .unwrap()
+        .into_iter()
+        .filter(|c| c.tool == mac::DSCL)
+        .map(|c| c.args)
+        .collect();
+    assert_eq!(
+        dscl,
+        vec![
+            vec![".", "-create", "/Users/welcome", "IsHidden", "1"],
+            vec![".", "-create", "/Users/welcome", "IsHidden", "0"],
+        ]
+    );
     let log = std::fs::read_to_string(s.root.resolve(mac::LOG_FILE)).unwrap();
     assert!(
         log.contains("holds no Secure Token yet"),

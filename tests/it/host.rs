@@ -155,6 +155,12 @@ async fn hiding_users() {
     m.update(|w| w.add_user("welcome", true, true));
     m.host.hide_user("welcome").await.unwrap();
     assert!(m.world().users["welcome"].hidden);
+    m.host.show_user("welcome").await.unwrap();
+    assert!(!m.world().users["welcome"].hidden);
+    assert!(matches!(
+        m.host.show_user("-welcome").await,
+        Err(HostError::BadName { .. })
+    ));
     let e = m.host.hide_user("ghost").await.unwrap_err();
     match &e {
         HostError::Failed {

@@ -43,6 +43,9 @@ impl Host for StubHost {
     async fn hide_user(&self, _: &str) -> Result<(), HostError> {
         unimplemented!()
     }
+    async fn show_user(&self, _: &str) -> Result<(), HostError> {
+        unimplemented!()
+    }
     async fn delete_user(&self, _: &str) -> Result<(), HostError> {
         unimplemented!()
     }

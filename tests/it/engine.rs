@@ -1037,13 +1037,18 @@ async fn a_crash_right_after_the_logout_does_not_show_the_done_screen_again() {
     assert!(killed, "killed at the logout\n{}", diagnose(&s));
     let _ = finish(child).await;
     // The logout happened (if the kill came before it, do what launchctl would have done).
+    // A `launchctl` the killed run had started may still finish the logout meanwhile (a kill
+    // of prestage does not kill its child): then ours finds nobody to log out.
     if world(&s).console_user == "welcome" {
         let uid = world(&s).users["welcome"].uid.to_string();
         let status = std::process::Command::new(s.root.resolve(mac::LAUNCHCTL))
             .args(["bootout", &format!("user/{uid}")])
             .status()
             .unwrap();
-        assert!(status.success());
+        assert!(
+            status.success() || world(&s).console_user != "welcome",
+            "{status:?}"
+        );
     }
     let out = run_once(&s).await;
     assert_eq!(out.code, Some(0), "{out:#?}\n{}", diagnose(&s));

@@ -171,13 +171,8 @@ fn branding_args(root: &Root, ui: &UiConfig) -> Vec<String> {
     args
 }
 
-/// The arguments of the long-lived progress window.
-pub fn progress_window_args(
-    root: &Root,
-    ui: &UiConfig,
-    screen: &Screen,
-    command_file: &Path,
-) -> Vec<String> {
+/// What every window starts with: title, message and the branding.
+fn window_args(root: &Root, ui: &UiConfig, screen: &Screen) -> Vec<String> {
     let mut args = vec![
         "--title".to_owned(),
         screen.title.clone(),
@@ -185,6 +180,17 @@ pub fn progress_window_args(
         one_line(&screen.message),
     ];
     args.extend(branding_args(root, ui));
+    args
+}
+
+/// The arguments of the long-lived progress window.
+pub fn progress_window_args(
+    root: &Root,
+    ui: &UiConfig,
+    screen: &Screen,
+    command_file: &Path,
+) -> Vec<String> {
+    let mut args = window_args(root, ui, screen);
     args.extend([
         "--commandfile".to_owned(),
         command_file.display().to_string(),
@@ -209,13 +215,7 @@ pub fn progress_window_args(
 
 /// The arguments of a modal question or message. `timer` closes it by itself (exit 4).
 pub fn modal_args(root: &Root, ui: &UiConfig, screen: &Screen, timer: Option<u64>) -> Vec<String> {
-    let mut args = vec![
-        "--title".to_owned(),
-        screen.title.clone(),
-        "--message".to_owned(),
-        one_line(&screen.message),
-    ];
-    args.extend(branding_args(root, ui));
+    let mut args = window_args(root, ui, screen);
     for f in &screen.fields {
         args.push("--textfield".to_owned());
         args.push(textfield_arg(f));

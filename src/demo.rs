@@ -339,6 +339,31 @@ fn identity_of(config: &plist::Dictionary) -> (Identifier, SecretKind) {
     (identifier, secret)
 }
 
+/// The kickstart hosts named in a tenant connect key's payload (JumpCloud's US hosts when it has
+/// none or does not decode).
+fn tenant_key_hosts(key: &str) -> (String, String) {
+    let us = crate::host::agent::kickstart_urls(
+        &url::Url::parse(crate::config::DEFAULT_API_BASE_URL).expect("the default URL parses"),
+    );
+    let Ok(crate::config::ConnectKey::Tenant { bootstrap, .. }) =
+        crate::config::ConnectKey::parse(key)
+    else {
+        return us;
+    };
+    let payload: serde_json::Value =
+        serde_json::from_str(bootstrap.expose_secret()).unwrap_or_default();
+    let host = |name: &str, default: String| {
+        payload
+            .get(name)
+            .and_then(serde_json::Value::as_str)
+            .map_or(default, str::to_owned)
+    };
+    (
+        host("publicKickstartUrl", us.0.clone()),
+        host("privateKickstartUrl", us.1.clone()),
+    )
+}
+
 /// Points a configuration at the simulated tenant: replaces every tenant-specific key and
 /// fills in what a rehearsal needs, keeping the admin's texts and identity settings.
 fn fill_config(config: &mut plist::Dictionary, tenant: &Tenant, group: &str, post_group: &str) {
@@ -351,7 +376,17 @@ fn fill_config(config: &mut plist::Dictionary, tenant: &Tenant, group: &str, pos
     ] {
         config.remove(key);
     }
-    config.insert("ConnectKey".into(), tenant.connect_key().into());
+    // A tenant connect key (jcc_) is rehearsed as one: the simulated tenant issues its own,
+    // with the kickstart hosts of the admin's payload, and its agent then registers only when
+    // agentBootstrap.json is exactly that payload.
+    let connect_key = match config.get("ConnectKey").and_then(plist::Value::as_string) {
+        Some(key) if key.starts_with(crate::config::connect_key::TENANT_KEY_PREFIX) => {
+            let (public, private) = tenant_key_hosts(key);
+            tenant.tenant_connect_key(&public, &private)
+        }
+        _ => tenant.connect_key(),
+    };
+    config.insert("ConnectKey".into(), connect_key.into());
     config.insert(
         "APIKey".into(),
         tenant.api_key().expose_secret().to_owned().into(),

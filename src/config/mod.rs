@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 
 use crate::paths::{mac, Root};
 
+pub mod connect_key;
 pub mod import;
 pub mod keychain;
 pub mod legacy;
@@ -27,6 +28,7 @@ mod read;
 pub mod schema;
 mod validate;
 
+pub use connect_key::ConnectKey;
 pub use model::*;
 
 /// The files a configuration is read from (real paths, already under `--root`).

@@ -159,7 +159,7 @@ pub struct AgentConfig {
 /// The validated configuration of one enrollment.
 #[derive(Debug, Clone)]
 pub struct Config {
-    pub connect_key: SecretString,
+    pub connect_key: crate::config::ConnectKey,
     pub api_key: ApiKeySource,
     pub api_base_url: Url,
     pub org_id: Option<ObjectId>,

@@ -141,7 +141,7 @@ pub fn json_schema() -> Value {
         )
     };
     let properties = json!({
-        "ConnectKey": prop(1, "string", "Connect key", "JumpCloud agent connect key (40 hex characters). Required.", &json!({ "pattern": "^[0-9A-Fa-f]{40}$" })),
+        "ConnectKey": prop(1, "string", "Connect key", "JumpCloud agent connect key: 40 hex characters, or a tenant connect key jcc_<base64> (its payload is written as agentBootstrap.json). Required.", &json!({ "pattern": "^([0-9A-Fa-f]{40}|jcc_[0-9A-Za-z+/]{4,}={0,3})$" })),
         "APIKeyKeychainService": prop(2, "string", "API key keychain service", "Service name of a generic password in the System keychain holding the admin API key (recommended: written there by a JumpCloud command after the Mac registers; deleted at the end). Set exactly one API key source.", &json!({})),
         "APIKey": prop(3, "string", "API key (plain text)", "Admin API key. Managed preferences are readable by every user of the Mac: prefer APIKeyKeychainService.", &json!({})),
         "EncryptedAPIKey": prop(4, "string", "Encrypted API key (legacy)", "The bash script's ENCRYPTED_KEY; needs DecryptUser.", &json!({})),

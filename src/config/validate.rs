@@ -394,33 +394,31 @@ impl<'a> Validator<'a> {
         let raw = self.raw;
         let mut top = Level::new("", Some(&raw.dict));
 
-        let connect_key = match self.string(&mut top, "ConnectKey") {
-            Some(s) if s.len() == 40 && s.bytes().all(|b| b.is_ascii_hexdigit()) => {
-                Some(SecretString::from(s))
+        let connect_key = if let Some(s) = self.string(&mut top, "ConnectKey") {
+            match crate::config::ConnectKey::parse(&s) {
+                Ok(key) => Some(key),
+                Err(e) => {
+                    let fix = match e {
+                        crate::config::connect_key::ConnectKeyError::Classic(_) => {
+                            "copy the connect key from the JumpCloud console (Devices, + Device, Mac): 40 hex characters, or the whole jcc_ key"
+                        }
+                        crate::config::connect_key::ConnectKeyError::Tenant(_) => {
+                            "copy the whole tenant connect key again from the JumpCloud console (Devices, + Device, Mac); it decodes to agentBootstrap.json"
+                        }
+                    };
+                    self.err("ConnectKey", e.to_string(), fix);
+                    None
+                }
             }
-            Some(s) => {
-                let detail = if s.len() == 40 {
-                    "has characters other than 0-9 and a-f".to_owned()
-                } else {
-                    format!("is {} characters long", s.chars().count())
-                };
+        } else {
+            if !top.has("ConnectKey") {
                 self.err(
                     "ConnectKey",
-                    format!("must be 40 hex characters, but {detail}"),
-                    "copy the connect key from the JumpCloud console (Devices, + Device, Mac)",
+                    "is required",
+                    "add the connect key from the JumpCloud console (Devices, + Device, Mac)",
                 );
-                None
             }
-            None => {
-                if !top.has("ConnectKey") {
-                    self.err(
-                        "ConnectKey",
-                        "is required",
-                        "add the connect key from the JumpCloud console (Devices, + Device, Mac)",
-                    );
-                }
-                None
-            }
+            None
         };
 
         let api_key = self.api_key_source(&mut top);

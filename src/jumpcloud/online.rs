@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 
 use super::client::{Client, ClientOptions, RetryPolicy};
 use super::Directory;
@@ -178,23 +178,16 @@ pub async fn online_check_with(config: &Config, options: ClientOptions) -> Vec<C
 }
 
 /// The connect key can only be checked for its form: JumpCloud has no read-only call that
-/// validates it before the agent installs.
-fn connect_key_line(key: &SecretString) -> CheckLine {
-    let key = key.expose_secret();
-    if key.len() == 40 && key.bytes().all(|b| b.is_ascii_hexdigit()) {
-        CheckLine::ok(
-            "ConnectKey",
-            "well-formed (40 hex characters; JumpCloud only checks it when the agent registers)",
-        )
-    } else {
-        CheckLine::fail(
-            "ConnectKey",
-            format!(
-                "not 40 hex characters ({} characters): copy it again from the JumpCloud console (Devices, Add device)",
-                key.chars().count()
-            ),
-        )
-    }
+/// validates it before the agent installs. Configuration validation already refused a key of
+/// neither form, so this line says which form it is.
+fn connect_key_line(key: &crate::config::ConnectKey) -> CheckLine {
+    CheckLine::ok(
+        "ConnectKey",
+        format!(
+            "well-formed, {} (JumpCloud only checks it when the agent registers)",
+            key.describe()
+        ),
+    )
 }
 
 fn describe(policy: &PasswordPolicy) -> String {
@@ -227,10 +220,21 @@ mod tests {
 
     #[test]
     fn connect_key_form() {
-        assert!(connect_key_line(&SecretString::from("a".repeat(40))).ok);
-        let bad = connect_key_line(&SecretString::from("xyz"));
-        assert!(!bad.ok);
-        assert!(!bad.detail.contains("xyz"), "the key itself is not shown");
+        let classic = crate::config::ConnectKey::parse(&"a".repeat(40)).unwrap();
+        let line = connect_key_line(&classic);
+        assert!(line.ok && line.detail.contains("40-character"), "{line:?}");
+        let payload =
+            br#"{"publicKickstartUrl":"https://kickstart.eu.jumpcloud.com:443","connectKey":"k"}"#;
+        let tenant = crate::config::ConnectKey::parse(
+            &crate::config::connect_key::encode_tenant_key(payload),
+        )
+        .unwrap();
+        let line = connect_key_line(&tenant);
+        assert!(line.ok && line.detail.contains("jcc_"), "{line:?}");
+        assert!(
+            line.detail.contains("kickstart.eu.jumpcloud.com"),
+            "{line:?}"
+        );
     }
 
     #[test]

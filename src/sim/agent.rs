@@ -161,11 +161,30 @@ fn world(root: &Root) -> Option<World> {
     }
 }
 
-/// `connectKey` of `/opt/jc/agentBootstrap.json`, if the file is there and readable.
-fn bootstrap_key(root: &Root) -> Option<String> {
+/// What `/opt/jc/agentBootstrap.json` holds, if the file is there and readable: its bytes and
+/// its `connectKey`.
+fn bootstrap(root: &Root) -> Option<(Vec<u8>, String)> {
     let bytes = fs::read(root.resolve(mac::JC_BOOTSTRAP)).ok()?;
     let v: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
-    v.get("connectKey")?.as_str().map(str::to_owned)
+    let key = v.get("connectKey")?.as_str()?.to_owned();
+    Some((bytes, key))
+}
+
+/// Whether the tenant accepts this bootstrap file: once tenant connect keys (`jcc_`) were handed
+/// out, only a file that is exactly one of their payloads (JumpCloud's installer writes the
+/// decoded payload as the file: TheJumpCloud/support `install_agent_and_serviceaccount.sh`);
+/// before that, a file whose `connectKey` is the tenant's classic key.
+fn bootstrap_accepted(tenant: &Tenant, bytes: &[u8], key: &str) -> bool {
+    let payloads = tenant
+        .inner
+        .tenant_key_payloads
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if payloads.is_empty() {
+        key == tenant.connect_key()
+    } else {
+        payloads.iter().any(|p| p.as_slice() == bytes)
+    }
 }
 
 fn write_file(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
@@ -311,9 +330,9 @@ async fn run(tenant: Tenant, root: Root, b: AgentBehaviour, status: Arc<Mutex<St
     };
     log(&root, "INFO", "JumpCloud agent starting");
     let mut warned = false;
-    let connect_key = loop {
-        if let Some(k) = bootstrap_key(&root) {
-            break k;
+    let (bootstrap_bytes, connect_key) = loop {
+        if let Some(found) = bootstrap(&root) {
+            break found;
         }
         if !warned {
             log(
@@ -325,7 +344,7 @@ async fn run(tenant: Tenant, root: Root, b: AgentBehaviour, status: Arc<Mutex<St
         }
         tokio::time::sleep(b.poll_interval).await;
     };
-    if connect_key != tenant.connect_key() {
+    if !bootstrap_accepted(&tenant, &bootstrap_bytes, &connect_key) {
         log(
             &root,
             "ERROR",

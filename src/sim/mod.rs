@@ -348,6 +348,34 @@ impl Tenant {
         self.inner.connect_key.clone()
     }
 
+    /// A tenant connect key `jcc_<base64>` (JumpCloud's format since 2025) whose payload is the
+    /// `agentBootstrap.json` for the given kickstart hosts: compact JSON, so a Mac that rewrites
+    /// it instead of writing it byte for byte is caught. From then on the simulated agent
+    /// registers only with one of these payloads as its bootstrap file.
+    pub fn tenant_connect_key(
+        &self,
+        public_kickstart_url: &str,
+        private_kickstart_url: &str,
+    ) -> String {
+        // In the bash script's key order (serde_json's map would sort them), each value
+        // escaped by serde_json.
+        let quoted = |v: &str| serde_json::to_string(v).expect("a string always serialises");
+        let payload = format!(
+            "{{\"publicKickstartUrl\":{},\"privateKickstartUrl\":{},\"connectKey\":{}}}",
+            quoted(public_kickstart_url),
+            quoted(private_kickstart_url),
+            quoted(&self.inner.connect_key)
+        )
+        .into_bytes();
+        let key = crate::config::connect_key::encode_tenant_key(&payload);
+        self.inner
+            .tenant_key_payloads
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(payload);
+        key
+    }
+
     /// The organisation id (24 hex).
     pub fn org_id(&self) -> String {
         self.inner.org_id.clone()

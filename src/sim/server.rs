@@ -30,6 +30,10 @@ pub(crate) struct Inner {
     pub url: url::Url,
     pub api_key: SecretString,
     pub connect_key: String,
+    /// The `agentBootstrap.json` payloads of the tenant connect keys (`jcc_`) handed out. Once
+    /// one was, the simulated agent registers only with a bootstrap file that is exactly one
+    /// of them, as a Mac whose installer wrote the decoded payload unchanged.
+    pub tenant_key_payloads: Mutex<Vec<Vec<u8>>>,
     pub org_id: String,
     pub started: Instant,
     /// One key for every Mac when `AgentBehaviour::shared_key` is set.
@@ -75,6 +79,7 @@ pub(crate) async fn start(opts: SimOptions) -> std::io::Result<Arc<Inner>> {
         url,
         api_key: SecretString::from(api_key),
         connect_key,
+        tenant_key_payloads: Mutex::new(Vec::new()),
         org_id: state.org_id.clone(),
         started: Instant::now(),
         shared_key: tokio::sync::OnceCell::new(),

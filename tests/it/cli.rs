@@ -31,6 +31,35 @@ fn config_check_passes_both_examples() {
 }
 
 #[test]
+fn config_check_accepts_a_tenant_connect_key_and_explains_a_broken_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let minimal = std::fs::read_to_string(repo("examples/minimal.plist")).unwrap();
+    let with_key = |name: &str, key: &str| {
+        let path = dir.path().join(name);
+        let text = minimal.replace("0123456789abcdef0123456789abcdef01234567", key);
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    let payload = br#"{"publicKickstartUrl":"https://kickstart.jumpcloud.com:443","privateKickstartUrl":"https://private-kickstart.jumpcloud.com:443","connectKey":"k"}"#;
+    let good = with_key(
+        "good.plist",
+        &prestage::config::connect_key::encode_tenant_key(payload),
+    );
+    let out = prestage(&["config", "check", good.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let broken = with_key(
+        "broken.plist",
+        &prestage::config::connect_key::encode_tenant_key(br#"{"publicKickstartUrl":"x"}"#),
+    );
+    let out = prestage(&["config", "check", broken.to_str().unwrap()]);
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    assert!(all.contains("ConnectKey"), "{all}");
+    assert!(all.contains("no string connectKey"), "{all}");
+    assert!(all.contains("broken.plist"), "{all}");
+}
+
+#[test]
 fn config_check_fails_every_bad_fixture_naming_the_file() {
     let dir = repo("tests/fixtures/config/bad");
     let mut checked = 0;

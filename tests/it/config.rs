@@ -159,6 +159,11 @@ const BAD: &[(&str, &str, &str)] = &[
         "APIKey",
         "the file holds a secret but",
     ),
+    (
+        "tenant-connect-key-not-json.plist",
+        "ConnectKey",
+        "its payload is not JSON",
+    ),
 ];
 
 #[test]
@@ -550,6 +555,29 @@ fn debug_never_shows_secrets() {
     let err = load_with(&Sources::single(file), Mode::Run, &known, me()).unwrap_err();
     assert!(!err.to_string().contains("TOPSECRET"), "{err}");
     assert!(!format!("{err:?}").contains("TOPSECRET"), "{err:?}");
+}
+
+#[test]
+fn import_keeps_a_tenant_connect_key_whole() {
+    let script = fs::read_to_string(fixture("import/bootstrap_filled.sh")).unwrap();
+    let payload = br#"{"publicKickstartUrl":"https://kickstart.jumpcloud.com:443","privateKickstartUrl":"https://private-kickstart.jumpcloud.com:443","connectKey":"k"}"#;
+    let key = config::connect_key::encode_tenant_key(payload);
+    let script = regex::Regex::new(r"(?m)^YOUR_CONNECT_KEY=.*$")
+        .unwrap()
+        .replace(&script, format!("YOUR_CONNECT_KEY='{key}'"));
+    let report = config::import::import(&script);
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    let dir = tempfile::tempdir().unwrap();
+    let out = write_mode(dir.path(), "imported.plist", &report.plist_xml, 0o600);
+    let (code, text) = check_as_me(&out, false);
+    assert_eq!(code, 0, "{text}");
+    let c = load_with(&Sources::single(out), Mode::Run, &known, me()).unwrap();
+    match c.config.connect_key {
+        config::ConnectKey::Tenant { bootstrap, .. } => {
+            assert_eq!(bootstrap.expose_secret().as_bytes(), payload);
+        }
+        other @ config::ConnectKey::Classic(_) => panic!("{other:?}"),
+    }
 }
 
 #[test]

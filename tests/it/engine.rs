@@ -319,6 +319,40 @@ async fn pending_user_enrolls_and_nothing_leaks() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_connect_key_enrolls_with_its_own_payload_and_eu_hosts() {
+    // The admin's key is a jcc_ key whose payload names the EU kickstart hosts; the scenario
+    // swaps in one issued by the simulated tenant with the same hosts, and from then on the
+    // simulated agent registers only when agentBootstrap.json is exactly that payload.
+    let payload = br#"{"publicKickstartUrl":"https://kickstart.eu.jumpcloud.com:443","privateKickstartUrl":"https://private-kickstart.eu.jumpcloud.com:443","connectKey":"x"}"#;
+    let mut config = base_config(&[], &[]);
+    config.insert(
+        "ConnectKey".into(),
+        prestage::config::connect_key::encode_tenant_key(payload).into(),
+    );
+    let s = scenario(ScenarioOptions {
+        base_config: Some(config),
+        ..options(EmployeeKind::Active)
+    })
+    .await;
+    s.write_dialog_script(&clean_script(&s)).unwrap();
+    let out = run_once(&s).await;
+    assert_eq!(out.code, Some(0), "{out:#?}");
+    assert_enrolled(&s);
+    let written = std::fs::read_to_string(s.root.resolve(mac::JC_BOOTSTRAP)).unwrap();
+    assert!(
+        written.starts_with(r#"{"publicKickstartUrl":"https://kickstart.eu.jumpcloud.com:443","#),
+        "written as the payload is, not rewritten: {written}"
+    );
+    // The APIBaseURL is the simulated tenant's (loopback): our own URL choice would have
+    // given JumpCloud's US hosts.
+    assert!(
+        !written.contains("https://kickstart.jumpcloud.com"),
+        "{written}"
+    );
+    assert!(!written.contains('\n'), "compact as issued: {written}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn active_user_is_not_asked_for_a_password() {
     let s = scenario(options(EmployeeKind::Active)).await;
     s.write_dialog_script(&clean_script(&s)).unwrap();

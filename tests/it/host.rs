@@ -14,7 +14,7 @@ use prestage::host::{
     TAKEOVER_DONE,
 };
 use prestage::paths::{mac, Root};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::ExposeSecret;
 
 const EXE: &str = env!("CARGO_BIN_EXE_prestage");
 const ORG: &str = "5f1a2b3c4d5e6f7a8b9c0d1e";
@@ -373,7 +373,7 @@ async fn package_signatures() {
     );
     assert_eq!(
         sig.chain[0],
-        "Developer ID Installer: JumpCloud Inc. (N985MXSH85)"
+        "Developer ID Installer: JUMPCLOUD INC. (N985MXSH85)"
     );
     assert!(sig.is_signed_by("Developer ID Installer: JumpCloud"));
     assert_eq!(sig.chain.len(), 3);
@@ -637,8 +637,11 @@ fn bootstrap_file_is_private_and_regional() {
     let files = AgentFiles::new(m.root.clone());
     let (public, private) =
         kickstart_urls(&url::Url::parse("https://console.eu.jumpcloud.com").unwrap());
-    let key = SecretString::from("0123456789abcdef0123456789abcdef01234567");
-    files.write_bootstrap(&public, &private, &key).unwrap();
+    let key =
+        prestage::config::ConnectKey::parse("0123456789abcdef0123456789abcdef01234567").unwrap();
+    files
+        .write_bootstrap(&key.bootstrap_json(&public, &private))
+        .unwrap();
     let path = m.root.resolve(mac::JC_BOOTSTRAP);
     let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
@@ -654,7 +657,9 @@ fn bootstrap_file_is_private_and_regional() {
     // Rewriting replaces it whole and leaves no temporary file behind.
     let (public, private) =
         kickstart_urls(&url::Url::parse("https://console.jumpcloud.com").unwrap());
-    files.write_bootstrap(&public, &private, &key).unwrap();
+    files
+        .write_bootstrap(&key.bootstrap_json(&public, &private))
+        .unwrap();
     let text = std::fs::read_to_string(&path).unwrap();
     assert!(
         text.contains("https://kickstart.jumpcloud.com:443"),
@@ -665,6 +670,26 @@ fn bootstrap_file_is_private_and_regional() {
         .map(|e| e.unwrap().file_name())
         .collect();
     assert_eq!(entries, ["agentBootstrap.json"]);
+}
+
+#[test]
+fn a_tenant_connect_key_is_written_as_its_payload_byte_for_byte() {
+    let m = FakeMac::new();
+    let files = AgentFiles::new(m.root.clone());
+    // Compact, in an order serde would not choose, with EU hosts: kept exactly as it is.
+    let payload = r#"{"publicKickstartUrl":"https://kickstart.eu.jumpcloud.com:443","privateKickstartUrl":"https://private-kickstart.eu.jumpcloud.com:443","connectKey":"jcc-inner"}"#;
+    let key = prestage::config::ConnectKey::parse(
+        &prestage::config::connect_key::encode_tenant_key(payload.as_bytes()),
+    )
+    .unwrap();
+    // Our URLs (US here) lose to the payload's.
+    let (public, private) =
+        kickstart_urls(&url::Url::parse("https://console.jumpcloud.com").unwrap());
+    files
+        .write_bootstrap(&key.bootstrap_json(&public, &private))
+        .unwrap();
+    let written = std::fs::read(m.root.resolve(mac::JC_BOOTSTRAP)).unwrap();
+    assert_eq!(written, payload.as_bytes());
 }
 
 fn append(path: &Path, text: &str) {
@@ -837,7 +862,7 @@ async fn minimal_outside_fakes_are_understood() {
 
     // pkgutil: trusted only with exit 0 (SPEC §4: "exit 0 and `Developer ID Installer:
     // JumpCloud` in its chain").
-    let signed = "Package \"agent.pkg\":\n   Status: signed by a developer certificate issued by Apple for distribution\n   Certificate Chain:\n    1. Developer ID Installer: JumpCloud Inc. (N985MXSH85)\n    2. Developer ID Certification Authority\n    3. Apple Root CA\n";
+    let signed = "Package \"agent.pkg\":\n   Status: signed by a developer certificate issued by Apple for distribution\n   Certificate Chain:\n    1. Developer ID Installer: JUMPCLOUD INC. (N985MXSH85)\n    2. Developer ID Certification Authority\n    3. Apple Root CA\n";
     let exit = root.resolve("/pkgutil-exit");
     std::fs::write(&exit, "0").unwrap();
     shell_tool(

@@ -1026,7 +1026,10 @@ async fn no_secret_reaches_a_log_line_or_an_error() {
 
 fn config(url: &Url, post_group: &str, policy: PolicySource) -> Config {
     Config {
-        connect_key: SecretString::from("0123456789abcdef0123456789abcdef01234567"),
+        connect_key: prestage::config::ConnectKey::parse(
+            "0123456789abcdef0123456789abcdef01234567",
+        )
+        .unwrap(),
         api_key: ApiKeySource::Plain(SecretString::from(API_KEY)),
         api_base_url: url.clone(),
         org_id: None,

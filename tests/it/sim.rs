@@ -1192,6 +1192,33 @@ async fn agent_with_a_wrong_connect_key_never_registers() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn with_a_tenant_key_the_agent_needs_its_payload_byte_for_byte() {
+    let t = start(opts()).await;
+    let key = t.tenant_connect_key(
+        "https://kickstart.eu.jumpcloud.com:443",
+        "https://private-kickstart.eu.jumpcloud.com:443",
+    );
+    let payload = match prestage::config::ConnectKey::parse(&key).unwrap() {
+        prestage::config::ConnectKey::Tenant { bootstrap, .. } => bootstrap,
+        other @ prestage::config::ConnectKey::Classic(_) => panic!("{other:?}"),
+    };
+    // Same connect key inside, but rewritten (other hosts, other layout): refused.
+    let (_d1, rewritten) = fake_mac(&t.connect_key());
+    install_agent(&rewritten);
+    let refused = t.attach_mac(&rewritten);
+    // The payload exactly as decoded: registers.
+    let (_d2, exact) = fake_mac(&t.connect_key());
+    std::fs::write(exact.resolve(mac::JC_BOOTSTRAP), payload.expose_secret()).unwrap();
+    install_agent(&exact);
+    let accepted = t.attach_mac(&exact);
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    assert!(refused.system_id().is_none());
+    assert!(agent_log(&rewritten).contains("connect key was rejected"));
+    assert!(accepted.system_id().is_some(), "{}", agent_log(&exact));
+    assert_eq!(t.systems().len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
 async fn silent_and_never_registering_agents() {
     let t = start(opts()).await;
     let ada = t.add_user(SimUser::active("ada", "ada@example.com"));

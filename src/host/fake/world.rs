@@ -264,7 +264,7 @@ pub const DIALOG_PACKAGE_ID: &str = "au.csiro.dialogcli";
 pub struct FakePackage {
     pub identifier: String,
     pub version: String,
-    /// e.g. `Developer ID Installer: JumpCloud Inc. (N985MXSH85)`.
+    /// e.g. `Developer ID Installer: JUMPCLOUD INC. (N985MXSH85)`.
     pub signer: Option<String>,
 }
 
@@ -274,7 +274,7 @@ impl FakePackage {
         Self {
             identifier: AGENT_PACKAGE_ID.into(),
             version: "3.2.1".into(),
-            signer: Some("Developer ID Installer: JumpCloud Inc. (N985MXSH85)".into()),
+            signer: Some("Developer ID Installer: JUMPCLOUD INC. (N985MXSH85)".into()),
         }
     }
 

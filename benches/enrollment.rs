@@ -38,6 +38,8 @@ type BenchResult<T> = Result<T, Box<dyn Error + Send + Sync>>;
 
 /// The binary under measurement (the bench profile's `prestage`).
 const EXE: &str = env!("CARGO_BIN_EXE_prestage");
+/// The fake macOS tools and swiftDialog (one multi-call binary).
+const FAKES: &str = env!("CARGO_BIN_EXE_prestage-fake");
 
 /// How often the child's `/proc` entries are read while it runs.
 const SAMPLE: Duration = Duration::from_millis(5);
@@ -170,7 +172,7 @@ fn no_mistakes(scenario: &Scenario) -> Script {
 }
 
 async fn scenario(fakes: Fakes, login: Option<u64>) -> BenchResult<Scenario> {
-    let scenario = Scenario::new(options(fakes, login), Path::new(EXE)).await?;
+    let scenario = Scenario::new(options(fakes, login), Path::new(FAKES)).await?;
     scenario.write_dialog_script(&no_mistakes(&scenario))?;
     Ok(scenario)
 }

@@ -132,7 +132,7 @@ fn main() -> ExitCode {
 
 async fn happy_path_enrollment() -> bool {
     println!("== requests per happy-path enrollment (real engine, simulated Mac and tenant)");
-    let exe = Path::new(env!("CARGO_BIN_EXE_prestage"));
+    let exe = Path::new(env!("CARGO_BIN_EXE_prestage-fake"));
     let scenario = match Scenario::new(
         ScenarioOptions {
             bootout_kills_caller: false,
@@ -200,12 +200,14 @@ async fn run_engine(scenario: &Scenario, script: Script) -> Result<Outcome, Stri
     let strings = Strings::from_config(&cfg.ui, &[]);
     let host: Arc<dyn Host> = Arc::new(MacHost::new(scenario.root.clone()));
     let ui = Box::new(ScriptedUi::new(script, cfg.ui.clone(), strings));
-    let keychain = prestage::config::keychain::for_root(&scenario.root);
-    let connect = prestage::app::connector(Arc::clone(&host), &cfg);
+    let keychain = Box::new(prestage::host::fake::keychain::FakeKeychain::for_root(
+        &scenario.root,
+    ));
+    let connect = prestage::engine::connect::connector(Arc::clone(&host), &cfg);
     let engine = Engine::new(scenario.root.clone(), cfg, host, ui, keychain, connect)
         .map_err(|e| e.to_string())?
         .with_timing(simulation_timing());
-    Ok(engine.run().await)
+    Ok(engine.run(std::future::pending::<()>()).await)
 }
 
 /// `/api/systemusers/5f…` → `/api/systemusers/{id}`.

@@ -158,7 +158,7 @@ note "building prestage $version (MACOSX_DEPLOYMENT_TARGET=$MACOSX_DEPLOYMENT_TA
 
 # 1. Release builds.
 for triple in aarch64-apple-darwin x86_64-apple-darwin; do
-    run cargo build --release --locked --manifest-path "$repo/Cargo.toml" --target "$triple"
+    run cargo build --release --locked --no-default-features --bin prestage --manifest-path "$repo/Cargo.toml" --target "$triple"
 done
 
 # 2. Payload root, laid out as on the Mac (SPEC §1).

@@ -12,10 +12,10 @@ use std::time::{Duration, Instant};
 
 use secrecy::ExposeSecret;
 
-use crate::cli::CliError;
 use crate::config::{self, Identifier, SecretKind};
 use crate::engine::state::Step;
 use crate::engine::{Engine, Event, Outcome, Timing};
+use crate::error::CommandError as CliError;
 use crate::host::fake::world::{FakePackage, World};
 use crate::host::{Host, MacHost};
 use crate::logging::{LogFormat, LogOptions};
@@ -132,7 +132,8 @@ fn err(e: impl std::fmt::Display) -> ScenarioError {
 }
 
 impl Scenario {
-    /// Builds the scenario. `exe` is the `prestage` binary the fake tools link to.
+    /// Builds the scenario. `exe` runs the fake tools: `prestage-fake`, or a `prestage` built
+    /// with the `sim` feature (both take `sim-tool <tool path> <args>` from the shim).
     pub async fn new(opts: ScenarioOptions, exe: &Path) -> Result<Scenario, ScenarioError> {
         let dir = tempfile::Builder::new()
             .prefix("prestage-demo-")
@@ -169,7 +170,7 @@ impl Scenario {
 
         // The Mac: fake tools, the setup account, Setup Assistant finishing soon, the employee.
         crate::host::fake::install_fake_tools(&root, exe).map_err(err)?;
-        crate::ui::fake_dialog::install_fake_dialog(&root, exe).map_err(err)?;
+        crate::host::fake::install_fake_dialog(&root, exe).map_err(err)?;
         World::update(&root, |w| {
             w.add_user(SETUP_ACCOUNT, true, true);
             w.in_setup_assistant(SETUP_ACCOUNT, opts.setup_assistant_ms);
@@ -281,6 +282,44 @@ impl Scenario {
 }
 
 impl Scenario {
+    /// The real engine for this scenario, in this process: the configuration written on the
+    /// simulated Mac, the real host adapter and JumpCloud client, the simulated keychain,
+    /// `ui` for the employee, and [`simulation_timing`].
+    pub fn engine(&self, ui: Box<dyn Ui>) -> Result<Engine, ScenarioError> {
+        let sources = config::Sources::single(self.root.resolve(mac::LOCAL_CONFIG));
+        let cfg = config::load(
+            &sources,
+            config::Mode::Run,
+            &crate::ui::strings::is_known_id,
+        )
+        .map_err(err)?
+        .config;
+        let host: Arc<dyn Host> = Arc::new(MacHost::new(self.root.clone()));
+        let keychain = Box::new(crate::host::fake::keychain::FakeKeychain::for_root(
+            &self.root,
+        ));
+        let connect = crate::engine::connect::connector(Arc::clone(&host), &cfg);
+        Ok(
+            Engine::new(self.root.clone(), cfg, host, ui, keychain, connect)
+                .map_err(err)?
+                .with_timing(simulation_timing()),
+        )
+    }
+
+    /// The scripted employee of [`Scenario::demo_script`] as a UI for [`Scenario::engine`].
+    pub fn scripted_ui(&self, script: Script) -> Result<Box<dyn Ui>, ScenarioError> {
+        let sources = config::Sources::single(self.root.resolve(mac::LOCAL_CONFIG));
+        let cfg = config::load(
+            &sources,
+            config::Mode::Run,
+            &crate::ui::strings::is_known_id,
+        )
+        .map_err(err)?
+        .config;
+        let strings = Strings::from_config(&cfg.ui, &[]);
+        Ok(Box::new(ScriptedUi::new(script, cfg.ui.clone(), strings)))
+    }
+
     /// Queues `script`'s answers for the fake swiftDialog (used when `prestage run` runs as
     /// its own process and talks to `dialog`): identities first, then passwords, in the order
     /// the engine asks.
@@ -559,8 +598,10 @@ pub async fn run(opts: &DemoOptions) -> Result<u8, CliError> {
     } else {
         Box::new(ScriptedUi::new(scenario.demo_script(), cfg.ui.clone(), strings).with_echo(true))
     };
-    let keychain = crate::config::keychain::for_root(&scenario.root);
-    let connect = crate::app::connector(Arc::clone(&host), &cfg);
+    let keychain = Box::new(crate::host::fake::keychain::FakeKeychain::for_root(
+        &scenario.root,
+    ));
+    let connect = crate::engine::connect::connector(Arc::clone(&host), &cfg);
     let engine = Engine::new(scenario.root.clone(), cfg, host, ui, keychain, connect)
         .map_err(|e| CliError::new(1, e.to_string()))?
         .with_timing(simulation_timing());
@@ -589,12 +630,13 @@ pub async fn run(opts: &DemoOptions) -> Result<u8, CliError> {
         Event::Note(note) => println!("  • {note}"),
         Event::StepStarted(_) => {}
     });
-    let outcome = engine.run().await;
+    let outcome = engine.run(std::future::pending::<()>()).await;
     let took = started.elapsed();
     summary(&scenario, &outcome, took);
     Ok(match outcome {
-        Outcome::Done => 0,
-        other => other.exit_code(),
+        Outcome::Done | Outcome::AlreadyDone => 0,
+        Outcome::ConfigInvalid { .. } => 78,
+        Outcome::Failed { .. } | Outcome::Stopped => 1,
     })
 }
 
@@ -617,11 +659,15 @@ fn summary(scenario: &Scenario, outcome: &Outcome, took: Duration) {
             scenario.employee.account,
             took.as_secs_f64()
         ),
+        Outcome::AlreadyDone => println!("the simulated Mac was enrolled already"),
         Outcome::Failed { reference, message } => println!(
             "FAILED ({reference}) after {:.1} s: {message}",
             took.as_secs_f64()
         ),
-        Outcome::ConfigInvalid(m) => println!("configuration invalid: {m}"),
+        Outcome::ConfigInvalid { reference, message } => {
+            println!("configuration invalid ({reference}): {message}");
+        }
+        Outcome::Stopped => println!("stopped"),
     }
     println!(
         "  requests to JumpCloud: {} (the bash script needs about 16)",

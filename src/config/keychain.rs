@@ -5,17 +5,13 @@
 //! command writes it there (for example `security add-generic-password -s <service> -a prestage
 //! -w <key> /Library/Keychains/System.keychain`) and prestage deletes it when enrollment is done.
 //!
-//! Everywhere else, and under any `--root` other than `/`, [`FakeKeychain`] stands in for it: a
-//! JSON object `{"<service>": "<secret>"}` in `<root>/.fakemac/keychain.json`. That file is the
-//! simulation used by the tests, the simulator and `prestage demo`; it is never used on a real Mac.
+//! The daemon uses [`system`]. Tests, the simulator and `prestage demo` wire in a simulation
+//! instead (`host::fake::keychain::FakeKeychain`, only compiled with the `sim` feature): the
+//! choice is made where the parts are put together, never guessed from `--root`.
 
-use std::collections::BTreeMap;
-use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use secrecy::{ExposeSecret, SecretString};
-
-use crate::paths::Root;
+use secrecy::SecretString;
 
 /// Why the keychain could not be read or changed. Never carries the secret.
 #[derive(Debug, thiserror::Error)]
@@ -29,6 +25,8 @@ pub enum KeychainError {
     FakeFormat { path: PathBuf, detail: String },
     #[error("the System keychain refused access to service {service:?} (OSStatus {code}); prestage must run as root")]
     System { service: String, code: i32 },
+    #[error("APIKeyKeychainService {service:?} needs the macOS System keychain, and this is not a Mac; use APIKey or EncryptedAPIKey here")]
+    Unavailable { service: String },
     #[error("the System keychain still holds an item for service {service:?} after deleting it; delete it with `sudo security delete-generic-password -s '{service}' /Library/Keychains/System.keychain`")]
     NotDeleted { service: String },
 }
@@ -41,90 +39,38 @@ pub trait Keychain: Send + Sync {
     fn delete(&self, service: &str) -> Result<(), KeychainError>;
 }
 
-/// The keychain for this `--root`: the System keychain on a real Mac with root `/`, the JSON
-/// simulation otherwise.
-pub fn for_root(root: &Root) -> Box<dyn Keychain> {
+/// The keychain the daemon reads `APIKeyKeychainService` from: the System keychain on macOS;
+/// elsewhere there is none, and using one is an error that says so. Tests and the simulator
+/// wire in the fake (`host::fake::keychain`) themselves.
+pub fn system() -> Box<dyn Keychain> {
     #[cfg(target_os = "macos")]
-    if root.is_system() {
-        return Box::new(SystemKeychain);
+    {
+        Box::new(SystemKeychain)
     }
-    Box::new(FakeKeychain::for_root(root))
+    #[cfg(not(target_os = "macos"))]
+    {
+        Box::new(Unavailable)
+    }
 }
 
-/// The simulation: `<root>/.fakemac/keychain.json`, a JSON object mapping service to secret.
-#[derive(Debug, Clone)]
-pub struct FakeKeychain {
-    path: PathBuf,
-}
+/// No System keychain: prestage runs on a Mac; on any other system a keychain-held API key
+/// cannot be read.
+#[cfg(not(target_os = "macos"))]
+#[derive(Debug, Clone, Copy)]
+struct Unavailable;
 
-impl FakeKeychain {
-    /// The simulation file of this root.
-    pub fn for_root(root: &Root) -> Self {
-        Self {
-            path: root.dir().join(".fakemac").join("keychain.json"),
-        }
-    }
-
-    /// The JSON file this keychain lives in.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    fn load(&self) -> Result<BTreeMap<String, String>, KeychainError> {
-        let text = match std::fs::read_to_string(&self.path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
-            Err(source) => {
-                return Err(KeychainError::FakeIo {
-                    path: self.path.clone(),
-                    source,
-                })
-            }
-        };
-        // serde_json's messages name a line and column, never the values.
-        serde_json::from_str(&text).map_err(|e| KeychainError::FakeFormat {
-            path: self.path.clone(),
-            detail: e.to_string(),
+#[cfg(not(target_os = "macos"))]
+impl Keychain for Unavailable {
+    fn read(&self, service: &str) -> Result<Option<SecretString>, KeychainError> {
+        Err(KeychainError::Unavailable {
+            service: service.to_owned(),
         })
     }
 
-    fn save(&self, map: &BTreeMap<String, String>) -> Result<(), KeychainError> {
-        let io = |source| KeychainError::FakeIo {
-            path: self.path.clone(),
-            source,
-        };
-        let dir = self.path.parent().unwrap_or_else(|| Path::new("."));
-        std::fs::create_dir_all(dir).map_err(io)?;
-        let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
-        let text = serde_json::to_string_pretty(map).map_err(|e| KeychainError::FakeFormat {
-            path: self.path.clone(),
-            detail: e.to_string(),
-        })?;
-        tmp.write_all(text.as_bytes()).map_err(io)?;
-        tmp.persist(&self.path).map_err(|e| io(e.error))?;
-        Ok(())
-    }
-
-    /// Stores `secret` under `service` (what the JumpCloud command does on a real Mac); used by
-    /// the simulator and tests.
-    pub fn store(&self, service: &str, secret: &SecretString) -> Result<(), KeychainError> {
-        let mut map = self.load()?;
-        map.insert(service.to_owned(), secret.expose_secret().to_owned());
-        self.save(&map)
-    }
-}
-
-impl Keychain for FakeKeychain {
-    fn read(&self, service: &str) -> Result<Option<SecretString>, KeychainError> {
-        Ok(self.load()?.remove(service).map(SecretString::from))
-    }
-
     fn delete(&self, service: &str) -> Result<(), KeychainError> {
-        let mut map = self.load()?;
-        if map.remove(service).is_some() {
-            self.save(&map)?;
-        }
-        Ok(())
+        Err(KeychainError::Unavailable {
+            service: service.to_owned(),
+        })
     }
 }
 
@@ -188,39 +134,5 @@ impl Keychain for SystemKeychain {
         Err(KeychainError::NotDeleted {
             service: service.to_owned(),
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn fake_keychain_reads_stores_and_deletes() {
-        let dir = tempfile::tempdir().unwrap();
-        let root = Root::new(dir.path());
-        let kc = FakeKeychain::for_root(&root);
-        assert!(kc.read("svc").unwrap().is_none());
-        kc.store("svc", &SecretString::from("s3cret")).unwrap();
-        assert_eq!(kc.read("svc").unwrap().unwrap().expose_secret(), "s3cret");
-        assert!(kc.path().ends_with(".fakemac/keychain.json"));
-        kc.delete("svc").unwrap();
-        assert!(kc.read("svc").unwrap().is_none());
-        kc.delete("svc").unwrap();
-    }
-
-    #[test]
-    fn fake_keychain_bad_json_is_an_error_without_content() {
-        let dir = tempfile::tempdir().unwrap();
-        let root = Root::new(dir.path());
-        std::fs::create_dir_all(dir.path().join(".fakemac")).unwrap();
-        std::fs::write(
-            dir.path().join(".fakemac/keychain.json"),
-            "{\"svc\": \"topsecretvalue\"",
-        )
-        .unwrap();
-        let err = for_root(&root).read("svc").unwrap_err().to_string();
-        assert!(err.contains("keychain.json"), "{err}");
-        assert!(!err.contains("topsecretvalue"), "{err}");
     }
 }

@@ -7,7 +7,9 @@
 //! kept for `prestage status`.
 
 pub mod clock;
+pub mod connect;
 pub mod download;
+pub mod lifecycle;
 pub mod state;
 pub mod status;
 pub mod steps;
@@ -106,32 +108,28 @@ impl From<crate::host::agent::AgentError> for StepError {
 impl From<UiError> for StepError {
     fn from(e: UiError) -> Self {
         match e {
-            UiError::DialogMissing { .. } => StepError::permanent("error.generic", e.to_string()),
+            UiError::DialogMissing { .. } | UiError::Unanswerable(_) => {
+                StepError::permanent("error.generic", e.to_string())
+            }
             other => StepError::Transient(other.to_string()),
         }
     }
 }
 
-/// How `run` ended.
+/// How a run ended (the CLI turns it into SPEC §2's exit code).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    /// Enrolled and cleaned up.
+    /// Enrolled and cleaned up (or stopped by our own final bootout).
     Done,
+    /// The enrollment had finished before this start; the finishing touches were repeated.
+    AlreadyDone,
     /// Stopped by a permanent failure; the reference code is in the state and the log.
     Failed { reference: String, message: String },
-    /// The configuration cannot work.
-    ConfigInvalid(String),
-}
-
-impl Outcome {
-    /// The process exit code of SPEC §2.
-    pub fn exit_code(&self) -> u8 {
-        match self {
-            Outcome::Done => 0,
-            Outcome::Failed { .. } => 1,
-            Outcome::ConfigInvalid(_) => 78,
-        }
-    }
+    /// The configuration cannot work; the reference code is in the state and the log.
+    ConfigInvalid { reference: String, message: String },
+    /// Stopped by the shutdown signal (SIGTERM) before the end; progress is persisted and the
+    /// next start resumes.
+    Stopped,
 }
 
 /// Something the engine did, for `prestage demo`'s narration and tests.
@@ -238,11 +236,7 @@ impl Engine {
             Loaded::Fresh => State::new(clock::now_ms()),
             Loaded::Resumed(state) => *state,
             Loaded::MovedAside { moved_to, reason } => {
-                error!(
-                    moved_to = %moved_to.display(),
-                    %reason,
-                    "the state file could not be read and was moved aside; starting over (every step checks what is already done)"
-                );
+                lifecycle::log_moved_aside(&moved_to, &reason);
                 State::new(clock::now_ms())
             }
         };
@@ -372,8 +366,23 @@ impl Engine {
         Ok(dir)
     }
 
-    /// Runs (or resumes) the enrollment to the end.
-    pub async fn run(mut self) -> Outcome {
+    /// Runs (or resumes) the enrollment to the end, or until `shutdown` completes (launchd's
+    /// SIGTERM: at shutdown, or our own bootout at the very end). Stopping drops the work at
+    /// whatever it was waiting for: progress is persisted before and after every side effect,
+    /// so that is safe (crash-only), and dropping the UI closes its window.
+    pub async fn run(mut self, shutdown: impl std::future::Future<Output = ()>) -> Outcome {
+        // `caffeinate -w` ends with this process; every run starts its own.
+        if let Err(err) = self.host.keep_awake(std::process::id()).await {
+            warn!(error = %err, "could not start caffeinate; the Mac may sleep during enrollment");
+        }
+        let store = self.store.clone();
+        tokio::select! {
+            outcome = self.drive() => outcome,
+            () = shutdown => lifecycle::stopped(&store),
+        }
+    }
+
+    async fn drive(&mut self) -> Outcome {
         info!(run_id = %self.state.run_id, step = %self.state.step, run = self.state.runs, "prestage run");
         let mut backoff = wait::Backoff::new(self.timing.backoff_base, self.timing.backoff_cap);
         loop {
@@ -384,7 +393,7 @@ impl Engine {
             if let Err(e) = self.begin(step) {
                 return self.fail(step, e).await;
             }
-            match steps::run_step(&mut self, step).await {
+            match steps::run_step(self, step).await {
                 Ok(()) => {
                     backoff.reset();
                     if let Err(e) = self.finish(step) {
@@ -414,7 +423,7 @@ impl Engine {
                         reason,
                         wait: delay,
                     });
-                    steps::show_retrying(&mut self, step).await;
+                    steps::show_retrying(self, step).await;
                     tokio::time::sleep(delay).await;
                 }
                 Err(e) => return self.fail(step, e).await,
@@ -422,28 +431,20 @@ impl Engine {
         }
     }
 
-    /// The finishing touches (idempotent; the last one is `launchctl bootout`). Transient
-    /// failures (a keychain or disk hiccup) are retried with backoff, like any step's.
+    /// The finishing touches (idempotent; the last one is `launchctl bootout`).
     async fn finish_touches(&mut self) -> Outcome {
-        let mut backoff = wait::Backoff::new(self.timing.backoff_base, self.timing.backoff_cap);
-        loop {
-            let result = steps::finish(
-                &self.root,
-                &self.store,
-                &mut self.state,
-                self.host.as_ref(),
-                self.keychain.as_ref(),
-            )
-            .await;
-            match result {
-                Ok(()) => return Outcome::Done,
-                Err(StepError::Transient(reason)) => {
-                    let delay = backoff.next_delay();
-                    warn!(%reason, "finishing touches will be retried");
-                    tokio::time::sleep(delay).await;
-                }
-                Err(e) => return self.fail(Step::Done, e).await,
-            }
+        let result = lifecycle::finish_touches(
+            &self.root,
+            &self.store,
+            &mut self.state,
+            self.host.as_ref(),
+            self.keychain.as_ref(),
+            &self.timing,
+        )
+        .await;
+        match result {
+            Ok(()) => Outcome::Done,
+            Err(e) => self.fail(Step::Done, e).await,
         }
     }
 
@@ -499,15 +500,7 @@ impl Engine {
             StepError::Config(m) => (m.clone(), "error.configuration", true),
             other => (other.to_string(), "error.generic", false),
         };
-        // The same failure again (launchd restarts us every minute) keeps its reference code,
-        // so the employee and IT talk about one code.
-        let reference = match &self.state.last_error {
-            Some(prev) if prev.permanent && prev.step == step && prev.message == message => prev
-                .reference
-                .clone()
-                .unwrap_or_else(|| reference_code(step, &self.state.run_id)),
-            _ => reference_code(step, &self.state.run_id),
-        };
+        let reference = lifecycle::reference_for(&self.state, step, &message);
         error!(step = %step, reference = %reference, error = %message, "enrollment stopped: an administrator must act");
         let rec = ErrorRecord {
             step,
@@ -517,9 +510,13 @@ impl Engine {
             at_ms: clock::now_ms(),
         };
         self.state.last_error = Some(rec);
-        // Best effort: the failure may be the disk itself.
-        let _ = self.save();
-        let _ = self.journal("failed", format!("{reference}: {message}"));
+        // Best effort: the failure may be the disk itself, which the log then says.
+        if let Err(e) = self.save() {
+            warn!(error = %e, "could not record the failure in the state file");
+        }
+        if let Err(e) = self.journal("failed", format!("{reference}: {message}")) {
+            warn!(error = %e, "could not record the failure in the journal");
+        }
         if self.state.setup_logged_out {
             // The employee is at their own desktop (or the login window): what is left is the
             // admin's to fix, and a full-screen error would lock them out of their work.
@@ -528,7 +525,7 @@ impl Engine {
             warn!(error = %e, "could not show the error to the employee");
         }
         if config {
-            Outcome::ConfigInvalid(message)
+            Outcome::ConfigInvalid { reference, message }
         } else {
             Outcome::Failed { reference, message }
         }
@@ -574,19 +571,5 @@ mod tests {
             source: std::io::Error::from(std::io::ErrorKind::TimedOut),
         };
         assert!(matches!(StepError::from(busy), StepError::Transient(_)));
-    }
-
-    #[test]
-    fn exit_codes_follow_spec() {
-        assert_eq!(Outcome::Done.exit_code(), 0);
-        assert_eq!(Outcome::ConfigInvalid(String::new()).exit_code(), 78);
-        assert_eq!(
-            Outcome::Failed {
-                reference: String::new(),
-                message: String::new()
-            }
-            .exit_code(),
-            1
-        );
     }
 }

@@ -343,12 +343,14 @@ pub enum Loaded {
 #[derive(Debug, Clone)]
 pub struct Store {
     dir: PathBuf,
+    root: Root,
 }
 
 impl Store {
     pub fn new(root: &Root) -> Self {
         Self {
             dir: root.resolve(mac::STATE_DIR),
+            root: root.clone(),
         }
     }
 
@@ -357,15 +359,20 @@ impl Store {
     }
 
     pub fn state_path(&self) -> PathBuf {
-        self.dir.join("state.json")
+        self.root.resolve(mac::STATE_FILE)
     }
 
     pub fn journal_path(&self) -> PathBuf {
-        self.dir.join("journal.jsonl")
+        self.root.resolve(mac::JOURNAL_FILE)
     }
 
     pub fn receipt_path(&self) -> PathBuf {
-        self.dir.join("receipt.json")
+        self.root.resolve(mac::RECEIPT_FILE)
+    }
+
+    /// `run.lock`: held by the one `prestage run` of this Mac.
+    pub fn lock_path(&self) -> PathBuf {
+        self.root.resolve(mac::LOCK_FILE)
     }
 
     /// Creates the directory (0700) and tightens its mode if it already exists.

@@ -48,9 +48,6 @@ pub const JUMPCLOUD_TEAM_ID: &str = "N985MXSH85";
 const KEYCHAIN_INTERACTION_NOT_ALLOWED: i32 = -25308;
 const KEYCHAIN_AUTH_FAILED: i32 = -25293;
 
-/// Accounts that are never the employee's and never deleted by us.
-const SYSTEM_USERS: [&str; 2] = ["root", "_mbsetupuser"];
-
 /// Runs one step.
 pub async fn run_step(e: &mut Engine, step: Step) -> Result<(), StepError> {
     // The API key lives only in memory: after a restart it is resolved again. From reading the
@@ -97,14 +94,6 @@ fn preflight(e: &mut Engine) -> Result<(), StepError> {
         info!(setup_account = %enrollment, "the setup account will be deleted once the employee holds a Secure Token");
     }
     Ok(())
-}
-
-/// Keeps the Mac awake while this process lives (`caffeinate -w` ends with us). Started on
-/// every run, since the previous run's caffeinate ended with it.
-pub async fn keep_awake(e: &Engine) {
-    if let Err(err) = e.host.keep_awake(std::process::id()).await {
-        warn!(error = %err, "could not start caffeinate; the Mac may sleep during enrollment");
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -546,6 +535,9 @@ pub(crate) async fn ensure_api_key(e: &mut Engine, wait: bool) -> Result<(), Ste
                             "error.configuration",
                             format!("the System keychain item {service:?} exists but prestage may not read it (OSStatus {code}): create it with `security add-generic-password -s {service} -a prestage -w <key> -T /usr/local/libexec/prestage/prestage /Library/Keychains/System.keychain` so prestage is in its access list"),
                         ));
+                    }
+                    Err(err @ crate::config::keychain::KeychainError::Unavailable { .. }) => {
+                        return Err(StepError::permanent("error.configuration", err.to_string()));
                     }
                     Err(err) => return Err(StepError::Transient(err.to_string())),
                 }
@@ -1177,10 +1169,7 @@ fn same_account(a: &str, b: &str) -> bool {
     a.eq_ignore_ascii_case(b)
 }
 
-/// `root` or `_mbsetupuser` (or nobody): never the employee, never deleted by us.
-fn is_system_user(name: &str) -> bool {
-    name.is_empty() || SYSTEM_USERS.iter().any(|s| same_account(s, name))
-}
+use crate::host::is_system_user;
 
 // ---------------------------------------------------------------------------------------------
 // 15. Clean up

@@ -5,6 +5,7 @@
 //! tools (a world state file plus a multi-call helper) used by tests and `prestage demo`.
 
 pub mod agent;
+#[cfg(feature = "sim")]
 pub mod fake;
 pub mod mac;
 
@@ -58,6 +59,16 @@ pub enum HostError {
         #[source]
         source: std::io::Error,
     },
+}
+
+/// Accounts that are never the employee's and never deleted by us: `root` at the login window,
+/// `_mbsetupuser` during Setup Assistant (what `stat -f %Su /dev/console` prints then).
+const SYSTEM_USERS: [&str; 2] = ["root", "_mbsetupuser"];
+
+/// `root` or `_mbsetupuser` (or nobody) at the console: not a person's session. macOS looks
+/// names up without case, so neither do we.
+pub fn is_system_user(name: &str) -> bool {
+    name.is_empty() || SYSTEM_USERS.iter().any(|s| s.eq_ignore_ascii_case(name))
 }
 
 /// The leaf name's prefix of an installer package's Developer ID certificate.

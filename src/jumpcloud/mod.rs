@@ -19,6 +19,7 @@
 //! because [`ClientOptions::from_config`] records which key each group id came from.
 
 pub mod client;
+#[cfg(feature = "sim")]
 pub mod contract;
 pub mod error;
 pub mod online;

@@ -1,7 +1,7 @@
 //! A fake swiftDialog `dialog` launcher for tests, the simulator and `prestage demo`.
 //!
-//! The prestage binary becomes this fake when it is run as `<root>/usr/local/bin/dialog`
-//! (a symlink made by [`install_fake_dialog`]); [`dispatch_from_argv0`] detects that. It:
+//! `<root>/usr/local/bin/dialog` links to the fake Mac's shim (`host::fake::install_fake_dialog`),
+//! which hands the call to [`run`]. It:
 //! - parses exactly swiftDialog 2.x's argument syntax (options of
 //!   `dialog/Command Line/CommandLineArguments.swift`, `--textfield` modifiers of the wiki's
 //!   "Text Fields" page). Real swiftDialog silently ignores an option it does not know; the fake
@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
@@ -473,33 +473,6 @@ pub fn json_output(values: &[(String, String)]) -> String {
         .collect::<Vec<_>>()
         .join(",\n");
     format!("{{\n{body}\n}}")
-}
-
-/// Makes `<root>/usr/local/bin/dialog` a symlink to `exe` (the prestage binary).
-pub fn install_fake_dialog(root: &Root, exe: &Path) -> std::io::Result<PathBuf> {
-    let link = root.tool(mac::DIALOG);
-    if let Some(dir) = link.parent() {
-        fs::create_dir_all(dir)?;
-    }
-    if fs::symlink_metadata(&link).is_ok() {
-        fs::remove_file(&link)?;
-    }
-    std::os::unix::fs::symlink(exe, &link)?;
-    Ok(link)
-}
-
-/// When this process was started as `<root>/usr/local/bin/dialog` of a fake Mac (a `.fakemac`
-/// folder beside it), runs the fake and returns its exit code.
-pub fn dispatch_from_argv0() -> Option<i32> {
-    let mut argv = std::env::args();
-    let argv0 = PathBuf::from(argv.next()?);
-    let dir = argv0.to_str()?.strip_suffix(mac::DIALOG)?;
-    let root = Root::new(if dir.is_empty() { "/" } else { dir });
-    if !root.resolve(world::WORLD_DIR).is_dir() {
-        return None;
-    }
-    let rest: Vec<String> = argv.collect();
-    Some(run(&root, &rest))
 }
 
 /// Runs the fake `dialog` with `args` (without argv[0]); returns the exit code.

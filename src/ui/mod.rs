@@ -6,12 +6,16 @@
 //! every screen to HTML for admins. `screen` builds what each screen shows, once, for all of
 //! them; `fake_dialog` is a stand-in for swiftDialog's `dialog` used by tests and the simulator.
 
+pub mod deferred;
 pub mod dialog;
+#[cfg(feature = "sim")]
 pub mod fake_dialog;
 pub mod preview;
 pub mod screen;
+#[cfg(feature = "sim")]
 pub mod scripted;
 pub mod strings;
+#[cfg(feature = "sim")]
 pub mod terminal;
 
 use async_trait::async_trait;
@@ -31,8 +35,10 @@ pub enum UiError {
     Cancelled { code: i32 },
     #[error("nobody is logged in at the console to see the dialog")]
     NoConsoleUser,
-    #[error("the scripted answers ran out at {0}")]
-    ScriptExhausted(String),
+    /// No answer can ever come to this question (a rehearsal's script ran out, a terminal
+    /// closed): waiting would hang, so the engine stops with a reference code.
+    #[error("no answer can come to the question {0:?}")]
+    Unanswerable(String),
     #[error("{0}")]
     Io(#[from] std::io::Error),
 }

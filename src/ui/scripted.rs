@@ -178,11 +178,9 @@ impl Ui for ScriptedUi {
             let _ = write!(line, " (attempts left {left})");
         }
         self.record(line);
-        let answer = self
-            .script
-            .identities
-            .pop_front()
-            .ok_or_else(|| UiError::ScriptExhausted("who are you".into()))?;
+        let answer = self.script.identities.pop_front().ok_or_else(|| {
+            UiError::Unanswerable("who are you (the scripted answers ran out)".into())
+        })?;
         Ok(IdentityAnswer {
             identifier: answer.identifier.trim().to_owned(),
             secret: if prompt.secret_label_id.is_some() {
@@ -228,11 +226,9 @@ impl Ui for ScriptedUi {
             let _ = write!(line, " (directory said: {reason})");
         }
         self.record(line);
-        let answer = self
-            .script
-            .passwords
-            .pop_front()
-            .ok_or_else(|| UiError::ScriptExhausted("choose a password".into()))?;
+        let answer = self.script.passwords.pop_front().ok_or_else(|| {
+            UiError::Unanswerable("choose a password (the scripted answers ran out)".into())
+        })?;
         let confirmation = answer
             .confirmation
             .unwrap_or_else(|| answer.password.clone());
@@ -304,7 +300,7 @@ mod tests {
         assert_eq!(p.confirmation.expose_secret(), "Correct-Horse-7");
         assert!(matches!(
             ui.ask_password(&prompt).await,
-            Err(UiError::ScriptExhausted(_))
+            Err(UiError::Unanswerable(_))
         ));
         let t = ui.transcript();
         assert!(t[0].contains("(attempts left 4)"), "{t:?}");

@@ -21,6 +21,8 @@ use sha2_free::sha256_hex;
 use tokio::process::{Child, Command};
 
 const EXE: &str = env!("CARGO_BIN_EXE_prestage");
+/// The fake macOS tools and swiftDialog (one multi-call binary).
+const FAKES: &str = env!("CARGO_BIN_EXE_prestage-fake");
 /// No single run of the engine in these tests should take longer (real hangs only).
 const RUN_LIMIT: Duration = Duration::from_secs(90);
 
@@ -86,7 +88,9 @@ fn base_config(
 }
 
 async fn scenario(opts: ScenarioOptions) -> Scenario {
-    Scenario::new(opts, Path::new(EXE)).await.expect("scenario")
+    Scenario::new(opts, Path::new(FAKES))
+        .await
+        .expect("scenario")
 }
 
 /// A script without mistakes.

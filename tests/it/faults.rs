@@ -414,7 +414,7 @@ async fn a_full_enrollment_survives_faults_and_sets_the_password_once() {
             bootout_kills_caller: false,
             ..ScenarioOptions::default()
         },
-        std::path::Path::new(env!("CARGO_BIN_EXE_prestage")),
+        std::path::Path::new(env!("CARGO_BIN_EXE_prestage-fake")),
     )
     .await
     .unwrap();
@@ -441,14 +441,19 @@ async fn a_full_enrollment_survives_faults_and_sets_the_password_once() {
         cfg.ui.clone(),
         strings,
     ));
-    let keychain = prestage::config::keychain::for_root(&scenario.root);
-    let connect = prestage::app::connector(Arc::clone(&host), &cfg);
+    let keychain = Box::new(prestage::host::fake::keychain::FakeKeychain::for_root(
+        &scenario.root,
+    ));
+    let connect = prestage::engine::connect::connector(Arc::clone(&host), &cfg);
     let engine = Engine::new(scenario.root.clone(), cfg, host, ui, keychain, connect)
         .unwrap()
         .with_timing(simulation_timing());
-    let outcome = tokio::time::timeout(Duration::from_secs(600), engine.run())
-        .await
-        .expect("the enrollment hung");
+    let outcome = tokio::time::timeout(
+        Duration::from_secs(600),
+        engine.run(std::future::pending::<()>()),
+    )
+    .await
+    .expect("the enrollment hung");
     assert!(matches!(outcome, Outcome::Done), "{outcome:?}");
 
     let t = &scenario.tenant;

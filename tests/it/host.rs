@@ -16,7 +16,7 @@ use prestage::host::{
 use prestage::paths::{mac, Root};
 use secrecy::ExposeSecret;
 
-const EXE: &str = env!("CARGO_BIN_EXE_prestage");
+const EXE: &str = env!("CARGO_BIN_EXE_prestage-fake");
 const ORG: &str = "5f1a2b3c4d5e6f7a8b9c0d1e";
 
 /// A fake Mac in a temporary folder, with the fake tools installed.
@@ -434,7 +434,7 @@ async fn installing_packages() {
     m.host.install_package(&dialog).await.unwrap();
     assert_eq!(
         std::fs::read_link(m.root.tool(mac::DIALOG)).unwrap(),
-        PathBuf::from(EXE)
+        m.root.resolve(prestage::host::fake::SHIM)
     );
 
     let e = m

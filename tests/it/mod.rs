@@ -6,6 +6,7 @@ mod engine;
 mod faults;
 mod host;
 mod jumpcloud;
+mod lifecycle;
 mod packaging;
 mod sim;
 mod ui;

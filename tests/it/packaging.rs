@@ -20,7 +20,8 @@ use prestage::host::fake::world::{self, World};
 use prestage::paths::{mac, Root};
 use tempfile::TempDir;
 
-const EXE: &str = env!("CARGO_BIN_EXE_prestage");
+/// The fake macOS tools (one multi-call binary).
+const FAKES: &str = env!("CARGO_BIN_EXE_prestage-fake");
 const DAEMON_TEMPLATE: &str = "launchd/io.prestage.enroll.plist";
 const PROFILE: &str = "packaging/profile/io.prestage.enroll.mobileconfig";
 const SCHEMA: &str = "packaging/profile/io.prestage.enroll.schema.json";
@@ -102,7 +103,7 @@ impl FakeMac {
             chowns: outside.join("chown.log"),
             root,
         };
-        install_fake_tools(&mac.mac_root(), Path::new(EXE)).unwrap();
+        install_fake_tools(&mac.mac_root(), Path::new(FAKES)).unwrap();
         mac.update(|w| {
             // A Mac prestage was never installed on.
             w.daemon_loaded = false;
@@ -840,8 +841,8 @@ fn build_pkg_dry_run_prints_the_signed_build() {
         (q(&binary), q(&component), q(&distribution), q(&product));
     let (config, dialog, manifest) = (q(config), q(dialog), q(&manifest));
     let expected = [
-        format!("+ cargo build --release --locked --manifest-path {manifest} --target aarch64-apple-darwin"),
-        format!("+ cargo build --release --locked --manifest-path {manifest} --target x86_64-apple-darwin"),
+        format!("+ cargo build --release --locked --no-default-features --bin prestage --manifest-path {manifest} --target aarch64-apple-darwin"),
+        format!("+ cargo build --release --locked --no-default-features --bin prestage --manifest-path {manifest} --target x86_64-apple-darwin"),
         format!("+ rm -rf {stage}"),
         format!(
             "+ mkdir -p {} {} {} {scripts}",

@@ -66,8 +66,11 @@ impl Host for StubHost {
     }
     async fn install_package(&self, pkg: &Path) -> Result<(), HostError> {
         self.installed.lock().unwrap().push(pkg.to_owned());
-        fake_dialog::install_fake_dialog(&self.root, Path::new(env!("CARGO_BIN_EXE_prestage")))
-            .unwrap();
+        prestage::host::fake::install_fake_dialog(
+            &self.root,
+            Path::new(env!("CARGO_BIN_EXE_prestage-fake")),
+        )
+        .unwrap();
         Ok(())
     }
     async fn sync_clock(&self, _: &str) -> Result<(), HostError> {
@@ -98,7 +101,11 @@ fn mac_with(console: &str, with_dialog: bool, signer: Option<&str>) -> Mac {
     world.add_user(console, true, true);
     world.save(&root).unwrap();
     if with_dialog {
-        fake_dialog::install_fake_dialog(&root, Path::new(env!("CARGO_BIN_EXE_prestage"))).unwrap();
+        prestage::host::fake::install_fake_dialog(
+            &root,
+            Path::new(env!("CARGO_BIN_EXE_prestage-fake")),
+        )
+        .unwrap();
     }
     let host = Arc::new(StubHost {
         root: root.clone(),

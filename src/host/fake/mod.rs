@@ -1,14 +1,19 @@
-//! Faithful fakes of the macOS tools of SPEC §4, for tests, the simulator and `prestage demo`.
+//! Faithful fakes of the macOS tools of SPEC §4, for tests, the simulator and `prestage demo`
+//! (compiled only with the `sim` feature).
 //!
-//! The `prestage` binary doubles as a multi-call tool: [`install_fake_tools`] links every tool
-//! path under a temporary root (e.g. `<root>/usr/sbin/sysadminctl`) to the binary, and `main`
-//! calls [`dispatch`] first, which recognises such an invocation by its `argv[0]`. Each fake
-//! records its call in `/.fakemac/calls.jsonl`, changes the shared [`world::World`] under its
-//! lock, and prints what the real tool prints, with the same exit codes and stdout/stderr split.
+//! [`install_fake_tools`] writes one shim, `<root>/.fakemac/shim` (`exec <fakes> sim-tool "$0"
+//! "$@"`), and links every tool path under the root (e.g. `<root>/usr/sbin/sysadminctl`, and
+//! `/usr/local/bin/dialog`) to it. `<fakes>` is the `prestage-fake` multi-call binary (tests), or
+//! a `prestage` built with the `sim` feature (`prestage demo`, whose `cargo run` builds no other
+//! binary); both hand the tool's path and arguments to [`run`]. Each fake records its call in
+//! `/.fakemac/calls.jsonl`, changes the shared [`world::World`] under its lock, and prints what
+//! the real tool prints, with the same exit codes and stdout/stderr split. The shim `exec`s, so
+//! a fake keeps the PID its caller started (`caffeinate -w`, `launchctl bootout` rely on it).
 //!
-//! Fakes only run when `<root>/.fakemac/` exists, so a real Mac never runs them. They are plain
-//! std code: each is a short-lived process.
+//! Fakes only answer for a root that has a `/.fakemac/` folder. They are plain std code: each
+//! is a short-lived process.
 
+pub mod keychain;
 mod tools;
 pub mod world;
 
@@ -23,6 +28,34 @@ use world::{Call, World, WorldError, WORLD_DIR, WORLD_FILE};
 /// with the UI).
 pub fn faked_tools() -> impl Iterator<Item = &'static str> {
     mac::TOOLS.iter().copied().filter(|t| *t != mac::DIALOG)
+}
+
+/// The subcommand the shim passes first (`prestage sim-tool PATH ARGS...`).
+pub const SHIM_SUBCOMMAND: &str = "sim-tool";
+
+/// Runs the fake that `tool_path` (a tool's path under a fake Mac's root, as the shim's `$0`)
+/// stands for: a macOS tool of SPEC §4 or swiftDialog. Returns the exit code; 127 (as a shell
+/// says for a missing command) when the path is no faked tool under a root with `/.fakemac/`.
+pub fn run(tool_path: &Path, args: &[String]) -> i32 {
+    if let Some(code) = dispatch(tool_path, args) {
+        return code;
+    }
+    if let Some(root) = root_of(tool_path, mac::DIALOG) {
+        return crate::ui::fake_dialog::run(&root, args);
+    }
+    eprintln!(
+        "prestage-fake: {} is not a faked tool under a simulated Mac (no .fakemac folder)",
+        tool_path.display()
+    );
+    127
+}
+
+/// The fake Mac's root that `tool_path` is `tool` under, if it has a `/.fakemac/` folder.
+fn root_of(tool_path: &Path, tool: &str) -> Option<Root> {
+    let text = tool_path.to_str()?;
+    let prefix = text.strip_suffix(tool)?;
+    let root = Root::new(if prefix.is_empty() { "/" } else { prefix });
+    root.resolve(WORLD_DIR).is_dir().then_some(root)
 }
 
 /// Runs the fake tool `argv0` stands for, if it is one: `None` unless `argv0` is a tool path of
@@ -111,13 +144,15 @@ fn run_tool(root: &Root, tool: &str, args: &[String]) -> i32 {
     reply.code
 }
 
-/// Links every faked tool under `root` to `exe` (the `prestage` binary), creates the folders
-/// and files a Mac has (`/dev/console`, `/var/log`, `/var/tmp`, `/var/db`,
-/// `/Library/LaunchDaemons`) and, unless one exists, writes an initial world: login window,
-/// no users, prestage's daemon loaded.
+/// Writes the shim that runs the fakes with `exe` (`prestage-fake`, or a `prestage` built with
+/// the `sim` feature), links every faked tool under `root` to it, creates the folders and files
+/// a Mac has (`/dev/console`, `/var/log`, `/var/tmp`, `/var/db`, `/Library/LaunchDaemons`) and,
+/// unless one exists, writes an initial world: login window, no users, prestage's daemon
+/// loaded.
 pub fn install_fake_tools(root: &Root, exe: &Path) -> Result<(), WorldError> {
+    let shim = write_shim(root, exe)?;
     for tool in faked_tools() {
-        link(&root.tool(tool), exe)?;
+        link(&root.tool(tool), &shim)?;
     }
     for dir in [
         "/dev",
@@ -147,10 +182,36 @@ pub fn install_fake_tools(root: &Root, exe: &Path) -> Result<(), WorldError> {
     World::update(root, |_| ())
 }
 
-/// Links `/usr/local/bin/dialog` under `root` to `exe`, for tests whose Mac already has
-/// swiftDialog (the fake dialog itself is the UI's; `main` routes to it).
-pub fn install_fake_dialog(root: &Root, exe: &Path) -> Result<(), WorldError> {
-    link(&root.tool(mac::DIALOG), exe)
+/// Installs the fake swiftDialog launcher at `/usr/local/bin/dialog` under `root` (a Mac that
+/// already has swiftDialog): a link to the shim, written for `exe` if it is not there yet.
+pub fn install_fake_dialog(root: &Root, exe: &Path) -> Result<PathBuf, WorldError> {
+    let shim = root.resolve(SHIM);
+    let shim = if shim.is_file() {
+        shim
+    } else {
+        write_shim(root, exe)?
+    };
+    let dialog = root.tool(mac::DIALOG);
+    link(&dialog, &shim)?;
+    Ok(dialog)
+}
+
+/// The shim every fake tool path links to.
+pub const SHIM: &str = "/.fakemac/shim";
+
+/// Writes `<root>/.fakemac/shim`: `exec '<exe>' sim-tool "$0" "$@"` (0755).
+fn write_shim(root: &Root, exe: &Path) -> Result<PathBuf, WorldError> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = root.resolve(SHIM);
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir).map_err(io(dir))?;
+    }
+    // Single quotes keep every byte of the path but `'`, written as '\''.
+    let quoted = exe.to_string_lossy().replace('\'', "'\\''");
+    let text = format!("#!/bin/sh\nexec '{quoted}' {SHIM_SUBCOMMAND} \"$0\" \"$@\"\n");
+    fs::write(&path, text).map_err(io(&path))?;
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).map_err(io(&path))?;
+    Ok(path)
 }
 
 /// Makes `path` a symbolic link to `target`, replacing whatever was there.

@@ -479,10 +479,9 @@ pub(super) fn installer(root: &Root, args: &[String]) -> Outcome {
         });
     }
     if package.identifier == DIALOG_PACKAGE_ID {
-        // swiftDialog's package installs the `dialog` launcher: the fake dialog is this binary.
-        if let Ok(exe) = std::env::current_exe() {
-            super::link(&root.tool(mac::DIALOG), &exe)?;
-        }
+        // swiftDialog's package installs the `dialog` launcher: the fake one runs through the
+        // same shim as every fake tool.
+        super::link(&root.tool(mac::DIALOG), &root.resolve(super::SHIM))?;
     }
     Ok(Reply::ok(format!(
         "installer: Package name is {}\ninstaller: Installing at base path /\ninstaller: The install was successful.\n",

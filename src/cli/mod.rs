@@ -1,5 +1,8 @@
 //! The command line of SPEC §2. `main` parses, runs, and turns an error into one line for the
-//! admin (`error: <what>; <how to fix>`) and an exit code; detail goes to the log.
+//! admin (`error: <what>; <how to fix>`) and an exit code; detail goes to the log. This is the
+//! only place that prints a command's outcome and chooses exit codes.
+
+mod commands;
 
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
@@ -44,10 +47,20 @@ pub enum Command {
     #[command(subcommand)]
     Config(ConfigCommand),
     /// Full enrollment on a simulated Mac against a simulated JumpCloud tenant.
+    #[cfg(feature = "sim")]
     Demo {
         /// Answer the employee's questions in this terminal.
         #[arg(long)]
         interactive: bool,
+    },
+    /// Run a fake macOS tool or swiftDialog of a simulated Mac (what its shim calls).
+    #[cfg(feature = "sim")]
+    #[command(name = "sim-tool", hide = true)]
+    SimTool {
+        /// The tool's path under the simulated Mac's root.
+        tool: PathBuf,
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
     },
     /// The employee's screens.
     #[command(subcommand)]
@@ -69,7 +82,10 @@ impl Command {
             Command::Config(ConfigCommand::Check { .. }) => "config check",
             Command::Config(ConfigCommand::Import { .. }) => "config import",
             Command::Config(ConfigCommand::Schema) => "config schema",
+            #[cfg(feature = "sim")]
             Command::Demo { .. } => "demo",
+            #[cfg(feature = "sim")]
+            Command::SimTool { .. } => "sim-tool",
             Command::Ui(UiCommand::Preview { .. }) => "ui preview",
             Command::Reset { .. } => "reset",
         }
@@ -83,10 +99,11 @@ impl Command {
     }
 
     fn takes_config(&self) -> bool {
-        matches!(
-            self,
-            Command::Run | Command::Demo { .. } | Command::Ui(UiCommand::Preview { .. })
-        )
+        #[cfg(feature = "sim")]
+        if matches!(self, Command::Demo { .. }) {
+            return true;
+        }
+        matches!(self, Command::Run | Command::Ui(UiCommand::Preview { .. }))
     }
 }
 
@@ -123,21 +140,7 @@ pub enum UiCommand {
     },
 }
 
-/// An error for the admin: what happened and how to fix it, plus the exit code.
-#[derive(Debug)]
-pub struct CliError {
-    pub message: String,
-    pub code: u8,
-}
-
-impl CliError {
-    pub fn new(code: u8, message: impl Into<String>) -> Self {
-        Self {
-            message: message.into(),
-            code,
-        }
-    }
-}
+pub use crate::error::{one_line, CommandError as CliError};
 
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
@@ -203,17 +206,6 @@ pub fn usage_error_line(rendered: &str) -> String {
     }
 }
 
-/// Errors for the admin are one line (SPEC §2): a message made of several lines (every problem
-/// of a configuration) keeps them all, separated by ` | `.
-pub fn one_line(message: &str) -> String {
-    message
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect::<Vec<_>>()
-        .join(" | ")
-}
-
 fn log_options(cli: &Cli, file_root: Option<Root>, daemon: bool) -> LogOptions {
     LogOptions {
         format: cli.log_format,
@@ -261,7 +253,8 @@ fn dispatch(cli: Cli) -> Result<u8, CliError> {
                 eprintln!("warning: {note}");
             }
             let rt = runtime()?;
-            Ok(rt.block_on(crate::app::run(root, config)))
+            let keychain = crate::config::keychain::system();
+            rt.block_on(run(root, config, keychain))
         }
         Command::Status { json } => {
             logging::init(&log_options(&cli, None, false));
@@ -280,8 +273,14 @@ fn dispatch(cli: Cli) -> Result<u8, CliError> {
         }
         Command::Config(cmd) => {
             logging::init(&log_options(&cli, None, false));
-            crate::app::config_command(cmd)
+            commands::config_command(cmd)
         }
+        #[cfg(feature = "sim")]
+        Command::SimTool { tool, args } => {
+            let code = crate::host::fake::run(tool, args);
+            Ok(u8::try_from(code & 0xff).unwrap_or(1))
+        }
+        #[cfg(feature = "sim")]
         Command::Demo { interactive } => {
             let rt = runtime()?;
             rt.block_on(crate::demo::run(&crate::demo::DemoOptions {
@@ -293,13 +292,53 @@ fn dispatch(cli: Cli) -> Result<u8, CliError> {
         }
         Command::Ui(UiCommand::Preview { out }) => {
             logging::init(&log_options(&cli, None, false));
-            crate::app::ui_preview(config.as_deref(), out)
+            commands::ui_preview(config.as_deref(), out)
         }
         Command::Reset { yes } => {
             logging::init(&log_options(&cli, None, false));
             reset(&root, *yes)
         }
     }
+}
+
+/// `prestage run`: SIGTERM is launchd's stop (at shutdown, or our own bootout at the end).
+async fn run(
+    root: Root,
+    config: Option<PathBuf>,
+    keychain: Box<dyn crate::config::keychain::Keychain>,
+) -> Result<u8, CliError> {
+    use crate::engine::Outcome;
+    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(|e| CliError::new(1, format!("cannot listen for SIGTERM: {e}")))?;
+    let shutdown = async move {
+        sigterm.recv().await;
+    };
+    let outcome = crate::app::run(root, config, keychain, shutdown)
+        .await
+        .map_err(|e| CliError::new(1, e.to_string()))?;
+    Ok(match outcome {
+        Outcome::Done => 0,
+        Outcome::AlreadyDone => {
+            eprintln!("this Mac is already enrolled; see `prestage status`");
+            0
+        }
+        Outcome::Failed { reference, message } => {
+            eprintln!(
+                "error: {} (reference {reference}); fix it, then `prestage reset` if needed; launchd will retry",
+                one_line(&message)
+            );
+            1
+        }
+        Outcome::ConfigInvalid { reference, message } => {
+            eprintln!(
+                "error: the configuration is invalid (reference {reference}): {}; fix it with your MDM or package (`prestage config check FILE` lists every problem), launchd starts prestage again within a minute",
+                one_line(&message)
+            );
+            78
+        }
+        // launchd restarts us; progress is persisted.
+        Outcome::Stopped => 143,
+    })
 }
 
 fn reset(root: &Root, yes: bool) -> Result<u8, CliError> {

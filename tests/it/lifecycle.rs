@@ -1,0 +1,109 @@
+//! Integration tests: the run's life inside one process. The engine takes its shutdown signal
+//! as a parameter (SIGTERM in the daemon), so a stop mid-enrollment is tested without a real
+//! signal, followed by a fresh engine that finishes the job exactly once.
+
+use std::path::Path;
+use std::time::Duration;
+
+use prestage::demo::{EmployeeKind, Scenario, ScenarioOptions};
+use prestage::engine::state::{Loaded, Step, Store};
+use prestage::engine::Outcome;
+
+const FAKES: &str = env!("CARGO_BIN_EXE_prestage-fake");
+
+fn step_of(s: &Scenario) -> Option<Step> {
+    match Store::new(&s.root).load() {
+        Ok(Loaded::Resumed(state)) => Some(state.step),
+        _ => None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shutdown_mid_enrollment_stops_and_the_next_run_finishes_once() {
+    let s = Scenario::new(
+        ScenarioOptions {
+            kind: EmployeeKind::Active,
+            bootout_kills_caller: false,
+            // Nobody logs in after the handover, so the run parks in WaitLogin until stopped.
+            employee_login_delay_ms: None,
+            ..ScenarioOptions::default()
+        },
+        Path::new(FAKES),
+    )
+    .await
+    .unwrap();
+    let engine = s.engine(s.scripted_ui(s.demo_script()).unwrap()).unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    // Stop it once it is parked waiting for the employee.
+    let watcher = async {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        while step_of(&s) != Some(Step::WaitLogin) {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "never reached WaitLogin: {:?}",
+                step_of(&s)
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        stop.send(()).unwrap();
+    };
+    let run = engine.run(async move {
+        let _ = stopped.await;
+    });
+    let (outcome, ()) = tokio::time::timeout(Duration::from_secs(70), async {
+        tokio::join!(run, watcher)
+    })
+    .await
+    .expect("the shutdown was not answered");
+    assert_eq!(outcome, Outcome::Stopped);
+    assert_eq!(step_of(&s), Some(Step::WaitLogin), "progress kept");
+    let binds_before = s.tenant.bindings(&s.tenant.systems()[0].id).len();
+    assert_eq!(binds_before, 1);
+
+    // The employee logs in; a new engine resumes and finishes, binding nobody twice.
+    prestage::host::fake::world::World::update(&s.root, |w| w.employee_logs_in("ada.lovelace", 0))
+        .unwrap();
+    let engine = s.engine(s.scripted_ui(s.demo_script()).unwrap()).unwrap();
+    let outcome = tokio::time::timeout(Duration::from_secs(60), engine.run(std::future::pending()))
+        .await
+        .expect("the resumed run hung");
+    assert_eq!(outcome, Outcome::Done);
+    assert_eq!(step_of(&s), Some(Step::Done));
+    assert_eq!(s.tenant.bindings(&s.tenant.systems()[0].id).len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_configuration_keeps_its_reference_code_across_restarts() {
+    let s = Scenario::new(ScenarioOptions::default(), Path::new(FAKES))
+        .await
+        .unwrap();
+    // An invalid configuration where the real one lives.
+    std::fs::write(
+        s.root.resolve(prestage::paths::mac::LOCAL_CONFIG),
+        "<?xml version=\"1.0\"?><plist version=\"1.0\"><dict><key>ConnectKey</key><string>nope</string></dict></plist>",
+    )
+    .unwrap();
+    let mut references = Vec::new();
+    for _ in 0..2 {
+        let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_prestage"))
+            .args(["run", "--root"])
+            .arg(s.root_dir())
+            .output()
+            .await
+            .unwrap();
+        assert_eq!(out.status.code(), Some(78), "{out:?}");
+        let Ok(Loaded::Resumed(state)) = Store::new(&s.root).load() else {
+            panic!("no state");
+        };
+        let error = state.last_error.expect("the error is recorded");
+        assert!(error.permanent);
+        assert!(error.message.contains("ConnectKey"), "{}", error.message);
+        let reference = error.reference.expect("a reference code");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(&reference),
+            "the admin's line names the reference"
+        );
+        references.push(reference);
+    }
+    assert_eq!(references[0], references[1], "one failure, one code");
+}

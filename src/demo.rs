@@ -368,8 +368,9 @@ fn identity_of(config: &plist::Dictionary) -> (Identifier, SecretKind) {
         .and_then(plist::Value::as_string)
     {
         Some("None") => SecretKind::None,
+        // As `config::validate` reads it: a space after the colon is allowed.
         Some(s) if s.starts_with("Attribute:") => {
-            SecretKind::Attribute(s.trim_start_matches("Attribute:").to_owned())
+            SecretKind::Attribute(s.trim_start_matches("Attribute:").trim().to_owned())
         }
         Some(_) => SecretKind::EmployeeId,
         None if identity.is_none() => SecretKind::EmployeeId,

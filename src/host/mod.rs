@@ -8,6 +8,7 @@ pub mod agent;
 #[cfg(feature = "sim")]
 pub mod fake;
 pub mod mac;
+pub mod untrusted;
 
 use std::path::Path;
 

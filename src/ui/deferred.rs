@@ -36,7 +36,7 @@ impl DeferredDialog {
         if self.inner.is_none() {
             let languages = match self.host.console_user().await {
                 Ok(user) if !crate::host::is_system_user(&user) => {
-                    strings::user_languages(&self.root, &user)
+                    strings::user_languages(&self.root, &user).await
                 }
                 _ => Vec::new(),
             };

@@ -366,14 +366,29 @@ pub fn pick_language(configured: Option<&str>, candidates: &[String]) -> &'stati
 /// `/Users/<user>/Library/Preferences/.GlobalPreferences.plist` (what System Settings →
 /// Language & Region writes), then the `LANG` of this process. Empty when neither is there;
 /// nothing here fails, because English is always a fine answer. Feed it to [`pick_language`].
-pub fn user_languages(root: &crate::paths::Root, user: &str) -> Vec<String> {
+///
+/// The file is the user's own (they may put a FIFO, a link to `/dev/zero` or 50 MB there): it
+/// is read as [`crate::host::untrusted`] says, off the runtime thread, with a time limit.
+pub async fn user_languages(root: &crate::paths::Root, user: &str) -> Vec<String> {
+    /// A real `.GlobalPreferences.plist` is a few KB.
+    const LIMIT: u64 = 1 << 20;
     let mut out = Vec::new();
     // A user name with a slash would walk out of /Users; such a name is not a macOS account.
     if !user.is_empty() && !user.contains('/') {
         let path = root.resolve(format!(
             "/Users/{user}/Library/Preferences/.GlobalPreferences.plist"
         ));
-        if let Ok(value) = plist::Value::from_file(&path) {
+        let value = match crate::host::untrusted::read_async(path, LIMIT).await {
+            Ok(bytes) => plist::Value::from_reader(std::io::Cursor::new(bytes)).ok(),
+            Err(e) => {
+                if !matches!(&e, crate::host::untrusted::UntrustedError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound)
+                {
+                    tracing::warn!(error = %e, "the console user's language preferences were not read; using the configured or default language");
+                }
+                None
+            }
+        };
+        if let Some(value) = value {
             if let Some(langs) = value
                 .as_dictionary()
                 .and_then(|d| d.get("AppleLanguages"))
@@ -570,8 +585,8 @@ mod tests {
         assert_eq!(pick_language(Some("FR"), &[]), "fr");
     }
 
-    #[test]
-    fn reads_applelanguages_of_the_console_user() {
+    #[tokio::test]
+    async fn reads_applelanguages_of_the_console_user() {
         let dir = tempfile::tempdir().unwrap();
         let root = crate::paths::Root::new(dir.path());
         let path = root.resolve("/Users/ada/Library/Preferences/.GlobalPreferences.plist");
@@ -584,10 +599,33 @@ mod tests {
         plist::Value::Dictionary(dict)
             .to_file_binary(&path)
             .unwrap();
-        let langs = user_languages(&root, "ada");
+        let langs = user_languages(&root, "ada").await;
         assert_eq!(&langs[..2], ["fr-CH", "en-US"]);
         assert_eq!(pick_language(None, &langs), "fr");
-        assert!(user_languages(&root, "../ada").len() <= 1);
+        assert!(user_languages(&root, "../ada").await.len() <= 1);
+    }
+
+    #[tokio::test]
+    async fn a_fifo_or_a_link_at_the_user_s_preferences_is_not_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = crate::paths::Root::new(dir.path());
+        let path = root.resolve("/Users/ada/Library/Preferences/.GlobalPreferences.plist");
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &path,
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o600),
+            0,
+        )
+        .unwrap();
+        // Returns (without the file's languages) instead of blocking on the FIFO.
+        let langs = user_languages(&root, "ada").await;
+        assert!(langs.iter().all(|l| !l.starts_with("fr")), "{langs:?}");
+        std::fs::remove_file(&path).unwrap();
+        std::os::unix::fs::symlink("/dev/zero", &path).unwrap();
+        let langs = user_languages(&root, "ada").await;
+        assert!(langs.len() <= 1, "{langs:?}");
     }
 
     #[test]

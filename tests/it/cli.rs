@@ -487,3 +487,94 @@ fn verbose_run_logs_to_stderr_even_when_piped() {
     let log = std::fs::read_to_string(dir.path().join("var/log/prestage.log")).unwrap();
     assert!(log.contains("DEBUG"), "{log}");
 }
+
+/// `prestage demo` as a newcomer and an admin run it: with no configuration, with each example,
+/// and with every form of `Identity` that `config check` accepts (a space after `Attribute:`
+/// included). Each must finish, exit 0 and say it enrolled the employee.
+#[test]
+fn the_demo_finishes_with_every_example_and_every_identity_form() {
+    let dir = tempfile::tempdir().unwrap();
+    let identity = |name: &str, identifier: &str, secret: &str| {
+        let path = dir.path().join(format!("{name}.plist"));
+        let text = format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<plist version=\"1.0\"><dict>\
+             <key>ConnectKey</key><string>0123456789abcdef0123456789abcdef01234567</string>\
+             <key>APIKey</key><string>replaced-by-the-demo</string>\
+             <key>Identity</key><dict><key>Identifier</key><string>{identifier}</string>\
+             <key>Secret</key><string>{secret}</string></dict></dict></plist>"
+        );
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    let mut runs: Vec<(String, Vec<String>)> = vec![("no configuration".into(), vec![])];
+    for example in ["examples/minimal.plist", "examples/complete.plist"] {
+        runs.push((
+            example.into(),
+            vec!["--config".into(), repo(example).display().to_string()],
+        ));
+    }
+    for (name, identifier, secret) in [
+        ("company-none", "CompanyEmail", "None"),
+        ("personal-employee-id", "PersonalEmail", "EmployeeID"),
+        ("lastname-attribute", "LastName", "Attribute:EnrollmentCode"),
+        (
+            "username-attribute-space",
+            "Username",
+            "Attribute: EnrollmentCode",
+        ),
+    ] {
+        let path = identity(name, identifier, secret);
+        runs.push((
+            name.into(),
+            vec!["--config".into(), path.display().to_string()],
+        ));
+    }
+    let handles: Vec<_> = runs
+        .into_iter()
+        .map(|(name, args)| {
+            std::thread::spawn(move || {
+                let mut child = Command::new(EXE)
+                    .arg("demo")
+                    .args(&args)
+                    .stdin(std::process::Stdio::null())
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap();
+                // A hang is the failure this test exists for: give up after a generous bound.
+                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(240);
+                loop {
+                    if child.try_wait().unwrap().is_some() {
+                        break;
+                    }
+                    if std::time::Instant::now() > deadline {
+                        let _ = child.kill();
+                        break;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                }
+                let out = child.wait_with_output().unwrap();
+                (name, out)
+            })
+        })
+        .collect();
+    for handle in handles {
+        let (name, out) = handle.join().unwrap();
+        let all = text(&out);
+        assert_eq!(out.status.code(), Some(0), "demo with {name}:\n{all}");
+        assert!(
+            all.contains("enrolled `ada.lovelace`"),
+            "demo with {name}:\n{all}"
+        );
+        // The simulated Mac stays for a look around: clean it up here.
+        if let Some(root) = all
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("simulated Mac"))
+            .and_then(|rest| rest.split_whitespace().next())
+        {
+            if root.contains("prestage-demo-") {
+                let _ = std::fs::remove_dir_all(root);
+            }
+        }
+    }
+}

@@ -107,3 +107,106 @@ async fn a_bad_configuration_keeps_its_reference_code_across_restarts() {
     }
     assert_eq!(references[0], references[1], "one failure, one code");
 }
+
+/// What the setup account can put at its own `~/Library/Preferences/.GlobalPreferences.plist`,
+/// which prestage (root) reads for the employee's language.
+#[derive(Clone, Copy, Debug)]
+enum Planted {
+    Fifo,
+    LinkToDevZero,
+    Huge,
+}
+
+fn plant(s: &Scenario, what: Planted) {
+    let path = s
+        .root
+        .resolve("/Users/welcome/Library/Preferences/.GlobalPreferences.plist");
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    match what {
+        Planted::Fifo => rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &path,
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o644),
+            0,
+        )
+        .unwrap(),
+        Planted::LinkToDevZero => std::os::unix::fs::symlink("/dev/zero", &path).unwrap(),
+        Planted::Huge => std::fs::File::create(&path)
+            .unwrap()
+            .set_len(50 << 20)
+            .unwrap(),
+    }
+}
+
+fn spawn_run(s: &Scenario) -> tokio::process::Child {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_prestage"))
+        .args(["run", "--root"])
+        .arg(s.root_dir())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_the_setup_account_plants_in_its_preferences_harms_nothing() {
+    for what in [Planted::Fifo, Planted::LinkToDevZero, Planted::Huge] {
+        let s = Scenario::new(
+            ScenarioOptions {
+                kind: EmployeeKind::Active,
+                ..ScenarioOptions::default()
+            },
+            Path::new(FAKES),
+        )
+        .await
+        .unwrap();
+        plant(&s, what);
+        s.write_dialog_script(&s.demo_script()).unwrap();
+        let out = tokio::time::timeout(Duration::from_secs(90), spawn_run(&s).wait_with_output())
+            .await
+            .unwrap_or_else(|_| panic!("{what:?}: the run hung"))
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{what:?}: {out:?}");
+        assert_eq!(step_of(&s), Some(Step::Done), "{what:?}");
+        let log = std::fs::read_to_string(s.root.resolve(prestage::paths::mac::LOG_FILE)).unwrap();
+        assert!(
+            log.contains("language preferences were not read"),
+            "{what:?}: the log says why the language is the default"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_is_answered_while_a_fifo_sits_in_the_setup_account_s_preferences() {
+    let s = Scenario::new(
+        ScenarioOptions {
+            kind: EmployeeKind::Active,
+            employee_login_delay_ms: None,
+            ..ScenarioOptions::default()
+        },
+        Path::new(FAKES),
+    )
+    .await
+    .unwrap();
+    plant(&s, Planted::Fifo);
+    s.write_dialog_script(&s.demo_script()).unwrap();
+    let child = spawn_run(&s);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+    while step_of(&s) != Some(Step::WaitLogin) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never reached WaitLogin"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let pid = rustix::process::Pid::from_raw(i32::try_from(child.id().unwrap()).unwrap()).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+    let out = tokio::time::timeout(Duration::from_secs(15), child.wait_with_output())
+        .await
+        .expect("SIGTERM was not answered")
+        .unwrap();
+    assert_eq!(out.status.code(), Some(143), "{out:?}");
+}

@@ -496,6 +496,7 @@ pub fn simulation_timing() -> Timing {
         backoff_base: Duration::from_millis(100),
         backoff_cap: Duration::from_secs(2),
         secure_token_grace: Duration::from_secs(2),
+        patience_divisor: 10,
     }
 }
 

@@ -25,6 +25,8 @@ pub enum KeychainError {
     FakeFormat { path: PathBuf, detail: String },
     #[error("the System keychain refused access to service {service:?} (OSStatus {code}); prestage must run as root")]
     System { service: String, code: i32 },
+    #[error("the System keychain item for service {service:?} is not text (an API key is); store it again with `security add-generic-password -s '{service}' -a prestage -w <key> -T /usr/local/libexec/prestage/prestage /Library/Keychains/System.keychain`")]
+    NotText { service: String },
     #[error("APIKeyKeychainService {service:?} needs the macOS System keychain, and this is not a Mac; use APIKey or EncryptedAPIKey here")]
     Unavailable { service: String },
     #[error("the System keychain still holds an item for service {service:?} after deleting it; delete it with `sudo security delete-generic-password -s '{service}' /Library/Keychains/System.keychain`")]
@@ -114,11 +116,14 @@ impl SystemKeychain {
 #[cfg(target_os = "macos")]
 impl Keychain for SystemKeychain {
     fn read(&self, service: &str) -> Result<Option<SecretString>, KeychainError> {
-        Ok(Self::find(service)?.and_then(|(password, _item)| {
-            std::str::from_utf8(password.as_ref())
-                .ok()
-                .map(|s| SecretString::from(s.trim().to_owned()))
-        }))
+        let Some((password, _item)) = Self::find(service)? else {
+            return Ok(None);
+        };
+        // Not "not there yet": an item that is not text never becomes an API key.
+        let text = std::str::from_utf8(password.as_ref()).map_err(|_| KeychainError::NotText {
+            service: service.to_owned(),
+        })?;
+        Ok(Some(SecretString::from(text.trim().to_owned())))
     }
 
     fn delete(&self, service: &str) -> Result<(), KeychainError> {

@@ -10,7 +10,12 @@ use url::Url;
 #[derive(Debug, Error)]
 pub enum DownloadError {
     #[error("downloading {url} failed: {detail}")]
-    Http { url: String, detail: String },
+    Http {
+        url: String,
+        detail: String,
+        /// The HTTP status, when the server answered.
+        status: Option<u16>,
+    },
     #[error("writing {path}: {source}")]
     Io {
         path: String,
@@ -20,6 +25,13 @@ pub enum DownloadError {
 }
 
 /// `url` without credentials or query (a presigned link or `user:pass@` stays out of logs).
+impl DownloadError {
+    /// The server answered 4xx: the URL is wrong, gone or not ours to fetch.
+    pub fn is_client_error(&self) -> bool {
+        matches!(self, DownloadError::Http { status: Some(s), .. } if (400..500).contains(s))
+    }
+}
+
 pub fn redacted(url: &Url) -> String {
     let mut shown = url.clone();
     let _ = shown.set_username("");
@@ -41,6 +53,7 @@ pub async fn download(
     let http = |detail: String| DownloadError::Http {
         url: shown.clone(),
         detail,
+        status: None,
     };
     let io = |source: std::io::Error| DownloadError::Io {
         path: dest.display().to_string(),
@@ -60,7 +73,11 @@ pub async fn download(
         .await
         .map_err(|e| http(e.without_url().to_string()))?;
     if !response.status().is_success() {
-        return Err(http(format!("HTTP {}", response.status())));
+        return Err(DownloadError::Http {
+            url: shown.clone(),
+            detail: format!("HTTP {}", response.status()),
+            status: Some(response.status().as_u16()),
+        });
     }
     let total = response.content_length();
     let tmp = dest.with_extension("part");

@@ -88,9 +88,9 @@ pub(crate) async fn finish_touches(
     let mut backoff = wait::Backoff::new(timing.backoff_base, timing.backoff_cap);
     loop {
         match super::steps::finish(root, store, state, host, keychain).await {
-            Err(StepError::Transient(reason)) => {
+            Err(e) if e.is_transient() => {
                 let delay = backoff.next_delay();
-                warn!(%reason, "finishing touches will be retried");
+                warn!(reason = %super::chain(&e), "finishing touches will be retried");
                 tokio::time::sleep(delay).await;
             }
             other => return other,

@@ -47,10 +47,16 @@ pub struct Credentials {
 pub type Connect =
     Box<dyn Fn(&Credentials) -> Result<Arc<dyn Directory>, JcError> + Send + Sync + 'static>;
 
-/// How a step failed.
+/// A lower layer's error, boxed.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// How a step failed. Whether waiting can fix it is decided where the failure is understood:
+/// the `From` impls below for each lower layer's errors (one `match` each), or the step that
+/// builds a [`StepError::Permanent`]. The runner adds a step's patience on top (see
+/// [`state::Step::patience`]): past it, a transient failure stops with a reference code.
 #[derive(Debug, Error)]
 pub enum StepError {
-    /// Time fixes it: network, 5xx, the agent being slow. Retried forever with backoff.
+    /// Time fixes it: network, 5xx, the agent being slow. Retried with backoff.
     #[error("{0}")]
     Transient(String),
     /// An admin must act. `detail_id` is the UI string shown with the reference code.
@@ -65,6 +71,29 @@ pub enum StepError {
     /// The state could not be persisted: nothing is safe to do.
     #[error(transparent)]
     State(#[from] StateError),
+    /// A lower layer's error, kept whole so that its `source()` chain reaches the log.
+    #[error(transparent)]
+    Caused(Caused),
+}
+
+/// A lower layer's error with its verdict: `permanent` names the UI text to show with the
+/// reference code when waiting will not help, `None` when it may.
+#[derive(Debug)]
+pub struct Caused {
+    pub permanent: Option<&'static str>,
+    pub error: BoxError,
+}
+
+impl std::fmt::Display for Caused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.error.fmt(f)
+    }
+}
+
+impl std::error::Error for Caused {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.error.source()
+    }
 }
 
 impl StepError {
@@ -74,14 +103,57 @@ impl StepError {
             detail_id,
         }
     }
+
+    /// `error`, which waiting may fix.
+    pub fn transient_from(error: impl Into<BoxError>) -> Self {
+        StepError::Caused(Caused {
+            permanent: None,
+            error: error.into(),
+        })
+    }
+
+    /// `error`, which only an admin can fix; `detail_id` is the text shown with the code.
+    pub fn permanent_from(detail_id: &'static str, error: impl Into<BoxError>) -> Self {
+        StepError::Caused(Caused {
+            permanent: Some(detail_id),
+            error: error.into(),
+        })
+    }
+
+    /// Whether waiting may fix it (the runner retries these).
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            StepError::Transient(_)
+                | StepError::Caused(Caused {
+                    permanent: None,
+                    ..
+                })
+        )
+    }
+}
+
+/// `error` and every `source()` below it, joined with `: ` (for the log).
+pub fn chain(error: &dyn std::error::Error) -> String {
+    let mut out = error.to_string();
+    let mut next = error.source();
+    while let Some(cause) = next {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        next = cause.source();
+    }
+    out
 }
 
 impl From<JcError> for StepError {
     fn from(e: JcError) -> Self {
         if e.is_transient() {
-            StepError::Transient(e.to_string())
+            StepError::transient_from(e)
         } else {
-            StepError::permanent("error.directory", e.to_string())
+            StepError::permanent_from("error.directory", e)
         }
     }
 }
@@ -90,18 +162,25 @@ impl From<HostError> for StepError {
     fn from(e: HostError) -> Self {
         match e {
             // A name macOS will never accept does not get better by waiting.
-            HostError::BadName { .. } => StepError::permanent("error.directory", e.to_string()),
+            HostError::BadName { .. } => StepError::permanent_from("error.directory", e),
             // A tool that fails may work on the next try (a busy opendirectoryd, a slow
             // launchd); the engine retries with backoff and the log names the command.
-            other => StepError::Transient(other.to_string()),
+            other => StepError::transient_from(other),
         }
     }
 }
 
 impl From<crate::host::agent::AgentError> for StepError {
     fn from(e: crate::host::agent::AgentError) -> Self {
-        // A half-written or unreadable agent file is usually the agent at work; retry.
-        StepError::Transient(e.to_string())
+        match e {
+            // A complete jcagent.conf that is not JSON: the agent's install is broken (a file
+            // the agent is still writing reads as "not yet", never as this).
+            crate::host::agent::AgentError::Malformed { .. } => {
+                StepError::permanent_from("error.agent_install", e)
+            }
+            // An unreadable or empty agent file is usually the agent at work; retry.
+            other => StepError::transient_from(other),
+        }
     }
 }
 
@@ -109,9 +188,20 @@ impl From<UiError> for StepError {
     fn from(e: UiError) -> Self {
         match e {
             UiError::DialogMissing { .. } | UiError::Unanswerable(_) => {
-                StepError::permanent("error.generic", e.to_string())
+                StepError::permanent_from("error.generic", e)
             }
-            other => StepError::Transient(other.to_string()),
+            other => StepError::transient_from(other),
+        }
+    }
+}
+
+impl From<download::DownloadError> for StepError {
+    fn from(e: download::DownloadError) -> Self {
+        if e.is_client_error() {
+            // 4xx: the URL is wrong or not ours to fetch; asking again will not change it.
+            StepError::permanent_from("error.agent_install", e)
+        } else {
+            StepError::transient_from(e)
         }
     }
 }
@@ -163,6 +253,16 @@ pub struct Timing {
     pub backoff_cap: Duration,
     /// How long to wait for a Secure Token after the employee's first login before deciding.
     pub secure_token_grace: Duration,
+    /// Each step's patience ([`Step::patience`]) is divided by this (1 in production;
+    /// rehearsals and tests shorten it like the other pacing).
+    pub patience_divisor: u32,
+}
+
+impl Timing {
+    /// The patience of `step` under this timing.
+    pub fn patience(&self, step: Step) -> Option<Duration> {
+        step.patience().map(|p| p / self.patience_divisor.max(1))
+    }
 }
 
 impl Default for Timing {
@@ -178,6 +278,7 @@ impl Default for Timing {
             // the setup accounts are kept (never deleting the last token holder) and the
             // directory is told.
             secure_token_grace: Duration::from_secs(30),
+            patience_divisor: 1,
         }
     }
 }
@@ -403,7 +504,23 @@ impl Engine {
                         return self.finish_touches().await;
                     }
                 }
-                Err(StepError::Transient(reason)) => {
+                Err(e) if e.is_transient() => {
+                    let reason = chain(&e);
+                    // Past the step's patience, waiting is not fixing it: say so.
+                    if let Some(patience) = self.timing.patience(step) {
+                        let since = self.state.steps.get(&step).map_or(0, |r| r.started_ms);
+                        let waited = clock::now_ms().saturating_sub(since);
+                        if u128::from(waited) > patience.as_millis() {
+                            let message = format!(
+                                "{reason} (still failing after {} s of retries; {})",
+                                waited / 1000,
+                                step.patience_hint()
+                            );
+                            return self
+                                .fail(step, StepError::permanent("error.generic", message))
+                                .await;
+                        }
+                    }
                     let delay = backoff.next_delay();
                     warn!(step = %step, %reason, wait_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX), "will retry");
                     let recorded = self.record("retry", reason.clone(), |s| {
@@ -498,7 +615,11 @@ impl Engine {
         let (message, detail_id, config) = match &err {
             StepError::Permanent { message, detail_id } => (message.clone(), *detail_id, false),
             StepError::Config(m) => (m.clone(), "error.configuration", true),
-            other => (other.to_string(), "error.generic", false),
+            StepError::Caused(Caused {
+                permanent: Some(detail_id),
+                ..
+            }) => (chain(&err), *detail_id, false),
+            other => (chain(other), "error.generic", false),
         };
         let reference = lifecycle::reference_for(&self.state, step, &message);
         error!(step = %step, reference = %reference, error = %message, "enrollment stopped: an administrator must act");
@@ -560,16 +681,17 @@ mod tests {
         let bad = crate::host::mac::check_name("ada lovelace").unwrap_err();
         assert!(matches!(
             StepError::from(bad),
-            StepError::Permanent {
-                detail_id: "error.directory",
+            StepError::Caused(Caused {
+                permanent: Some("error.directory"),
                 ..
-            }
+            })
         ));
         assert!(crate::host::mac::check_name("ada.lovelace").is_ok());
         let busy = HostError::Io {
             path: "/usr/bin/id".into(),
             source: std::io::Error::from(std::io::ErrorKind::TimedOut),
         };
-        assert!(matches!(StepError::from(busy), StepError::Transient(_)));
+        let busy = StepError::from(busy);
+        assert!(busy.is_transient(), "{busy:?}");
     }
 }

@@ -77,6 +77,52 @@ impl Step {
         Step::ALL.get(self.number()).copied().unwrap_or(Step::Done)
     }
 
+    /// How long transient failures of this step are retried before the runner stops with a
+    /// reference code (wall time since the step first began, restarts included; launchd's next
+    /// start tries once more, so a step that heals later still finishes). `None` for the waits
+    /// for a person (the desktop, the identity and password answers, the employee's login),
+    /// which keep waiting, cheaply.
+    pub fn patience(self) -> Option<std::time::Duration> {
+        const MINUTE: u64 = 60;
+        let minutes = match self {
+            Step::WaitDesktop | Step::Identify | Step::Password | Step::WaitLogin | Step::Done => {
+                return None
+            }
+            Step::Preflight | Step::Welcome | Step::Handover | Step::Cleanup => 30,
+            Step::InstallAgent
+            | Step::WaitAgent
+            | Step::JoinGroup
+            | Step::ReadOrg
+            | Step::Bind
+            | Step::WaitAccount
+            | Step::RemoveSetup => 60,
+        };
+        Some(std::time::Duration::from_secs(minutes * MINUTE))
+    }
+
+    /// What to look at when this step ran out of patience.
+    pub fn patience_hint(self) -> &'static str {
+        match self {
+            Step::Preflight | Step::Cleanup => {
+                "check the state directory /var/db/prestage and the disk"
+            }
+            Step::Welcome | Step::Handover => {
+                "check swiftDialog (/usr/local/bin/dialog) and the console session"
+            }
+            Step::InstallAgent | Step::WaitAgent => {
+                "check the network, the agent package and /var/log/jcagent.log"
+            }
+            Step::JoinGroup | Step::ReadOrg | Step::Bind => {
+                "check the network path to JumpCloud (APIBaseURL) and the API key"
+            }
+            Step::WaitAccount => "check /var/log/jcagent.log and the user's bind in JumpCloud",
+            Step::RemoveSetup => "check the setup account with `sysadminctl` and `dscl`",
+            Step::WaitDesktop | Step::Identify | Step::Password | Step::WaitLogin | Step::Done => {
+                "nothing to wait for"
+            }
+        }
+    }
+
     /// The snake_case name used in logs, the journal and `status`.
     pub fn name(self) -> &'static str {
         match self {

@@ -303,7 +303,14 @@ async fn agent_package(e: &mut Engine) -> Result<PathBuf, StepError> {
         );
     })
     .await
-    .map_err(|err| StepError::Transient(err.to_string()))?;
+    .map_err(|err| match StepError::from(err) {
+        // The admin's URL: name the key to fix.
+        StepError::Caused(c) if c.permanent.is_some() => StepError::permanent(
+            "error.agent_install",
+            format!("{c}: check Agent.PackageURL (JumpCloud's is {}), or ship the package and set Agent.PackagePath", crate::config::DEFAULT_AGENT_PACKAGE_URL),
+        ),
+        other => other,
+    })?;
     Ok(mac_dest)
 }
 
@@ -317,8 +324,22 @@ async fn wait_agent(e: &mut Engine) -> Result<(), StepError> {
         .state
         .agent_install_started_ms
         .get_or_insert_with(clock::now_ms);
+    let mut malformed = None;
     loop {
-        if let Some(conf) = e.agent.read_conf()? {
+        // A jcagent.conf that is not JSON may be one the agent is about to rewrite: it counts
+        // as "not yet" until the limit, then as the reason the agent never registered.
+        let conf = match e.agent.read_conf() {
+            Ok(conf) => conf,
+            Err(err @ crate::host::agent::AgentError::Malformed { .. }) => {
+                if malformed.is_none() {
+                    warn!(error = %err, "jcagent.conf is not JSON yet");
+                }
+                malformed = Some(err);
+                None
+            }
+            Err(err) => return Err(err.into()),
+        };
+        if let Some(conf) = conf {
             info!(system_key = %conf.system_key, "the JumpCloud agent registered this Mac");
             e.record("effect", format!("systemKey {}", conf.system_key), |s| {
                 s.system_key = Some(conf.system_key.clone());
@@ -330,6 +351,15 @@ async fn wait_agent(e: &mut Engine) -> Result<(), StepError> {
         }
         let waited = clock::now_ms().saturating_sub(started);
         if waited >= limit_ms {
+            if let Some(err) = malformed {
+                return Err(StepError::permanent(
+                    "error.agent_install",
+                    format!(
+                        "the JumpCloud agent did not register within {} s: {err}",
+                        limit_ms / 1000
+                    ),
+                ));
+            }
             return Err(StepError::permanent(
                 "error.agent_timeout",
                 format!(
@@ -536,7 +566,10 @@ pub(crate) async fn ensure_api_key(e: &mut Engine, wait: bool) -> Result<(), Ste
                             format!("the System keychain item {service:?} exists but prestage may not read it (OSStatus {code}): create it with `security add-generic-password -s {service} -a prestage -w <key> -T /usr/local/libexec/prestage/prestage /Library/Keychains/System.keychain` so prestage is in its access list"),
                         ));
                     }
-                    Err(err @ crate::config::keychain::KeychainError::Unavailable { .. }) => {
+                    Err(
+                        err @ (crate::config::keychain::KeychainError::Unavailable { .. }
+                        | crate::config::keychain::KeychainError::NotText { .. }),
+                    ) => {
                         return Err(StepError::permanent("error.configuration", err.to_string()));
                     }
                     Err(err) => return Err(StepError::Transient(err.to_string())),

@@ -210,3 +210,103 @@ async fn sigterm_is_answered_while_a_fifo_sits_in_the_setup_account_s_preference
         .unwrap();
     assert_eq!(out.status.code(), Some(143), "{out:?}");
 }
+
+/// A loopback server that answers every request with `status` and no body.
+async fn answering(status: u16) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        while let Ok((mut conn, _)) = listener.accept().await {
+            let mut buf = [0u8; 4096];
+            let _ = conn.read(&mut buf).await;
+            let reply = format!(
+                "HTTP/1.1 {status} Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+            );
+            let _ = conn.write_all(reply.as_bytes()).await;
+        }
+    });
+    format!("http://{addr}/jumpcloud-agent.pkg")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_package_url_that_answers_404_stops_with_a_reference_code() {
+    let mut s = Scenario::new(
+        ScenarioOptions {
+            kind: EmployeeKind::Active,
+            bootout_kills_caller: false,
+            ..ScenarioOptions::default()
+        },
+        Path::new(FAKES),
+    )
+    .await
+    .unwrap();
+    let url = answering(404).await;
+    let mut agent = s.config["Agent"].as_dictionary().unwrap().clone();
+    agent.remove("PackagePath");
+    agent.insert("PackageURL".into(), url.into());
+    s.config.insert("Agent".into(), agent.into());
+    prestage::demo::write_plist(
+        &s.root.resolve(prestage::paths::mac::LOCAL_CONFIG),
+        &s.config,
+    )
+    .unwrap();
+    let engine = s.engine(s.scripted_ui(s.demo_script()).unwrap()).unwrap();
+    let outcome = tokio::time::timeout(Duration::from_secs(30), engine.run(std::future::pending()))
+        .await
+        .expect("a 404 must not be retried forever");
+    let Outcome::Failed { reference, message } = outcome else {
+        panic!("{outcome:?}");
+    };
+    assert!(reference.starts_with("PS-04-"), "{reference}");
+    assert!(message.contains("404"), "{message}");
+    assert!(message.contains("Agent.PackageURL"), "{message}");
+    let Ok(Loaded::Resumed(state)) = Store::new(&s.root).load() else {
+        panic!("no state")
+    };
+    assert_eq!(
+        state.last_error.unwrap().reference.as_deref(),
+        Some(reference.as_str())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_step_that_keeps_failing_stops_after_its_patience() {
+    let s = Scenario::new(
+        ScenarioOptions {
+            kind: EmployeeKind::Active,
+            bootout_kills_caller: false,
+            ..ScenarioOptions::default()
+        },
+        Path::new(FAKES),
+    )
+    .await
+    .unwrap();
+    // Every call to the group's members answers 5xx: joining the enrollment group never works.
+    s.tenant.set_faults(prestage::sim::Faults {
+        error_rate: 1.0,
+        only_paths: vec!["/members".into()],
+        ..prestage::sim::Faults::default()
+    });
+    let timing = prestage::engine::Timing {
+        // JoinGroup's hour becomes 3.6 s.
+        patience_divisor: 1000,
+        ..prestage::demo::simulation_timing()
+    };
+    let engine = s
+        .engine(s.scripted_ui(s.demo_script()).unwrap())
+        .unwrap()
+        .with_timing(timing);
+    let outcome = tokio::time::timeout(Duration::from_secs(60), engine.run(std::future::pending()))
+        .await
+        .expect("a failing step must not be retried forever");
+    let Outcome::Failed { reference, message } = outcome else {
+        panic!("{outcome:?}");
+    };
+    assert!(reference.starts_with("PS-06-"), "{reference}: {message}");
+    assert!(message.contains("still failing after"), "{message}");
+    assert!(
+        message.contains("APIBaseURL"),
+        "the hint names what to check: {message}"
+    );
+}

@@ -27,7 +27,8 @@ Builds prestage-VERSION.pkg: a universal, signed, notarized and stapled distribu
   --version VERSION            package version (default: the version in Cargo.toml)
   --app-identity NAME          "Developer ID Application: Org (TEAMID)" for the binary
   --installer-identity NAME    "Developer ID Installer: Org (TEAMID)" for the package
-  --team-id TEAMID             Apple team ID; must match both identities
+  --team-id TEAMID             Apple team ID; must match both identities (default: the
+                               team ID both identities end with, when they agree)
   --notary-profile PROFILE     keychain profile made with 'xcrun notarytool store-credentials'
   --dialog-pkg PATH            swiftDialog package to ship as
                                /usr/local/libexec/prestage/swiftDialog.pkg (set
@@ -116,7 +117,18 @@ esac
 if [ "$unsigned" -eq 0 ]; then
     [ -n "$app_identity" ] || die "--app-identity is required (or --unsigned for a local test build)"
     [ -n "$installer_identity" ] || die "--installer-identity is required (or --unsigned for a local test build)"
-    [ -n "$team_id" ] || die "--team-id is required (or --unsigned for a local test build)"
+    # Both identities carry the team ID in parentheses at their end (`Developer ID
+    # Application: Example Corp (ABCDE12345)`): without --team-id, take it from them; they
+    # must agree.
+    app_team="$(printf '%s' "$app_identity" | sed -n 's/.*(\([A-Z0-9]\{10\}\))$/\1/p')"
+    installer_team="$(printf '%s' "$installer_identity" | sed -n 's/.*(\([A-Z0-9]\{10\}\))$/\1/p')"
+    if [ -z "$team_id" ]; then
+        [ -n "$app_team" ] || die "--app-identity '$app_identity' does not end with a team ID in parentheses; pass --team-id"
+        [ -n "$installer_team" ] || die "--installer-identity '$installer_identity' does not end with a team ID in parentheses; pass --team-id"
+        [ "$app_team" = "$installer_team" ] || die "the identities name two teams ($app_team and $installer_team); sign with one team's Developer ID Application and Installer certificates"
+        team_id="$app_team"
+        note "team ID $team_id (from the signing identities)"
+    fi
     [ -n "$notary_profile" ] || die "--notary-profile is required (or --unsigned for a local test build)"
     if ! printf '%s' "$team_id" | grep -Eq '^[A-Z0-9]{10}$'; then
         die "--team-id '$team_id' is not an Apple team ID (10 upper-case letters and digits)"

@@ -945,6 +945,42 @@ fn build_pkg_dry_run_unsigned_skips_identities_and_notarization() {
 }
 
 #[test]
+fn build_pkg_takes_the_team_id_from_the_identities_when_they_agree() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out_dir = tmp.path().join("dist");
+    let out = build_pkg(&[
+        "--dry-run",
+        "--version",
+        "1.2.3",
+        "--app-identity",
+        APP_ID,
+        "--installer-identity",
+        INSTALLER_ID,
+        "--notary-profile",
+        "prestage-notary",
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    let all = describe("build-pkg.sh", &out);
+    assert!(out.status.success(), "{all}");
+    assert!(all.contains("team ID ABCDE12345 (from the signing identities)"), "{all}");
+    assert!(all.contains("--sign 'Developer ID Installer: Example Corp (ABCDE12345)'"), "{all}");
+    // Two teams: refused, naming both.
+    let out = build_pkg(&[
+        "--dry-run",
+        "--app-identity",
+        APP_ID,
+        "--installer-identity",
+        "Developer ID Installer: Other Corp (ZZZZZ99999)",
+        "--notary-profile",
+        "p",
+    ]);
+    let all = describe("build-pkg.sh", &out);
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    assert!(all.contains("ABCDE12345 and ZZZZZ99999"), "{all}");
+}
+
+#[test]
 fn build_pkg_refuses_incomplete_or_mismatched_signing_flags() {
     let cases: &[(&[&str], &str)] = &[
         (&["--dry-run"], "--app-identity is required"),

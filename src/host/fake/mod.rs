@@ -9,6 +9,7 @@
 //! Fakes only run when `<root>/.fakemac/` exists, so a real Mac never runs them. They are plain
 //! std code: each is a short-lived process.
 
+mod realmac;
 mod tools;
 pub mod world;
 
@@ -98,6 +99,8 @@ fn run_tool(root: &Root, tool: &str, args: &[String]) -> i32 {
         mac::INSTALLER => tools::installer(root, args),
         mac::SNTP => tools::sntp(root, args),
         mac::CAFFEINATE => Ok(tools::caffeinate(args)),
+        mac::FDESETUP => realmac::fdesetup(root, args),
+        mac::DISKUTIL => realmac::diskutil(root, args),
         _ => Ok(Reply::with_stderr(70, format!("fake {tool}: not faked\n"))),
     };
     let reply = outcome.unwrap_or_else(|e| Reply::with_stderr(70, format!("fake {tool}: {e}\n")));

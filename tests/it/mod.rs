@@ -7,5 +7,6 @@ mod faults;
 mod host;
 mod jumpcloud;
 mod packaging;
+mod realmac;
 mod sim;
 mod ui;

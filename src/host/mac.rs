@@ -357,6 +357,12 @@ pub(crate) fn delete_reported_error(stderr: &str) -> bool {
     })
 }
 
+/// Directory Services' `eDSRecordNotFound` (-14136), as sysadminctl and dscl report an account
+/// that has no record (the code dscl prints as `DS Error: -14136 (eDSRecordNotFound)`).
+pub(crate) fn record_not_found(stderr: &str) -> bool {
+    stderr.contains("eDSRecordNotFound") || stderr.contains("-14136")
+}
+
 /// Account names go into argv and into `/Users/NAME`: only macOS short-name characters are let
 /// through, so a name can never be read as an option or a path.
 /// Whether `name` can be a macOS short name that is safe to pass to a tool.
@@ -434,7 +440,9 @@ impl Host for MacHost {
         // After a deletion it reported as done, the directory gets a moment (JumpCloud waits
         // 30 s); after a reported failure one look decides.
         let complained = !out.success() || delete_reported_error(&out.stderr);
-        let settle = if complained {
+        // "Record not found" from sysadminctl while `id -u` still finds the account is the
+        // directory catching up with an earlier deletion: wait for it as after a success.
+        let settle = if complained && !record_not_found(&out.stderr) {
             Duration::ZERO
         } else {
             self.delete_settle

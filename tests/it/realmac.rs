@@ -5,6 +5,7 @@
 //! slow, lagging and half-failing deletions, and FileVault.
 
 use std::os::unix::fs::PermissionsExt;
+use std::time::Duration;
 
 use prestage::demo::EmployeeKind;
 use prestage::engine::state::Step;
@@ -136,7 +137,11 @@ async fn a_mac_without_the_agents_pppc_profile_uncovers_the_prompt_and_says_what
     let out = finish(child).await;
     assert_eq!(out.code, Some(0), "{out:#?}\n{}", diagnose(&s));
     assert_enrolled(&s);
-    assert!(log(&s).contains("no privacy (PPPC) profile grants it"), "{}", log(&s));
+    assert!(
+        log(&s).contains("no privacy (PPPC) profile grants it"),
+        "{}",
+        log(&s)
+    );
     let report = status_json(&s);
     let warnings = report["warnings"].as_array().unwrap();
     assert!(
@@ -167,7 +172,10 @@ async fn a_takeover_that_logs_only_processing_user_updates_ends_on_the_fallback(
     let signal = state(&s).unwrap().takeover_signal.unwrap();
     assert!(signal.contains("Processing user updates"), "{signal}");
     assert!(signal.contains("20 s without a new line"), "{signal}");
-    assert!(log(&s).contains("Processing user updates"), "the log names the signal");
+    assert!(
+        log(&s).contains("Processing user updates"),
+        "the log names the signal"
+    );
     // The agent was busy, not stalled: never restarted.
     assert_eq!(world(&s).agent_kickstarts, 0);
     assert_eq!(status_json(&s)["takeover_signal"], signal.as_str());
@@ -229,7 +237,11 @@ async fn a_deletion_slower_than_the_old_30_s_limit_is_not_killed() {
     let out = run_once(&s).await;
     assert_eq!(out.code, Some(0), "{out:#?}\n{}", diagnose(&s));
     assert_enrolled(&s);
-    assert_eq!(deletions(&s), 1, "one sysadminctl -deleteUser, never killed");
+    assert_eq!(
+        deletions(&s),
+        1,
+        "one sysadminctl -deleteUser, never killed"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -312,9 +324,8 @@ async fn filevault_on_refreshes_the_unlock_list_before_the_setup_account_is_dele
     // In order: the employee holds a token, the preboot is updated, then the deletion.
     let calls = world::calls(&s.root).unwrap();
     let at = |f: &dyn Fn(&world::Call) -> bool| calls.iter().position(f).unwrap();
-    let token = at(&|c| {
-        c.tool == mac::SYSADMINCTL && c.args == ["-secureTokenStatus", "ada.lovelace"]
-    });
+    let token =
+        at(&|c| c.tool == mac::SYSADMINCTL && c.args == ["-secureTokenStatus", "ada.lovelace"]);
     let preboot = at(&|c| c.tool == mac::DISKUTIL);
     let delete = at(&|c| c.tool == mac::SYSADMINCTL && c.args[0] == "-deleteUser");
     assert!(token < preboot && preboot < delete, "{calls:#?}");
@@ -359,4 +370,209 @@ fn the_credentials_file_is_never_written_through_a_link() {
         .flatten()
         .collect();
     assert!(left.is_empty(), "{left:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The fakes and `MacHost` alone.
+
+/// A fake Mac with the fake tools, and a `MacHost` on it.
+fn fake_mac() -> (
+    tempfile::TempDir,
+    prestage::paths::Root,
+    prestage::host::MacHost,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let root = prestage::paths::Root::new(dir.path());
+    prestage::host::fake::install_fake_tools(&root, std::path::Path::new(EXE)).unwrap();
+    let host = prestage::host::MacHost::new(root.clone());
+    (dir, root, host)
+}
+
+#[tokio::test]
+async fn a_deletion_killed_half_way_leaves_a_half_deleted_account() {
+    use prestage::host::{Host, HostError};
+    let (_dir, root, host) = fake_mac();
+    World::update(&root, |w| {
+        w.add_user("welcome", false, true);
+        w.add_user("ada", true, false);
+        w.edit_behaviour(|b| b.delete_duration_ms = 3_000);
+    })
+    .unwrap();
+    // What the old 30 s tool limit did to a deletion that takes longer, on a shorter scale.
+    let impatient = host
+        .clone()
+        .with_delete_limits(Duration::from_millis(500), Duration::from_secs(1));
+    let e = impatient.delete_user("welcome").await.unwrap_err();
+    assert!(matches!(e, HostError::TimedOut { .. }), "{e}");
+    // The state microsoft/shell-intune-samples issue 33 reports: demoted, home gone, record kept.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let w = World::load(&root).unwrap();
+    let welcome = &w.users["welcome"];
+    assert!(!welcome.admin && welcome.home_deleted, "{welcome:?}");
+    assert!(w.deleted_users.is_empty());
+    // Left alone, the same deletion finishes.
+    host.delete_user("welcome").await.unwrap();
+    assert_eq!(World::load(&root).unwrap().deleted_users, ["welcome"]);
+}
+
+#[tokio::test]
+async fn a_half_failing_deletion_says_what_intune_saw() {
+    use prestage::host::{Host, HostError};
+    let (_dir, root, host) = fake_mac();
+    World::update(&root, |w| {
+        w.add_user("welcome", false, true);
+        w.edit_behaviour(|b| b.delete_fails_partially = true);
+    })
+    .unwrap();
+    let e = host.delete_user("welcome").await.unwrap_err();
+    match &e {
+        HostError::NotDeleted { detail, .. } => {
+            assert!(detail.contains("### Error:-14120"), "{detail}");
+            assert!(detail.contains("DSRecord.m Line:563"), "{detail}");
+        }
+        other => panic!("{other:?}"),
+    }
+    let w = World::load(&root).unwrap();
+    assert!(!w.users["welcome"].admin && w.users["welcome"].home_deleted);
+}
+
+#[tokio::test]
+async fn a_deleted_account_lingers_for_id_then_goes() {
+    use prestage::host::Host;
+    let (_dir, root, host) = fake_mac();
+    World::update(&root, |w| {
+        w.add_user("welcome", false, true);
+        w.edit_behaviour(|b| b.directory_lag_ms = 3_000);
+    })
+    .unwrap();
+    let uid = host.user_id("welcome").await.unwrap();
+    // `sysadminctl` by hand: the record is gone, `id -u` still finds it for a moment.
+    let out = std::process::Command::new(root.tool(mac::SYSADMINCTL))
+        .args(["-deleteUser", "welcome"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(host.user_id("welcome").await.unwrap(), uid);
+    // MacHost waits for it to go instead of calling it not deleted.
+    host.delete_user("welcome").await.unwrap();
+    assert_eq!(host.user_id("welcome").await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn logouts_that_do_not_log_out_and_the_gui_fallback() {
+    use prestage::host::Host;
+    let (_dir, root, host) = fake_mac();
+    World::update(&root, |w| {
+        w.add_user("welcome", true, true);
+        w.console_user = "welcome".into();
+        w.finder_running = true;
+        w.edit_behaviour(|b| b.logout_ignored_once = true);
+    })
+    .unwrap();
+    // munki issue 923: exit 0, still logged in.
+    host.log_out(501).await.unwrap();
+    assert_eq!(host.console_user().await.unwrap(), "welcome");
+    host.log_out_gui(501).await.unwrap();
+    assert_eq!(host.console_user().await.unwrap(), "root");
+    // Nobody left to log out: launchctl's "No such process" is done already.
+    host.log_out_gui(501).await.unwrap();
+    let bootouts: Vec<Vec<String>> = world::calls(&root)
+        .unwrap()
+        .into_iter()
+        .filter(|c| c.tool == mac::LAUNCHCTL)
+        .map(|c| c.args)
+        .collect();
+    assert_eq!(bootouts[0], ["bootout", "user/501"]);
+    assert_eq!(bootouts[1], ["bootout", "gui/501"]);
+}
+
+#[tokio::test]
+async fn filevault_status_and_the_preboot_unlock_list() {
+    use prestage::host::Host;
+    let (_dir, root, host) = fake_mac();
+    World::update(&root, |w| {
+        w.add_user("welcome", true, true);
+    })
+    .unwrap();
+    assert_eq!(host.filevault_on().await.unwrap(), Some(false));
+    World::update(&root, |w| {
+        w.turn_filevault_on();
+        w.add_user("ada", true, false);
+    })
+    .unwrap();
+    assert_eq!(host.filevault_on().await.unwrap(), Some(true));
+    // Ada got her token after FileVault was turned on: not in the unlock list until the
+    // preboot volume is updated.
+    assert_eq!(World::load(&root).unwrap().preboot_users, ["welcome"]);
+    host.update_preboot().await.unwrap();
+    assert_eq!(
+        World::load(&root).unwrap().preboot_users,
+        ["ada", "welcome"]
+    );
+    let calls = world::calls(&root).unwrap();
+    assert!(calls
+        .iter()
+        .any(|c| c.tool == mac::FDESETUP && c.args == ["status"]));
+    assert!(calls
+        .iter()
+        .any(|c| c.tool == mac::DISKUTIL && c.args == ["apfs", "updatePreboot", "/"]));
+}
+
+#[tokio::test]
+async fn the_agent_installer_reads_deletes_and_may_ask_for_full_disk_access() {
+    use prestage::host::fake::world::{FakePackage, AGENT_PACKAGE_ID};
+    use prestage::host::Host;
+    let (_dir, root, host) = fake_mac();
+    let pkg = "/var/tmp/jumpcloud-agent.pkg";
+    FakePackage::jumpcloud_agent()
+        .write(&root.resolve(pkg))
+        .unwrap();
+    World::update(&root, |w| {
+        w.edit_behaviour(|b| {
+            b.agent_needs_fda_approval = true;
+            b.fda_prompt_timeout_ms = 1_500;
+        });
+    })
+    .unwrap();
+    // No credentials file and nobody to allow Full Disk Access: System Settings opens, the
+    // install fails after the prompt's time.
+    assert!(!host.system_settings_running().await.unwrap());
+    let install = {
+        let host = host.clone();
+        tokio::spawn(async move { host.install_package(std::path::Path::new(pkg)).await })
+    };
+    let mut seen = false;
+    for _ in 0..50 {
+        if host.system_settings_running().await.unwrap() {
+            seen = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(seen, "System Settings opened during the install");
+    let e = install.await.unwrap().unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("An error occurred while running scripts"),
+        "{e}"
+    );
+    let w = World::load(&root).unwrap();
+    assert_eq!(w.service_account_creds, vec![CredsSeen::Missing]);
+    assert!(!w.installed_packages.iter().any(|p| p == AGENT_PACKAGE_ID));
+    assert!(!host.system_settings_running().await.unwrap());
+    // With `=skip` written and Full Disk Access allowed, it installs and deletes the file.
+    let files = prestage::host::AgentFiles::new(root.clone());
+    files
+        .write_service_account_creds(&prestage::host::ServiceAccountCreds::Skip)
+        .unwrap();
+    World::update(&root, |w| w.fda_approved = true).unwrap();
+    host.install_package(std::path::Path::new(pkg))
+        .await
+        .unwrap();
+    let w = World::load(&root).unwrap();
+    assert_eq!(
+        w.service_account_creds,
+        vec![CredsSeen::Missing, CredsSeen::Skip { mode: 0o600 }]
+    );
+    assert!(!root.resolve(mac::JC_SECURETOKEN_CREDS).exists());
 }

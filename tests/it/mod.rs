@@ -7,6 +7,7 @@ mod faults;
 mod host;
 mod jumpcloud;
 mod packaging;
+mod pppc;
 mod realmac;
 mod sim;
 mod ui;

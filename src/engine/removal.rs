@@ -51,13 +51,12 @@ pub(super) async fn refresh_preboot(
         })?;
     }
     if e.state.filevault_on.is_none() {
-        let on = match e.host.filevault_on().await? {
-            Some(on) => on,
-            None => {
-                // Refreshing is harmless when FileVault is off; skipping it is not when it is on.
-                warn!("`fdesetup status` printed something unexpected; refreshing the FileVault unlock list anyway");
-                true
-            }
+        let on = if let Some(on) = e.host.filevault_on().await? {
+            on
+        } else {
+            // Refreshing is harmless when FileVault is off; skipping it is not when it is on.
+            warn!("`fdesetup status` printed something unexpected; refreshing the FileVault unlock list anyway");
+            true
         };
         e.record("effect", format!("FileVault on: {on}"), |s| {
             s.filevault_on = Some(on);

@@ -175,7 +175,10 @@ impl AgentFiles {
                 .write(true)
                 .create_new(true)
                 .mode(0o600)
-                .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits().cast_signed())
+                .custom_flags(
+                    i32::try_from(rustix::fs::OFlags::NOFOLLOW.bits())
+                        .expect("O_NOFOLLOW fits in a C int"),
+                )
                 .open(&tmp)?;
             match creds {
                 ServiceAccountCreds::Admin { user, password } => {

@@ -38,7 +38,7 @@ pub(crate) fn preboot_updated(code: Option<i32>, stdout: &str, stderr: &str) -> 
         .lines()
         .chain(stderr.lines())
         .filter_map(|l| l.split_once(PREBOOT_VERDICT).map(|(_, n)| n.trim()))
-        .last();
+        .next_back();
     verdict.is_none_or(|n| n == "0")
 }
 

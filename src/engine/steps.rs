@@ -245,6 +245,10 @@ fn step_text_id(step: Step) -> &'static str {
 
 async fn install_agent(e: &mut Engine) -> Result<(), StepError> {
     show_progress(e, Step::InstallAgent).await?;
+    // A run killed during the install may have left the agent's credentials file.
+    if e.agent.remove_service_account_creds()? {
+        info!("removed the agent's credentials file an earlier run left behind");
+    }
     if e.agent.read_conf()?.is_some() {
         info!("the JumpCloud agent is already installed and registered");
         e.record("effect", "agent already registered", |s| {

@@ -576,3 +576,34 @@ async fn the_agent_installer_reads_deletes_and_may_ask_for_full_disk_access() {
     );
     assert!(!root.resolve(mac::JC_SECURETOKEN_CREDS).exists());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_after_the_credentials_file_is_written_leaves_no_password_behind() {
+    let password = "Moss-Lantern 88";
+    let mut config = base_config(&[], &[]);
+    config.insert("EnrollmentUserPassword".into(), password.into());
+    let mut opts = options(EmployeeKind::Active);
+    opts.base_config = Some(config);
+    let s = scenario(opts).await;
+    s.write_dialog_script(&clean_script(&s)).unwrap();
+    let (kills, outputs) = run_with_kills(
+        &s,
+        |journal, _| {
+            journal
+                .iter()
+                .any(|j| j.detail.starts_with("writing the agent's credentials file"))
+        },
+        1,
+    )
+    .await;
+    assert_eq!(kills, 1, "{outputs:#?}");
+    assert_enrolled(&s);
+    assert!(!s.root.resolve(mac::JC_SECURETOKEN_CREDS).exists());
+    let refs: Vec<&super::engine::RunResult> = outputs.iter().collect();
+    assert_no_secret(&s, &refs, &[password]);
+    // The installer that ran got the credentials.
+    assert!(world(&s)
+        .service_account_creds
+        .iter()
+        .any(|c| matches!(c, CredsSeen::Admin { user, .. } if user == "welcome")));
+}

@@ -29,6 +29,9 @@ pub mod mac {
     pub const JC_BOOTSTRAP: &str = "/opt/jc/agentBootstrap.json";
     pub const JC_AGENT_LOG: &str = "/var/log/jcagent.log";
     pub const JC_AGENT_LABEL: &str = "com.jumpcloud.darwin-agent";
+    /// Credentials for the agent's Secure Token service account, read and deleted by the
+    /// agent's installer (TheJumpCloud/support `install_agent_and_serviceaccount.sh`).
+    pub const JC_SECURETOKEN_CREDS: &str = "/var/run/JumpCloud-SecureToken-Creds.txt";
 
     pub const LABEL: &str = "io.prestage.enroll";
 
@@ -43,6 +46,8 @@ pub mod mac {
     pub const INSTALLER: &str = "/usr/sbin/installer";
     pub const SNTP: &str = "/usr/bin/sntp";
     pub const CAFFEINATE: &str = "/usr/bin/caffeinate";
+    pub const FDESETUP: &str = "/usr/bin/fdesetup";
+    pub const DISKUTIL: &str = "/usr/sbin/diskutil";
     pub const DIALOG: &str = "/usr/local/bin/dialog";
 
     /// Every tool of SPEC §4, for fakes and for the README table.
@@ -57,6 +62,8 @@ pub mod mac {
         INSTALLER,
         SNTP,
         CAFFEINATE,
+        FDESETUP,
+        DISKUTIL,
         DIALOG,
     ];
 }

@@ -166,6 +166,12 @@ pub struct Config {
     pub enrollment_group_id: Option<ObjectId>,
     pub post_enrollment_group_id: Option<ObjectId>,
     pub enrollment_user: Option<String>,
+    /// `EnrollmentUserPassword`: handed to the agent's installer in
+    /// `/var/run/JumpCloud-SecureToken-Creds.txt` (SPEC §4), nowhere else.
+    pub enrollment_user_password: Option<SecretString>,
+    /// `SecureTokenTimeoutSeconds`: how long the employee may be without a Secure Token after
+    /// their first login before the setup accounts are kept.
+    pub secure_token_timeout: Duration,
     pub delete_enrollment_users: bool,
     pub admin: bool,
     pub identity: IdentityConfig,

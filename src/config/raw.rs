@@ -20,6 +20,10 @@ const SECTIONS: &[&str] = &["Identity", "Password", "UI", "Agent"];
 /// Keys that hold the admin API key (or a trivially reversible form of it).
 pub(crate) const SECRET_KEYS: &[&str] = &["APIKey", "EncryptedAPIKey"];
 
+/// Keys that hold a password (SPEC §3: `EnrollmentUserPassword`, local file only, the same
+/// rules as `APIKey`).
+pub(crate) const PASSWORD_KEYS: &[&str] = &["EnrollmentUserPassword"];
+
 /// The merged plist and where each key came from.
 #[derive(Debug, Clone)]
 pub(crate) struct RawConfig {
@@ -126,9 +130,28 @@ pub(crate) fn secret_rules(raw: &RawConfig, mode: Mode, expected_owner: u32) -> 
                 severity,
             });
         }
+        for key in PASSWORD_KEYS.iter().filter(|k| dict.contains_key(k)) {
+            let severity = match mode {
+                Mode::Check {
+                    allow_secret_in_profile: false,
+                } => Severity::Error,
+                _ => Severity::Warning,
+            };
+            out.push(Diagnostic {
+                file: file.clone(),
+                key: (*key).to_owned(),
+                message: "a password in managed preferences is readable by every user of the Mac".to_owned(),
+                fix: Some("ship it in the package's local configuration (build-pkg.sh --config, root:wheel 0600) instead, or pass --allow-secret-in-profile if you accept the risk".to_owned()),
+                severity,
+            });
+        }
     }
     if let Some((file, dict)) = &raw.local {
-        if let Some(key) = SECRET_KEYS.iter().find(|k| dict.contains_key(k)) {
+        if let Some(key) = SECRET_KEYS
+            .iter()
+            .chain(PASSWORD_KEYS)
+            .find(|k| dict.contains_key(k))
+        {
             let severity = if strict {
                 Severity::Error
             } else {

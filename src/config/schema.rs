@@ -154,6 +154,8 @@ pub fn json_schema() -> Value {
         "DeleteEnrollmentUsers": prop(11, "boolean", "Delete enrollment users", "Delete EnrollmentUser (and DecryptUser) at the end.", &json!({ "default": true })),
         "Admin": prop(12, "boolean", "Bind as admin", "Give the employee sudo (admin) rights on this Mac.", &json!({ "default": false })),
         "NTPServer": prop(13, "string", "NTP server", "Time server used when JumpCloud rejects our clock.", &json!({ "default": DEFAULT_NTP_SERVER })),
+        "EnrollmentUserPassword": prop(30, "string", "Enrollment user password", "The setup account's password, a secret: in the package's local configuration only (root:wheel 0600), never in a profile. Handed to the JumpCloud agent's installer so it creates its Secure Token service account, as JumpCloud's own prestage package does; deleted with the local configuration at the end.", &json!({})),
+        "SecureTokenTimeoutSeconds": seconds(31, "Secure Token wait (seconds)", "How long the employee may be without a Secure Token after their first login before the setup accounts are kept.", 1, 300),
         "ReportToDirectory": prop(14, "boolean", "Report to JumpCloud", "Write a one-line enrollment status into the system's description in JumpCloud.", &json!({ "default": true })),
         "Identity": identity(),
         "Password": password(),

@@ -438,6 +438,9 @@ impl<'a> Validator<'a> {
                 "set EnrollmentUser to the setup account your MDM creates (e.g. welcome), or set DeleteEnrollmentUsers to false",
             );
         }
+        let enrollment_user_password =
+            self.enrollment_user_password(&mut top, enrollment_user.as_ref().ok());
+        let secure_token_timeout = self.seconds(&mut top, "SecureTokenTimeoutSeconds", 1, 300);
         let admin = self.boolean(&mut top, "Admin");
         let ntp_server = self.hostname(&mut top, "NTPServer");
         let report_to_directory = self.boolean(&mut top, "ReportToDirectory");
@@ -472,6 +475,8 @@ impl<'a> Validator<'a> {
             enrollment_group_id: enrollment_group_id.ok()?,
             post_enrollment_group_id: post_enrollment_group_id.ok()?,
             enrollment_user: enrollment_user.ok()?,
+            enrollment_user_password: enrollment_user_password.ok()?,
+            secure_token_timeout: secure_token_timeout?,
             delete_enrollment_users: delete_enrollment_users.unwrap_or(true),
             admin: admin.unwrap_or(false),
             identity: identity?,
@@ -563,6 +568,37 @@ impl<'a> Validator<'a> {
             }),
             _ => None,
         }
+    }
+
+    /// `EnrollmentUserPassword`: the setup account's password, for the agent's service account.
+    /// Spaces are allowed (it is a password); a line break is not, since the credentials file
+    /// is one line (`<user>;<password>`). Needs `EnrollmentUser`.
+    fn enrollment_user_password(
+        &mut self,
+        top: &mut Level<'_>,
+        user: Option<&Option<String>>,
+    ) -> Result<Option<SecretString>, ()> {
+        const KEY: &str = "EnrollmentUserPassword";
+        let Some(s) = self.string(top, KEY) else {
+            return if top.has(KEY) { Err(()) } else { Ok(None) };
+        };
+        if s.is_empty() || s.contains(['\n', '\r', '\0']) {
+            self.err(
+                KEY,
+                "is empty or contains a line break",
+                "set the setup account's password exactly, on one line, or remove the key",
+            );
+            return Err(());
+        }
+        if matches!(user, Some(None)) {
+            self.err(
+                KEY,
+                "is set without EnrollmentUser",
+                "set EnrollmentUser to the setup account this password belongs to, or remove EnrollmentUserPassword",
+            );
+            return Err(());
+        }
+        Ok(Some(SecretString::from(s)))
     }
 
     /// A local account short name.

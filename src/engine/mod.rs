@@ -6,13 +6,17 @@
 //! failures with a "contact IT" reference code shown to the employee, written to the log and
 //! kept for `prestage status`.
 
+mod agent_install;
 pub mod clock;
 pub mod connect;
 pub mod download;
 pub mod lifecycle;
+mod logout;
+mod removal;
 pub mod state;
 pub mod status;
 pub mod steps;
+pub mod takeover;
 pub mod wait;
 
 use std::sync::Arc;
@@ -251,7 +255,8 @@ pub struct Timing {
     /// Retry backoff base and cap.
     pub backoff_base: Duration,
     pub backoff_cap: Duration,
-    /// How long to wait for a Secure Token after the employee's first login before deciding.
+    /// At most this long is waited for a Secure Token after the employee's first login: the
+    /// wait is `SecureTokenTimeoutSeconds`, and simulations shorten it further with this.
     pub secure_token_grace: Duration,
     /// Each step's patience ([`Step::patience`]) is divided by this (1 in production;
     /// rehearsals and tests shorten it like the other pacing).
@@ -273,11 +278,11 @@ impl Default for Timing {
             agent_silence: Duration::from_secs(90),
             backoff_base: Duration::from_secs(1),
             backoff_cap: Duration::from_secs(60),
-            // macOS grants the token during the first login itself; the grace covers the
-            // moment between the console changing hands and the grant being visible. Past it
-            // the setup accounts are kept (never deleting the last token holder) and the
-            // directory is told.
-            secure_token_grace: Duration::from_secs(30),
+            // No cap: SecureTokenTimeoutSeconds decides (default 300 s: a token that comes
+            // through JumpCloud's service account can take longer than a login). Past it the
+            // setup accounts are kept (never deleting the last token holder) and the directory
+            // is told.
+            secure_token_grace: Duration::MAX,
             patience_divisor: 1,
         }
     }

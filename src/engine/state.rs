@@ -234,6 +234,10 @@ pub struct State {
     pub agent_install_started_ms: Option<u64>,
     #[serde(default)]
     pub agent_kickstarted: bool,
+    /// When the agent's installer was seen asking for Full Disk Access (System Settings opened
+    /// during the install): the PPPC profile for the agent is missing.
+    #[serde(default)]
+    pub agent_fda_prompt_ms: Option<u64>,
     #[serde(default)]
     pub system_key: Option<String>,
     #[serde(default)]
@@ -265,6 +269,9 @@ pub struct State {
     pub takeover_started_ms: Option<u64>,
     #[serde(default)]
     pub takeover_kickstarts: u32,
+    /// Which signal ended the wait for the employee's account (for the log and `status`).
+    #[serde(default)]
+    pub takeover_signal: Option<String>,
     #[serde(default)]
     pub hidden_users: Vec<String>,
     #[serde(default)]
@@ -274,6 +281,21 @@ pub struct State {
     pub login_seen_ms: Option<u64>,
     #[serde(default)]
     pub employee_has_token: bool,
+    /// What `fdesetup status` said once the employee held a token (`None`: not asked yet).
+    #[serde(default)]
+    pub filevault_on: Option<bool>,
+    /// `diskutil apfs updatePreboot /` ran after the employee got a token (FileVault on).
+    #[serde(default)]
+    pub preboot_updated: bool,
+    /// Failed `diskutil apfs updatePreboot /` runs (bounded; then the setup accounts are kept).
+    #[serde(default)]
+    pub preboot_failures: u32,
+    /// `sysadminctl -deleteUser` runs per setup account, counted before each (bounded).
+    #[serde(default)]
+    pub delete_attempts: BTreeMap<String, u32>,
+    /// Why each kept setup account was kept.
+    #[serde(default)]
+    pub kept_reasons: BTreeMap<String, String>,
     #[serde(default)]
     pub deleted_users: Vec<String>,
     /// Setup accounts kept, and why (e.g. the employee has no Secure Token yet).
@@ -309,6 +331,7 @@ impl State {
             agent_installed: false,
             agent_install_started_ms: None,
             agent_kickstarted: false,
+            agent_fda_prompt_ms: None,
             system_key: None,
             org_id: None,
             admin_fallback: false,
@@ -323,10 +346,16 @@ impl State {
             bind_confirmed: false,
             takeover_started_ms: None,
             takeover_kickstarts: 0,
+            takeover_signal: None,
             hidden_users: Vec::new(),
             setup_logged_out: false,
             login_seen_ms: None,
             employee_has_token: false,
+            filevault_on: None,
+            preboot_updated: false,
+            preboot_failures: 0,
+            delete_attempts: BTreeMap::new(),
+            kept_reasons: BTreeMap::new(),
             deleted_users: Vec::new(),
             kept_users: Vec::new(),
             groups_moved: false,

@@ -1,6 +1,7 @@
 //! `prestage status`: where the enrollment is, for admins and MDM extension attributes, and the
 //! small completion receipt left behind when prestage removes itself.
 
+use std::collections::BTreeMap;
 use std::fs;
 
 use serde::{Deserialize, Serialize};
@@ -34,7 +35,17 @@ pub struct StatusReport {
     pub account: Option<String>,
     pub deleted_users: Vec<String>,
     pub kept_users: Vec<String>,
+    /// Why each kept setup account was kept, with the fix.
+    #[serde(default)]
+    pub kept_reasons: BTreeMap<String, String>,
     pub cooldown_until: Option<String>,
+    /// What ended the wait for the employee's account (which line of the agent's log).
+    #[serde(default)]
+    pub takeover_signal: Option<String>,
+    /// Things the admin should fix for the next Macs even though this one went on (for
+    /// example a missing PPPC profile for the JumpCloud agent).
+    #[serde(default)]
+    pub warnings: Vec<String>,
 }
 
 impl StatusReport {
@@ -75,7 +86,10 @@ impl StatusReport {
             account: state.user.as_ref().map(|u| u.local_name.clone()),
             deleted_users: state.deleted_users.clone(),
             kept_users: state.kept_users.clone(),
+            kept_reasons: state.kept_reasons.clone(),
             cooldown_until: state.cooldown_until_ms.map(rfc3339),
+            takeover_signal: state.takeover_signal.clone(),
+            warnings: warnings(state),
         }
     }
 
@@ -93,7 +107,10 @@ impl StatusReport {
             account: None,
             deleted_users: Vec::new(),
             kept_users: Vec::new(),
+            kept_reasons: BTreeMap::new(),
             cooldown_until: None,
+            takeover_signal: None,
+            warnings: Vec::new(),
         }
     }
 
@@ -150,12 +167,30 @@ impl StatusReport {
                 "kept setup accounts: {} (see the log for why)",
                 self.kept_users.join(", ")
             );
+            for (name, why) in &self.kept_reasons {
+                let _ = writeln!(out, "  {name}: {why}");
+            }
+        }
+        if let Some(signal) = &self.takeover_signal {
+            let _ = writeln!(out, "account ready: {signal}");
+        }
+        for warning in &self.warnings {
+            let _ = writeln!(out, "warning:  {warning}");
         }
         for d in &self.durations {
             let _ = writeln!(out, "  {:<14} {:>8.1} s", d.step, d.seconds);
         }
         out
     }
+}
+
+/// What the admin should fix for the next Macs, from the state.
+fn warnings(state: &State) -> Vec<String> {
+    let mut out = Vec::new();
+    if state.agent_fda_prompt_ms.is_some() {
+        out.push(super::agent_install::fda_missing_message());
+    }
+    out
 }
 
 /// Reads the status under `root`: the state file, else the completion receipt.

@@ -5,17 +5,21 @@
 //!  1. preflight: state directory, keep the Mac awake
 //!  2. wait_desktop: the setup account's desktop (console user, Finder)
 //!  3. welcome: the full-screen welcome window
-//!  4. install_agent: agentBootstrap.json, the package (path or download), signature, install
+//!  4. install_agent: agentBootstrap.json, the package (path or download), signature, the
+//!     agent's credentials file, install (uncovering a Full Disk Access prompt)
 //!  5. wait_agent: `systemKey` in jcagent.conf (bounded; one kickstart half-way)
 //!  6. join_group: `EnrollmentGroupID`, confirmed
 //!  7. read_org: org ID, API key, password policy
 //!  8. identify: ask, search, check the secret; attempts and a cool-down that survives restarts
 //!  9. password: policy checked locally, confirmation, set once; activate staged users
 //! 10. bind: bind the user to this Mac, confirmed
-//! 11. wait_account: `User updates complete` after our bind, and `id -u` succeeds
+//! 11. wait_account: `User updates complete` (or `Processing user updates` and a quiet log)
+//!     after our bind, and `id -u` succeeds; at most one agent restart
 //! 12. handover: tell the employee, hide the setup accounts, log the setup account out
-//! 13. wait_login: the employee at the console, with a Secure Token
-//! 14. remove_setup: delete the setup accounts (safely), move groups, report
+//!     (confirmed at the console; `bootout gui/UID` as the fallback)
+//! 13. wait_login: the employee at the console, with a Secure Token (`SecureTokenTimeoutSeconds`)
+//! 14. remove_setup: move groups, refresh the FileVault unlock list, delete the setup accounts
+//!     (safely, a bounded number of tries), report
 //! 15. cleanup: the receipt; then, once Done is persisted, the finishing touches: the API key
 //!     in the keychain, the local configuration holding a secret, the LaunchDaemon plist, and
 //!     `launchctl bootout` ourselves, last
@@ -28,11 +32,12 @@ use secrecy::{ExposeSecret, SecretString};
 use subtle::ConstantTimeEq;
 use tracing::{info, warn};
 
+use super::removal::Keep;
 use super::state::{PasswordPhase, Step, UserFacts};
 use super::wait::Pacer;
 use super::{clock, Engine, Event, StepError};
 use crate::config::{ApiKeySource, PolicySource, SecretKind};
-use crate::host::agent::{kickstart_urls, TAKEOVER_DONE};
+use crate::host::agent::kickstart_urls;
 use crate::jumpcloud::{DirectoryUser, JcError, UserState};
 use crate::paths::mac;
 use crate::ui::{IdentityPrompt, ItemStatus, PasswordPrompt, Progress, StepItem};
@@ -229,6 +234,10 @@ fn step_text_id(step: Step) -> &'static str {
 
 async fn install_agent(e: &mut Engine) -> Result<(), StepError> {
     show_progress(e, Step::InstallAgent).await?;
+    // A run killed during the install may have left the agent's credentials file.
+    if e.agent.remove_service_account_creds()? {
+        info!("removed the agent's credentials file an earlier run left behind");
+    }
     if e.agent.read_conf()?.is_some() {
         info!("the JumpCloud agent is already installed and registered");
         e.record("effect", "agent already registered", |s| {
@@ -261,7 +270,7 @@ async fn install_agent(e: &mut Engine) -> Result<(), StepError> {
     e.record("effect", "installing the agent package", |s| {
         s.agent_install_started_ms = Some(clock::now_ms());
     })?;
-    e.host.install_package(&pkg).await?;
+    super::agent_install::install(e, &pkg).await?;
     e.record("effect", "agent package installed", |s| {
         s.agent_installed = true;
     })?;
@@ -912,69 +921,7 @@ async fn bind(e: &mut Engine) -> Result<(), StepError> {
 // 11. Wait for the agent to create the account
 
 async fn wait_account(e: &mut Engine) -> Result<(), StepError> {
-    show_progress(e, Step::WaitAccount).await?;
-    let Some(user) = e.state.user.clone() else {
-        return Err(StepError::Transient("no employee identified yet".into()));
-    };
-    let started = *e
-        .state
-        .takeover_started_ms
-        .get_or_insert_with(clock::now_ms);
-    let limit_ms = u64::try_from(e.config.agent.takeover_timeout.as_millis()).unwrap_or(u64::MAX);
-    let silence = e
-        .timing
-        .agent_silence
-        .min(e.config.agent.takeover_timeout / 2);
-    let mut pacer = Pacer::new(e.timing.tool_gap);
-    // Only `User updates complete` written after our bind counts.
-    let mut log = e.agent.follow_log(e.state.agent_log_offset.unwrap_or(0));
-    let mut complete = false;
-    let mut last_growth = tokio::time::Instant::now();
-    loop {
-        let lines = log.read_new_lines()?;
-        let mut just_completed = false;
-        if !lines.is_empty() {
-            last_growth = tokio::time::Instant::now();
-            just_completed = !complete && lines.iter().any(|l| l.contains(TAKEOVER_DONE));
-            complete |= just_completed;
-        }
-        // Both are needed: the agent's `User updates complete` after our bind (an account
-        // that already existed, or one whose password and groups the agent is still setting,
-        // is not ready for the employee yet), and the account itself.
-        if complete {
-            // The log just said the takeover is done: check the account now rather than a gap
-            // later; while it is not there yet, one `id -u` per gap.
-            if just_completed {
-                pacer.react();
-            } else {
-                pacer.tick().await;
-            }
-            if let Some(uid) = e.host.user_id(&user.local_name).await? {
-                info!(account = %user.local_name, uid, "the agent created the employee's account");
-                return Ok(());
-            }
-        }
-        if clock::now_ms().saturating_sub(started) >= limit_ms {
-            return Err(StepError::permanent(
-                "error.takeover_timeout",
-                format!(
-                    "the JumpCloud agent did not create the account {} within {} s (Agent.TakeoverTimeoutSeconds); check /var/log/jcagent.log and the user's binding in the JumpCloud console",
-                    user.local_name,
-                    limit_ms / 1000
-                ),
-            ));
-        }
-        if last_growth.elapsed() >= silence {
-            warn!(silent_s = silence.as_secs(), "the JumpCloud agent's log is silent; restarting the agent (bash script CHANGELOG 3.1.1)");
-            e.record("effect", "kickstart agent (silent log)", |s| {
-                s.takeover_kickstarts += 1;
-            })?;
-            pacer.tick().await;
-            e.host.kickstart_agent().await?;
-            last_growth = tokio::time::Instant::now();
-        }
-        tokio::time::sleep(e.timing.file_poll).await;
-    }
+    super::takeover::wait_account(e).await
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1017,14 +964,7 @@ async fn handover(e: &mut Engine) -> Result<(), StepError> {
         if !same_account(&console, &user.local_name) && !is_system_user(&console) {
             if let Some(uid) = e.host.user_id(&console).await? {
                 e.record("effect", format!("logging out {console}"), |_| {})?;
-                if let Err(err) = e.host.log_out(uid).await {
-                    // `launchctl bootout user/UID` may report an error for a session it did
-                    // end; only a setup account still at the console means it failed.
-                    if e.host.console_user().await? == console {
-                        return Err(err.into());
-                    }
-                    info!(error = %err, account = %console, "launchctl reported an error, but the account has left the console");
-                }
+                super::logout::log_out(e, &console, uid).await?;
             }
         }
         e.record("effect", "setup account logged out", |s| {
@@ -1041,7 +981,12 @@ async fn wait_login(e: &mut Engine) -> Result<(), StepError> {
     let Some(user) = e.state.user.clone() else {
         return Err(StepError::Transient("no employee identified yet".into()));
     };
-    let grace_ms = u64::try_from(e.timing.secure_token_grace.as_millis()).unwrap_or(u64::MAX);
+    // SecureTokenTimeoutSeconds (simulations may shorten it further).
+    let grace = e
+        .config
+        .secure_token_timeout
+        .min(e.timing.secure_token_grace);
+    let grace_ms = u64::try_from(grace.as_millis()).unwrap_or(u64::MAX);
     let mut pacer = Pacer::new(e.timing.tool_gap);
     let mut announced = false;
     loop {
@@ -1070,7 +1015,7 @@ async fn wait_login(e: &mut Engine) -> Result<(), StepError> {
         }
         let seen = e.state.login_seen_ms.unwrap_or(0);
         if clock::now_ms().saturating_sub(seen) >= grace_ms {
-            warn!(account = %user.local_name, "the employee has no Secure Token; the setup accounts will be kept");
+            warn!(account = %user.local_name, waited_s = grace.as_secs(), "the employee has no Secure Token SecureTokenTimeoutSeconds after their first login; the setup accounts will be kept");
             return Ok(());
         }
     }
@@ -1083,6 +1028,7 @@ async fn remove_setup(e: &mut Engine) -> Result<(), StepError> {
     let Some(user) = e.state.user.clone() else {
         return Err(StepError::Transient("no employee identified yet".into()));
     };
+    let mut kept_short: Vec<String> = Vec::new();
     // The groups first: they may need the API key, and the legacy key's DecryptUser is one of
     // the accounts deleted below.
     if !e.state.groups_moved {
@@ -1106,6 +1052,9 @@ async fn remove_setup(e: &mut Engine) -> Result<(), StepError> {
         }
         e.record("effect", "groups moved", |s| s.groups_moved = true)?;
     }
+    // The FileVault unlock list before any deletion: the employee must be able to unlock the
+    // disk at the next start once the setup account is gone.
+    let preboot = super::removal::refresh_preboot(e, &user.local_name).await?;
     if e.config.delete_enrollment_users {
         let mut candidates: Vec<String> = Vec::new();
         if let Some(u) = &e.config.enrollment_user {
@@ -1118,25 +1067,23 @@ async fn remove_setup(e: &mut Engine) -> Result<(), StepError> {
             if e.state.deleted_users.contains(&name) || e.state.kept_users.contains(&name) {
                 continue;
             }
-            match safe_to_delete(e, &name, &user.local_name).await? {
+            let verdict = match safe_to_delete(e, &name, &user.local_name).await? {
+                Ok(()) => match &preboot {
+                    Err(keep) if e.host.user_id(&name).await?.is_some() => Err(keep.clone()),
+                    _ => super::removal::delete_setup_account(e, &name).await?,
+                },
+                Err(keep) => Err(keep),
+            };
+            match verdict {
                 Ok(()) => {
-                    e.record("effect", format!("deleting {name}"), |_| {})?;
-                    if e.host.user_id(&name).await?.is_some() {
-                        e.host.delete_user(&name).await?;
-                    }
-                    if e.host.user_id(&name).await?.is_some() {
-                        return Err(StepError::Transient(format!(
-                            "sysadminctl -deleteUser {name} reported success but the account still exists"
-                        )));
-                    }
                     info!(account = %name, "setup account deleted");
                     e.record("effect", format!("deleted {name}"), |s| {
                         s.deleted_users.push(name.clone());
                     })?;
                 }
-                Err(why) => {
-                    warn!(account = %name, reason = %why, "setup account kept");
-                    e.emit(&Event::Note(format!("kept {name}: {why}")));
+                Err(keep) => {
+                    warn!(account = %name, reason = %keep.detail, "setup account kept");
+                    e.emit(&Event::Note(format!("kept {name}: {}", keep.detail)));
                     // We hid it at the handover; kept, it is how IT gets into this Mac (often
                     // the only Secure Token holder): show it at the login window again.
                     if e.state.hidden_users.contains(&name)
@@ -1144,10 +1091,12 @@ async fn remove_setup(e: &mut Engine) -> Result<(), StepError> {
                     {
                         e.host.show_user(&name).await?;
                     }
-                    e.record("effect", format!("kept {name}: {why}"), |s| {
+                    e.record("effect", format!("kept {name}: {}", keep.detail), |s| {
                         s.kept_users.push(name.clone());
+                        s.kept_reasons.insert(name.clone(), keep.detail.clone());
                         s.hidden_users.retain(|h| *h != name);
                     })?;
+                    kept_short.push(format!("{name} ({})", keep.short));
                 }
             }
         }
@@ -1159,12 +1108,11 @@ async fn remove_setup(e: &mut Engine) -> Result<(), StepError> {
     );
     if !e.state.kept_users.is_empty() {
         // The admin reads this in the JumpCloud console: the Mac needs a hand.
-        let _ = write!(
-            line,
-            "; setup account {} kept (no Secure Token for {})",
-            e.state.kept_users.join(", "),
-            user.local_name
-        );
+        if kept_short.is_empty() {
+            // Kept in an earlier run: the reasons are in `status` and the log.
+            kept_short.clone_from(&e.state.kept_users);
+        }
+        let _ = write!(line, "; setup account kept: {}", kept_short.join(", "));
     }
     report(e, &line).await;
     Ok(())
@@ -1177,20 +1125,26 @@ async fn safe_to_delete(
     e: &Engine,
     name: &str,
     employee: &str,
-) -> Result<Result<(), String>, StepError> {
+) -> Result<Result<(), Keep>, StepError> {
+    let keep = |short: String, detail: String| Ok(Err(Keep { short, detail }));
     if same_account(name, employee) {
-        return Ok(Err("it is the employee's own account".into()));
+        let why = "it is the employee's own account".to_owned();
+        return keep(why.clone(), why);
     }
     if e.host.user_id(name).await?.is_none() {
         return Ok(Ok(()));
     }
     if !e.host.has_secure_token(employee).await? {
-        return Ok(Err(format!(
-            "{employee} holds no Secure Token yet, so {name} may be the last Secure Token holder; grant {employee} a token (sysadminctl -secureTokenOn {employee} -password - -adminUser {name} -adminPassword -), then delete {name}"
-        )));
+        return keep(
+            format!("no Secure Token for {employee}"),
+            format!(
+                "{employee} holds no Secure Token yet, so {name} may be the last Secure Token holder; grant {employee} a token (sysadminctl -secureTokenOn {employee} -password - -adminUser {name} -adminPassword -), then delete {name}"
+            ),
+        );
     }
     if same_account(&e.host.console_user().await?, name) {
-        return Ok(Err(format!("{name} is logged in at the console")));
+        let why = format!("{name} is logged in at the console");
+        return keep(why.clone(), why);
     }
     Ok(Ok(()))
 }
@@ -1198,7 +1152,7 @@ async fn safe_to_delete(
 /// Whether two short names may be the same account: macOS looks record names up without
 /// regard to case (`id -u Welcome` finds `welcome`), so the safety checks do too (they err on
 /// the side of refusing).
-fn same_account(a: &str, b: &str) -> bool {
+pub(super) fn same_account(a: &str, b: &str) -> bool {
     a.eq_ignore_ascii_case(b)
 }
 
@@ -1215,7 +1169,9 @@ fn cleanup(e: &mut Engine) -> Result<(), StepError> {
         ApiKeySource::Keychain { service } => Some(service.clone()),
         _ => None,
     };
-    let holds_secret = keychain_service.is_none();
+    // A local configuration holds a secret unless the API key is in the keychain, and always
+    // when it holds EnrollmentUserPassword.
+    let holds_secret = keychain_service.is_none() || e.config.enrollment_user_password.is_some();
     e.record("effect", "cleanup planned", |s| {
         s.keychain_service = keychain_service;
         s.remove_local_config = holds_secret;
@@ -1247,7 +1203,8 @@ pub async fn finish(
             ))
         })?;
     }
-    let mut remove = vec![mac::LAUNCH_DAEMON];
+    // The agent's credentials file too, should an installer and a crash have left it.
+    let mut remove = vec![mac::LAUNCH_DAEMON, mac::JC_SECURETOKEN_CREDS];
     if state.remove_local_config {
         remove.push(mac::LOCAL_CONFIG);
     }

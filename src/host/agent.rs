@@ -22,6 +22,24 @@ use crate::paths::{mac, Root};
 /// (REFERENCE.md: "account takeover finishes with `User updates complete`").
 pub const TAKEOVER_DONE: &str = "User updates complete";
 
+/// The line the agent logs when it starts applying user changes (REFERENCE.md; JumpCloud's
+/// bash script 3.1.8 greps for it in its last check). The wait for the account falls back on
+/// it, since no public excerpt of a current agent's log confirms either wording.
+pub const TAKEOVER_PROCESSING: &str = "Processing user updates";
+
+/// What `/var/run/JumpCloud-SecureToken-Creds.txt` says to the agent's installer.
+#[derive(Debug)]
+pub enum ServiceAccountCreds<'a> {
+    /// `<admin>;<password>` of a Secure Token admin (JumpCloud's prestage `postinstall.sh` uses
+    /// the enrollment user): the installer creates the agent's service account with it.
+    Admin {
+        user: &'a str,
+        password: &'a SecretString,
+    },
+    /// `=skip`: a silent install, no service account now.
+    Skip,
+}
+
 /// How often [`wait_for_change`] looks at a file: well under the 1 s the engine promises.
 pub const CHANGE_POLL: Duration = Duration::from_millis(250);
 
@@ -129,6 +147,70 @@ impl AgentFiles {
             return Err(io(&path)(e));
         }
         Ok(())
+    }
+
+    /// Writes `/var/run/JumpCloud-SecureToken-Creds.txt` for the agent's installer, as
+    /// JumpCloud's own installers do right before `installer` (TheJumpCloud/support
+    /// `install_agent_and_serviceaccount.sh`: `$USER;$PASSWORD` or `=skip`, each a heredoc line
+    /// ending in a newline). Mode 0600 (owned by root, as prestage runs), written to a new
+    /// temporary file opened with `O_NOFOLLOW` and renamed over the name, so a link planted at
+    /// either path is never followed; the password is in no argv, log or other file.
+    pub fn write_service_account_creds(
+        &self,
+        creds: &ServiceAccountCreds<'_>,
+    ) -> Result<(), AgentError> {
+        let path = self.root.resolve(mac::JC_SECURETOKEN_CREDS);
+        let dir = path
+            .parent()
+            .expect("JC_SECURETOKEN_CREDS is an absolute path with a parent")
+            .to_owned();
+        fs::create_dir_all(&dir).map_err(io(&dir))?;
+        let tmp = dir.join(format!(
+            ".JumpCloud-SecureToken-Creds.{}.tmp",
+            std::process::id()
+        ));
+        let _ = fs::remove_file(&tmp);
+        let result = (|| {
+            let mut file = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .custom_flags(
+                    i32::try_from(rustix::fs::OFlags::NOFOLLOW.bits())
+                        .expect("O_NOFOLLOW fits in a C int"),
+                )
+                .open(&tmp)?;
+            match creds {
+                ServiceAccountCreds::Admin { user, password } => {
+                    // The name is a checked short name (no `;`, no line break); the password
+                    // goes from the secret straight into the file.
+                    file.write_all(user.as_bytes())?;
+                    file.write_all(b";")?;
+                    file.write_all(password.expose_secret().as_bytes())?;
+                    file.write_all(b"\n")?;
+                }
+                ServiceAccountCreds::Skip => file.write_all(b"=skip\n")?,
+            }
+            file.sync_all()?;
+            fs::rename(&tmp, &path)
+        })();
+        if let Err(e) = result {
+            let _ = fs::remove_file(&tmp);
+            return Err(io(&path)(e));
+        }
+        Ok(())
+    }
+
+    /// Removes the credentials file if the installer left it (its installer deletes it:
+    /// "The file JumpCloud-SecureToken-Creds.txt IS DELETED during the agent install process",
+    /// same script). `true` when there was one to remove.
+    pub fn remove_service_account_creds(&self) -> Result<bool, AgentError> {
+        let path = self.root.resolve(mac::JC_SECURETOKEN_CREDS);
+        match fs::remove_file(&path) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(io(&path)(e)),
+        }
     }
 
     /// A follower of `/var/log/jcagent.log` from byte `offset` (0 = the beginning; persist

@@ -1,7 +1,8 @@
 //! `MacHost`: the commands of SPEC §4, each run at its absolute path under `--root`.
 //!
 //! Every tool runs with stdin closed, stdout and stderr captured, and a time limit (30 s; the
-//! installer gets 15 minutes; `caffeinate` runs in the background and is not waited on). The
+//! installer gets 15 minutes; `sysadminctl -deleteUser` an hour, only against a true hang;
+//! `caffeinate` runs in the background and is not waited on). The
 //! parsers below are pure functions over the tools' real output, tested on captured samples
 //! (each sample says where it comes from).
 
@@ -21,6 +22,16 @@ use crate::paths::{mac, Root};
 const TOOL_TIMEOUT: Duration = Duration::from_secs(30);
 /// Time limit for `installer` (the agent package runs its own postinstall scripts).
 const INSTALL_TIMEOUT: Duration = Duration::from_secs(15 * 60);
+/// Time limit for `sysadminctl -deleteUser`: only against a true hang. A deletion can take long
+/// and a killed one can leave a half-deleted account (microsoft/shell-intune-samples issue 33:
+/// the admin demoted, the home deleted, the record kept), so it is never stopped early.
+const DELETE_TIMEOUT: Duration = Duration::from_secs(60 * 60);
+/// How long `id -u` may still find an account after `sysadminctl -deleteUser` reported success:
+/// JumpCloud's script waits 30 s before its `id -u` check (MDM-Prestage-User-Enrollment,
+/// `jumpcloud_bootstrap_template.sh` 3.x, the account removal); here it is a poll with that bound.
+const DELETE_SETTLE: Duration = Duration::from_secs(30);
+/// Gap between two `id -u` while a deletion settles (at most one tool process every 2 s).
+const DELETE_POLL: Duration = Duration::from_millis(2_050);
 
 /// The real host adapter: runs the tools of SPEC §4 under a [`Root`].
 #[derive(Debug, Clone)]
@@ -29,6 +40,8 @@ pub struct MacHost {
     spawned: Arc<AtomicU64>,
     tool_timeout: Duration,
     install_timeout: Duration,
+    delete_timeout: Duration,
+    delete_settle: Duration,
 }
 
 /// What a finished tool printed.
@@ -62,6 +75,30 @@ impl MacHost {
             spawned: Arc::new(AtomicU64::new(0)),
             tool_timeout: TOOL_TIMEOUT,
             install_timeout: INSTALL_TIMEOUT,
+            delete_timeout: DELETE_TIMEOUT,
+            delete_settle: DELETE_SETTLE,
+        }
+    }
+
+    /// Overrides the deletion's hang bound and how long `id -u` may still find a deleted
+    /// account (tests use short ones).
+    #[must_use]
+    pub fn with_delete_limits(mut self, hang: Duration, settle: Duration) -> Self {
+        self.delete_timeout = hang;
+        self.delete_settle = settle;
+        self
+    }
+
+    /// `id -u NAME` until the account is gone or `settle` has passed: `None` once gone, else
+    /// the UID it still has.
+    async fn settled_uid(&self, name: &str, settle: Duration) -> Result<Option<u32>, HostError> {
+        let deadline = tokio::time::Instant::now() + settle;
+        loop {
+            let uid = self.user_id(name).await?;
+            if uid.is_none() || tokio::time::Instant::now() + DELETE_POLL > deadline {
+                return Ok(uid);
+            }
+            tokio::time::sleep(DELETE_POLL).await;
         }
     }
 
@@ -320,6 +357,12 @@ pub(crate) fn delete_reported_error(stderr: &str) -> bool {
     })
 }
 
+/// Directory Services' `eDSRecordNotFound` (-14136), as sysadminctl and dscl report an account
+/// that has no record (the code dscl prints as `DS Error: -14136 (eDSRecordNotFound)`).
+pub(crate) fn record_not_found(stderr: &str) -> bool {
+    stderr.contains("eDSRecordNotFound") || stderr.contains("-14136")
+}
+
 /// Account names go into argv and into `/Users/NAME`: only macOS short-name characters are let
 /// through, so a name can never be read as an option or a path.
 /// Whether `name` can be a macOS short name that is safe to pass to a tool.
@@ -389,12 +432,24 @@ impl Host for MacHost {
     async fn delete_user(&self, name: &str) -> Result<(), HostError> {
         check_name(name)?;
         let args = ["-deleteUser", name];
-        let out = self.run(mac::SYSADMINCTL, &args, self.tool_timeout).await?;
+        let out = self
+            .run(mac::SYSADMINCTL, &args, self.delete_timeout)
+            .await?;
         // Neither the exit code nor stderr is trusted (sysadminctl can exit 0 after refusing):
         // the account being gone is what counts, which also makes deleting twice succeed.
-        match self.user_id(name).await? {
+        // After a deletion it reported as done, the directory gets a moment (JumpCloud waits
+        // 30 s); after a reported failure one look decides.
+        let complained = !out.success() || delete_reported_error(&out.stderr);
+        // "Record not found" from sysadminctl while `id -u` still finds the account is the
+        // directory catching up with an earlier deletion: wait for it as after a success.
+        let settle = if complained && !record_not_found(&out.stderr) {
+            Duration::ZERO
+        } else {
+            self.delete_settle
+        };
+        match self.settled_uid(name, settle).await? {
             None => {
-                if !out.success() || delete_reported_error(&out.stderr) {
+                if complained {
                     debug!(user = %name, stderr = %out.stderr.trim(), "account gone despite a complaint");
                 }
                 Ok(())
@@ -421,6 +476,35 @@ impl Host for MacHost {
 
     async fn log_out(&self, uid: u32) -> Result<(), HostError> {
         self.bootout(&format!("user/{uid}")).await
+    }
+
+    async fn log_out_gui(&self, uid: u32) -> Result<(), HostError> {
+        self.bootout(&format!("gui/{uid}")).await
+    }
+
+    async fn system_settings_running(&self) -> Result<bool, HostError> {
+        // pgrep matches the process name, which macOS keeps to 16 characters (MAXCOMLEN):
+        // "System Settings" (macOS 13 and later) fits; macOS 12's "System Preferences" would
+        // not match whole and is not looked for.
+        let args = ["-x", "System Settings"];
+        let out = self.run(mac::PGREP, &args, self.tool_timeout).await?;
+        parse_pgrep(out.code).ok_or_else(|| failed(mac::PGREP, &args, &out))
+    }
+
+    async fn filevault_on(&self) -> Result<Option<bool>, HostError> {
+        let out = self.run_ok(mac::FDESETUP, &["status"]).await?;
+        Ok(super::filevault::parse_fdesetup_status(&out.stdout))
+    }
+
+    async fn update_preboot(&self) -> Result<(), HostError> {
+        let args = ["apfs", "updatePreboot", "/"];
+        let out = self.run(mac::DISKUTIL, &args, self.tool_timeout).await?;
+        if super::filevault::preboot_updated(out.code, &out.stdout, &out.stderr) {
+            info!("FileVault unlock list refreshed (diskutil apfs updatePreboot /)");
+            Ok(())
+        } else {
+            Err(failed(mac::DISKUTIL, &args, &out))
+        }
     }
 
     async fn kickstart_agent(&self) -> Result<(), HostError> {

@@ -7,6 +7,7 @@
 pub mod agent;
 #[cfg(feature = "sim")]
 pub mod fake;
+mod filevault;
 pub mod mac;
 pub mod untrusted;
 
@@ -17,7 +18,7 @@ use thiserror::Error;
 
 pub use agent::{
     kickstart_urls, wait_for_change, wait_for_change_since, AgentConf, AgentError, AgentFiles,
-    FileStamp, LogFollower, TAKEOVER_DONE,
+    FileStamp, LogFollower, ServiceAccountCreds, TAKEOVER_DONE, TAKEOVER_PROCESSING,
 };
 pub use mac::MacHost;
 
@@ -148,10 +149,23 @@ pub trait Host: Send + Sync {
     /// `/usr/bin/dscl . -create /Users/NAME IsHidden 0`: shows a hidden user at the login
     /// window again (a setup account we hid and then had to keep).
     async fn show_user(&self, name: &str) -> Result<(), HostError>;
-    /// `/usr/sbin/sysadminctl -deleteUser NAME`.
+    /// `/usr/sbin/sysadminctl -deleteUser NAME`, never stopped early (a killed deletion can
+    /// leave a half-deleted account), then `id -u NAME` until the account is gone (bounded).
     async fn delete_user(&self, name: &str) -> Result<(), HostError>;
-    /// `/bin/launchctl bootout user/UID`: logs the user out.
+    /// `/bin/launchctl bootout user/UID`: logs the user out (JumpCloud's own logout). It can
+    /// return 0 and leave the GUI session up (munki issue 923), so callers check the console.
     async fn log_out(&self, uid: u32) -> Result<(), HostError>;
+    /// `/bin/launchctl bootout gui/UID`: the fallback logout of SPEC §4 (Jamf Interaction
+    /// Toolkit switched to it, issue 21), for a session `bootout user/UID` left up.
+    async fn log_out_gui(&self, uid: u32) -> Result<(), HostError>;
+    /// `/usr/bin/pgrep -x "System Settings"`: whether System Settings runs (the JumpCloud
+    /// agent's installer opens it to ask for Full Disk Access when no PPPC profile grants it).
+    async fn system_settings_running(&self) -> Result<bool, HostError>;
+    /// `/usr/bin/fdesetup status`: whether FileVault is on; `None` when the answer is not one
+    /// prestage knows.
+    async fn filevault_on(&self) -> Result<Option<bool>, HostError>;
+    /// `/usr/sbin/diskutil apfs updatePreboot /`: refreshes the FileVault unlock list.
+    async fn update_preboot(&self) -> Result<(), HostError>;
     /// `/bin/launchctl kickstart -k system/com.jumpcloud.darwin-agent`.
     async fn kickstart_agent(&self) -> Result<(), HostError>;
     /// `/bin/launchctl bootout system/io.prestage.enroll`: the very last thing prestage does.

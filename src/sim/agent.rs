@@ -47,6 +47,10 @@ pub enum AgentMode {
     StallUntilKickstart,
     /// Installs and reads its bootstrap file but never registers.
     NeverRegisters,
+    /// Takes accounts over but logs only `Processing user updates` for it, never `User
+    /// updates complete`: no public excerpt of a current agent's log confirms the wording
+    /// JumpCloud's scripts grep for (REFERENCE.md), so prestage must not depend on it alone.
+    ProcessingOnly,
 }
 
 /// The agent's timing and misbehaviour.
@@ -428,12 +432,14 @@ async fn run(tenant: Tenant, root: Root, b: AgentBehaviour, status: Arc<Mutex<St
                 .unwrap_or(view.user.username.clone());
             log(&root, "INFO", "Processing user updates");
             if take_over(&root, &name, sudo) {
-                log(
-                    &root,
-                    "INFO",
-                    &format!("User {name} account management applied"),
-                );
-                log(&root, "INFO", "User updates complete");
+                if b.mode != AgentMode::ProcessingOnly {
+                    log(
+                        &root,
+                        "INFO",
+                        &format!("User {name} account management applied"),
+                    );
+                    log(&root, "INFO", "User updates complete");
+                }
                 set(&|s| s.taken_over.push(name.clone()));
             }
         }

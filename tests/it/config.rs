@@ -689,3 +689,107 @@ fn show_bad_fixture_output() {
         println!("{}", check(&fixture(&format!("bad/{name}"))).1);
     }
 }
+
+/// `EnrollmentUserPassword` (SPEC §3): a secret with `APIKey`'s rules, and
+/// `SecureTokenTimeoutSeconds` with its default of five minutes.
+#[test]
+fn enrollment_user_password_and_secure_token_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let keychain = "<key>APIKeyKeychainService</key><string>svc</string>";
+    let user = "<key>EnrollmentUser</key><string>welcome</string>";
+    let password = "<key>EnrollmentUserPassword</key><string>correct horse; battery</string>";
+    let strict = Mode::Check {
+        allow_secret_in_profile: false,
+    };
+
+    // In the local file (0600, ours): fine, kept as a secret, spaces and all.
+    let local = write_mode(
+        dir.path(),
+        "local.plist",
+        &plist(&format!("{CONNECT}{keychain}{user}{password}")),
+        0o600,
+    );
+    let loaded = load_with(&Sources::single(local.clone()), strict, &known, me()).unwrap();
+    let c = &loaded.config;
+    assert_eq!(
+        c.enrollment_user_password
+            .as_ref()
+            .map(|p| p.expose_secret().to_owned()),
+        Some("correct horse; battery".to_owned())
+    );
+    assert!(!format!("{c:?}").contains("battery"));
+    assert_eq!(c.secure_token_timeout.as_secs(), 300);
+
+    // A local file holding it must be private, as for APIKey (here: readable by others).
+    fs::set_permissions(&local, fs::Permissions::from_mode(0o644)).unwrap();
+    let err = load_with(&Sources::single(local), strict, &known, me()).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("EnrollmentUserPassword: the file holds a secret"),
+        "{err}"
+    );
+
+    // In managed preferences: an error in `config check` unless allowed, a warning in `run`.
+    let managed = write_mode(
+        dir.path(),
+        "managed.plist",
+        &plist(&format!("{CONNECT}{keychain}{user}{password}")),
+        0o644,
+    );
+    let sources = Sources {
+        managed: Some(managed),
+        local: None,
+    };
+    let err = load_with(&sources, strict, &known, me()).unwrap_err();
+    assert!(
+        err.to_string().contains(
+            "EnrollmentUserPassword: a password in managed preferences is readable by every user"
+        ),
+        "{err}"
+    );
+    assert!(!err.to_string().contains("battery"), "{err}");
+    let allowed = Mode::Check {
+        allow_secret_in_profile: true,
+    };
+    assert!(load_with(&sources, allowed, &known, me()).is_ok());
+    let run = load_with(&sources, Mode::Run, &known, me()).unwrap();
+    assert!(run
+        .warnings
+        .iter()
+        .any(|w| w.key == "EnrollmentUserPassword" && w.severity == Severity::Warning));
+
+    // Without EnrollmentUser it belongs to nobody; a line break would break the file's line.
+    for (body, want) in [
+        (
+            format!("{CONNECT}{keychain}<key>DeleteEnrollmentUsers</key><false/>{password}"),
+            "EnrollmentUserPassword: is set without EnrollmentUser",
+        ),
+        (
+            format!(
+                "{CONNECT}{keychain}{user}<key>EnrollmentUserPassword</key><string>a\nb</string>"
+            ),
+            "EnrollmentUserPassword: is empty or contains a line break",
+        ),
+        (
+            format!(
+                "{CONNECT}{keychain}{user}<key>SecureTokenTimeoutSeconds</key><integer>0</integer>"
+            ),
+            "SecureTokenTimeoutSeconds: is 0, outside 1..=86400",
+        ),
+    ] {
+        let file = write_mode(dir.path(), "bad.plist", &plist(&body), 0o600);
+        let err = load_with(&Sources::single(file), strict, &known, me()).unwrap_err();
+        assert!(err.to_string().contains(want), "{want}: {err}");
+    }
+    let file = write_mode(
+        dir.path(),
+        "timeout.plist",
+        &plist(&format!(
+            "{CONNECT}{keychain}{user}<key>SecureTokenTimeoutSeconds</key><integer>900</integer>"
+        )),
+        0o600,
+    );
+    let loaded = load_with(&Sources::single(file), strict, &known, me()).unwrap();
+    assert_eq!(loaded.config.secure_token_timeout.as_secs(), 900);
+    assert!(loaded.config.enrollment_user_password.is_none());
+}

@@ -1036,6 +1036,8 @@ fn config(url: &Url, post_group: &str, policy: PolicySource) -> Config {
         enrollment_group_id: Some(oid(GROUP)),
         post_enrollment_group_id: Some(oid(post_group)),
         enrollment_user: Some("welcome".to_owned()),
+        enrollment_user_password: None,
+        secure_token_timeout: Duration::from_secs(300),
         delete_enrollment_users: true,
         admin: false,
         identity: IdentityConfig {

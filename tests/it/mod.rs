@@ -8,5 +8,7 @@ mod host;
 mod jumpcloud;
 mod lifecycle;
 mod packaging;
+mod pppc;
+mod realmac;
 mod sim;
 mod ui;

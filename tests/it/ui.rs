@@ -79,6 +79,18 @@ impl Host for StubHost {
     async fn keep_awake(&self, _: u32) -> Result<Caffeinate, HostError> {
         unimplemented!()
     }
+    async fn log_out_gui(&self, _: u32) -> Result<(), HostError> {
+        unimplemented!()
+    }
+    async fn system_settings_running(&self) -> Result<bool, HostError> {
+        unimplemented!()
+    }
+    async fn filevault_on(&self) -> Result<Option<bool>, HostError> {
+        unimplemented!()
+    }
+    async fn update_preboot(&self) -> Result<(), HostError> {
+        unimplemented!()
+    }
     fn processes_spawned(&self) -> u64 {
         0
     }

@@ -14,6 +14,7 @@
 //! is a short-lived process.
 
 pub mod keychain;
+mod realmac;
 mod tools;
 pub mod world;
 
@@ -131,6 +132,8 @@ fn run_tool(root: &Root, tool: &str, args: &[String]) -> i32 {
         mac::INSTALLER => tools::installer(root, args),
         mac::SNTP => tools::sntp(root, args),
         mac::CAFFEINATE => Ok(tools::caffeinate(args)),
+        mac::FDESETUP => realmac::fdesetup(root, args),
+        mac::DISKUTIL => realmac::diskutil(root, args),
         _ => Ok(Reply::with_stderr(70, format!("fake {tool}: not faked\n"))),
     };
     let reply = outcome.unwrap_or_else(|e| Reply::with_stderr(70, format!("fake {tool}: {e}\n")));

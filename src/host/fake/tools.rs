@@ -61,7 +61,12 @@ pub(super) fn pgrep(root: &Root, args: &[String]) -> Outcome {
             format!("pgrep: illegal option -- {flag}\n"),
         ));
     }
-    let running = with_world(root, |w| name == "Finder" && w.finder_running)?;
+    let running = with_world(root, |w| match name.as_str() {
+        "Finder" => w.finder_running,
+        // Opened by the JumpCloud agent's installer to ask for Full Disk Access.
+        "System Settings" => w.system_settings_running,
+        _ => false,
+    })?;
     Ok(if running {
         Reply::ok("412\n")
     } else {
@@ -77,7 +82,12 @@ pub(super) fn id(root: &Root, args: &[String]) -> Outcome {
     if flag != "-u" {
         return Ok(Reply::with_stderr(1, "usage: id [-Ggnpru] [user]\n"));
     }
-    let uid = with_world(root, |w| w.users.get(name.as_str()).map(|u| u.uid))?;
+    let uid = with_world(root, |w| {
+        w.users
+            .get(name.as_str())
+            .map(|u| u.uid)
+            .or_else(|| w.lingering_users.get(name.as_str()).map(|(uid, _)| *uid))
+    })?;
     Ok(match uid {
         Some(uid) => Reply::ok(format!("{uid}\n")),
         None if name == "root" => Reply::ok("0\n"),
@@ -105,46 +115,12 @@ pub(super) fn sysadminctl(root: &Root, args: &[String]) -> Outcome {
                 ),
             })
         }
-        [flag, name] if flag == "-deleteUser" => delete_user(root, name, &prefix),
+        [flag, name] if flag == "-deleteUser" => super::realmac::delete_user(root, name, &prefix),
         _ => Ok(Reply::with_stderr(
             1,
             "Usage: sysadminctl\n\t-deleteUser <user name> [-secure || -keepHome] (interactive || -adminUser <administrator user name> -adminPassword <administrator password>)\n\t-secureTokenStatus <user name>\n",
         )),
     }
-}
-
-fn delete_user(root: &Root, name: &str, prefix: &str) -> Outcome {
-    with_world(root, |w| {
-        let Some(user) = w.users.get(name) else {
-            return Reply::with_stderr(
-                1,
-                format!("{prefix}### Error:-14136 (eDSRecordNotFound) User {name} not found\n"),
-            );
-        };
-        if w.console_user == name {
-            return Reply::with_stderr(
-                1,
-                format!("{prefix}### Error: cannot delete user {name}: the user is logged in\n"),
-            );
-        }
-        let other_holders = w
-            .users
-            .iter()
-            .filter(|(n, u)| n.as_str() != name && u.secure_token)
-            .count();
-        if user.secure_token && other_holders == 0 {
-            // The quirk prestage must handle: exit 0, refusal on stderr, account still there.
-            return Reply::with_stderr(
-                0,
-                format!(
-                    "{prefix}Deleting record for {name}\n{prefix}### Error: -14120 {name} is the last Secure Token holder on this Mac and cannot be deleted\n"
-                ),
-            );
-        }
-        w.users.remove(name);
-        w.deleted_users.push(name.to_owned());
-        Reply::with_stderr(0, format!("{prefix}Deleting record for {name}\n"))
-    })
 }
 
 /// `dscl . -create /Users/NAME IsHidden 1`. An unknown user gets the real
@@ -249,7 +225,11 @@ pub(super) fn launchctl(root: &Root, args: &[String]) -> Outcome {
             })
         }
         [cmd, target] if cmd == "bootout" => {
-            if let Some(uid) = target.strip_prefix("user/") {
+            if let Some((domain, uid)) = target
+                .strip_prefix("user/")
+                .map(|u| ("user", u))
+                .or_else(|| target.strip_prefix("gui/").map(|u| ("gui", u)))
+            {
                 let Ok(uid) = uid.parse::<u32>() else {
                     return Ok(Reply::with_stderr(1, format!("Unrecognized target specifier: {target}\n")));
                 };
@@ -258,12 +238,21 @@ pub(super) fn launchctl(root: &Root, args: &[String]) -> Outcome {
                         .users
                         .get(&w.console_user)
                         .is_some_and(|u| u.uid == uid);
-                    if logged_in {
-                        w.log_out_console(world::now_ms());
-                        Reply::ok("")
-                    } else {
-                        Reply::with_stderr(3, "Boot-out failed: 3: No such process\n")
+                    if !logged_in {
+                        return Reply::with_stderr(3, "Boot-out failed: 3: No such process\n");
                     }
+                    // munki issue 923: `bootout gui/` and `user/` "did not seem to" log the user
+                    // out (10.13.4), exiting 0 all the same.
+                    let b = w.behaviour();
+                    if b.logout_never_works {
+                        return Reply::ok("");
+                    }
+                    if domain == "user" && b.logout_ignored_once {
+                        w.edit_behaviour(|b| b.logout_ignored_once = false);
+                        return Reply::ok("");
+                    }
+                    w.log_out_console(world::now_ms());
+                    Reply::ok("")
                 });
             }
             match target.strip_prefix("system/") {
@@ -458,6 +447,13 @@ pub(super) fn installer(root: &Root, args: &[String]) -> Outcome {
             ..Reply::default()
         });
     };
+    if package.identifier == AGENT_PACKAGE_ID {
+        super::realmac::agent_installer_reads_creds(root)?;
+        if let Some(reply) = super::realmac::agent_installer_waits_for_fda(root, display_name(pkg))?
+        {
+            return Ok(reply);
+        }
+    }
     let failure = with_world(root, |w| {
         if let Some(error) = w.behaviour().install_error {
             return Some(error);

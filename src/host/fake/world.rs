@@ -32,6 +32,30 @@ pub struct FakeUser {
     /// Created by the (simulated) JumpCloud agent rather than by the MDM.
     #[serde(default)]
     pub managed_by_jumpcloud: bool,
+    /// The home folder was deleted (a deletion that was cut short, or that half-failed).
+    #[serde(default)]
+    pub home_deleted: bool,
+}
+
+/// What the fake `installer` of the agent package found in
+/// `/var/run/JumpCloud-SecureToken-Creds.txt` (it reads and deletes the file, as JumpCloud's
+/// installer does). Never the password itself: its SHA-256, so tests can check it without the
+/// fake writing the secret anywhere.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "form", rename_all = "snake_case")]
+pub enum CredsSeen {
+    /// No file: on a real Mac the agent's Service Account utility would ask later, on screen.
+    Missing,
+    /// `=skip`.
+    Skip { mode: u32 },
+    /// `<user>;<password>`.
+    Admin {
+        user: String,
+        password_sha256: String,
+        mode: u32,
+    },
+    /// Anything else (the real installer's reaction is not documented).
+    Unreadable { mode: u32 },
 }
 
 /// The whole fake Mac. Fields are public so tests can set up any situation.
@@ -56,6 +80,26 @@ pub struct World {
     /// Package identifiers installed by `installer`.
     #[serde(default)]
     pub installed_packages: Vec<String>,
+    /// Whether System Settings runs (`pgrep -x "System Settings"`).
+    #[serde(default)]
+    pub system_settings_running: bool,
+    /// Someone allowed the JumpCloud agent Full Disk Access in System Settings.
+    #[serde(default)]
+    pub fda_approved: bool,
+    /// What `fdesetup status` says.
+    #[serde(default)]
+    pub filevault_on: bool,
+    /// The FileVault unlock list on the Preboot volume: the token holders when FileVault was
+    /// turned on, refreshed by `diskutil apfs updatePreboot /`.
+    #[serde(default)]
+    pub preboot_users: Vec<String>,
+    /// What the agent's installer read from the credentials file, one entry per install.
+    #[serde(default)]
+    pub service_account_creds: Vec<CredsSeen>,
+    /// Accounts `sysadminctl -deleteUser` removed that `id -u` still finds until a time (unix
+    /// ms), with their UID: the directory lag JumpCloud's 30 s wait before `id -u` allows for.
+    #[serde(default)]
+    pub lingering_users: BTreeMap<String, (u32, u64)>,
     /// Extra fields the fakes keep (scripted employee behaviour, timers, …).
     #[serde(default, flatten)]
     pub extra: BTreeMap<String, serde_json::Value>,
@@ -72,6 +116,12 @@ impl Default for World {
             agent_kickstarts: 0,
             daemon_loaded: false,
             installed_packages: Vec::new(),
+            system_settings_running: false,
+            fda_approved: false,
+            filevault_on: false,
+            preboot_users: Vec::new(),
+            service_account_creds: Vec::new(),
+            lingering_users: BTreeMap::new(),
             extra: BTreeMap::new(),
         }
     }
@@ -196,6 +246,7 @@ impl World {
                 hidden: false,
                 admin,
                 managed_by_jumpcloud: false,
+                home_deleted: false,
             },
         );
         uid
@@ -331,6 +382,31 @@ pub struct Behaviour {
     /// When set, `launchctl bootstrap system` of prestage's daemon fails with launchd's
     /// `Bootstrap failed: 5: Input/output error`, as right after a bootout of the old job.
     pub bootstrap_fails: bool,
+    /// The next `launchctl bootout user/UID` returns 0 and leaves the session up (munki issue
+    /// 923: `bootout gui/` and `user/` "did not seem to" log the user out on 10.13.4); cleared
+    /// once used.
+    pub logout_ignored_once: bool,
+    /// Every `launchctl bootout user/UID` and `gui/UID` returns 0 and leaves the session up
+    /// (the same munki report, for both domains).
+    pub logout_never_works: bool,
+    /// How long `sysadminctl -deleteUser` takes. Killed before it is done, the account is left
+    /// half-deleted (see `delete_half_done`). 0: at once.
+    pub delete_duration_ms: u64,
+    /// Every deletion half-fails as microsoft/shell-intune-samples issue 33 reports it for a
+    /// `sysadminctl -deleteUser` run from an MDM agent's context: the admin demoted to
+    /// standard, the home folder deleted, the record kept, `### Error:-14120 ... DSRecord.m`.
+    pub delete_fails_partially: bool,
+    /// How long `id -u` still finds a deleted account (ms).
+    pub directory_lag_ms: u64,
+    /// No PPPC profile grants the JumpCloud agent Full Disk Access: its installer opens System
+    /// Settings and waits for someone to allow it, for `fda_prompt_timeout_ms`, then fails
+    /// (TheJumpCloud/support `install_agent_and_serviceaccount.sh`: "System Preferences will
+    /// open, and Full Disk Access will need to be manually allowed within 5 minutes to
+    /// successfully complete the installation").
+    pub agent_needs_fda_approval: bool,
+    pub fda_prompt_timeout_ms: u64,
+    /// The agent's installer leaves the credentials file behind (to prove prestage removes it).
+    pub installer_keeps_creds_file: bool,
 }
 
 impl Default for Behaviour {
@@ -347,6 +423,14 @@ impl Default for Behaviour {
             sntp_unreachable: false,
             install_error: None,
             bootstrap_fails: false,
+            logout_ignored_once: false,
+            logout_never_works: false,
+            delete_duration_ms: 0,
+            delete_fails_partially: false,
+            directory_lag_ms: 0,
+            agent_needs_fda_approval: false,
+            fda_prompt_timeout_ms: 5 * 60 * 1000,
+            installer_keeps_creds_file: false,
         }
     }
 }
@@ -406,6 +490,7 @@ impl World {
 
     /// Applies the time-based transitions due at `now_ms`.
     pub fn tick(&mut self, now_ms: u64) {
+        self.lingering_users.retain(|_, (_, until)| *until > now_ms);
         let b = self.behaviour();
         if self.console_user == "_mbsetupuser" {
             if let (Some(at), Some(account)) = (b.setup_done_at_ms, &b.setup_account) {
@@ -432,6 +517,18 @@ impl World {
                 }
             }
         }
+    }
+
+    /// Turns FileVault on now: the unlock list is the Secure Token holders of this moment
+    /// (enabling FileVault adds every token holder; later ones need `updatePreboot`).
+    pub fn turn_filevault_on(&mut self) {
+        self.filevault_on = true;
+        self.preboot_users = self
+            .users
+            .iter()
+            .filter(|(_, u)| u.secure_token)
+            .map(|(n, _)| n.clone())
+            .collect();
     }
 
     /// Logs the console user out (what `launchctl bootout user/UID` does to the GUI session).

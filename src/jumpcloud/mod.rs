@@ -22,7 +22,9 @@ pub mod client;
 pub mod contract;
 pub mod error;
 pub mod online;
+mod retry;
 pub mod signing;
+mod transport;
 pub mod types;
 mod wire;
 

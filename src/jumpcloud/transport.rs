@@ -302,7 +302,10 @@ pub(super) struct State {
 }
 
 struct Inner {
+    /// For admin calls: HTTP/2 when the server offers it, else HTTP/1.1.
     http: reqwest::Client,
+    /// For system-context (signed) calls: HTTP/1.1 only, see [`Client::new`].
+    http1: reqwest::Client,
     /// `scheme://host[:port]`, no trailing slash.
     origin: String,
     /// Host name for messages, e.g. `console.jumpcloud.com`.
@@ -340,14 +343,30 @@ impl std::fmt::Debug for Client {
 impl Client {
     /// Builds the HTTPS client (rustls, platform verifier). Fails only when TLS cannot be set up.
     pub fn new(options: ClientOptions) -> Result<Self, JcError> {
-        let http = reqwest::Client::builder()
-            .user_agent(crate::USER_AGENT)
-            .connect_timeout(options.timeouts.connect)
-            .timeout(options.timeouts.request)
-            // Never follow a redirect: reqwest would carry `x-api-key` (a custom header) and, on
-            // 307/308, the password body to wherever it points. JumpCloud's API does not
-            // redirect; a 3xx is an answer we report, not a place we go.
-            .redirect(reqwest::redirect::Policy::none())
+        let builder = || {
+            reqwest::Client::builder()
+                .user_agent(crate::USER_AGENT)
+                .connect_timeout(options.timeouts.connect)
+                .timeout(options.timeouts.request)
+                // Never follow a redirect: reqwest would carry `x-api-key` (a custom header)
+                // and, on 307/308, the password body to wherever it points. JumpCloud's API
+                // does not redirect; a 3xx is an answer we report, not a place we go.
+                .redirect(reqwest::redirect::Policy::none())
+        };
+        let http = builder()
+            .build()
+            .map_err(|err| JcError::Setup(error_chain(&err)))?;
+        // The system-context signature covers the request line `"<METHOD> <path?query>
+        // HTTP/1.1"` (v1.json info text; JumpCloud's ADMU signs exactly that string), so signed
+        // requests must go as HTTP/1.1: over HTTP/2 there is no request line, and what the
+        // server reconstructs need not be the one we signed. `http1_only` makes reqwest offer
+        // only `http/1.1` in TLS ALPN (reqwest 0.13 `ClientBuilder::http1_only`, whose
+        // `HttpVersionPref::Http1` sets `alpn_protocols = ["http/1.1"]`). Setting
+        // `RequestBuilder::version(HTTP_11)` would not do: every request is HTTP/1.1 by
+        // default, and hyper-util's pooled client sends it over an h2 connection all the same
+        // (it only refuses the opposite, an HTTP/2 request on an HTTP/1 connection).
+        let http1 = builder()
+            .http1_only()
             .build()
             .map_err(|err| JcError::Setup(error_chain(&err)))?;
         let origin = options.base_url.origin().ascii_serialization();
@@ -360,6 +379,7 @@ impl Client {
         Ok(Self {
             inner: Arc::new(Inner {
                 http,
+                http1,
                 origin,
                 host,
                 retry: options.retry,
@@ -495,9 +515,13 @@ impl Client {
         admin: bool,
     ) -> Result<Result<(Answer, Option<Duration>), reqwest::Error>, JcError> {
         let url = format!("{}{}", self.inner.origin, call.path);
-        let mut request = self
-            .inner
-            .http
+        // Signed requests go over HTTP/1.1 only (see `Client::new`).
+        let http = if admin {
+            &self.inner.http
+        } else {
+            &self.inner.http1
+        };
+        let mut request = http
             .request(call.method.clone(), url)
             .header(ACCEPT, "application/json")
             .header(CONTENT_TYPE, "application/json");

@@ -1,5 +1,6 @@
 //! Integration test modules, one per part of prestage.
 
+mod answers;
 mod cli;
 mod config;
 mod engine;

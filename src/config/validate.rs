@@ -730,6 +730,7 @@ impl<'a> Validator<'a> {
             require_lowercase: lower.unwrap_or(defaults.require_lowercase),
             require_number: number.unwrap_or(defaults.require_number),
             require_symbol: symbol.unwrap_or(defaults.require_symbol),
+            ..defaults
         }))
     }
 

@@ -623,6 +623,7 @@ async fn identify(e: &mut Engine) -> Result<(), StepError> {
                     pending: !user.activated,
                     staged: user.state == Some(UserState::Staged),
                     password_date: user.password_date.clone(),
+                    username: user.username.clone(),
                 };
                 check_local_name(e, &facts.local_name)?;
                 info!(user_id = %facts.id, account = %facts.local_name, pending = facts.pending, "employee identified");
@@ -763,7 +764,10 @@ async fn ask_and_set_password(e: &mut Engine, user: &UserFacts) -> Result<(), St
     };
     loop {
         let answer = e.ui.ask_password(&prompt).await?;
-        let unmet = policy.unmet(answer.password.expose_secret());
+        let unmet = policy.unmet(
+            answer.password.expose_secret(),
+            &[user.username.as_str(), user.local_name.as_str()],
+        );
         let mismatch = !bool::from(
             answer
                 .password
@@ -796,18 +800,17 @@ async fn ask_and_set_password(e: &mut Engine, user: &UserFacts) -> Result<(), St
                 })?;
                 return Ok(());
             }
-            Err(JcError::Rejected {
-                status: 400,
-                detail,
-                ..
-            }) => {
-                warn!(%detail, "JumpCloud refused the new password");
-                e.record("effect", "password refused", |s| {
+            // Any 4xx that says why (JumpCloud's status for a policy refusal is not on record):
+            // the employee reads it and chooses again. Only our key's 401/403 and exhausted
+            // retries end the run.
+            Err(JcError::PasswordRefused { status, message }) => {
+                warn!(status, %message, "JumpCloud refused the new password");
+                e.record("effect", format!("password refused ({status})"), |s| {
                     s.password = PasswordPhase::Unknown;
                 })?;
                 prompt.unmet = Vec::new();
                 prompt.mismatch = false;
-                prompt.rejected_by_directory = Some(detail);
+                prompt.rejected_by_directory = Some(message);
             }
             Err(other) => return Err(other.into()),
         }

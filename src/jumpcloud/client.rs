@@ -58,9 +58,9 @@ impl Client {
         let answer = self.execute(&call).await?;
         match answer.status {
             s if s.is_success() => Ok(()),
-            // SPEC §5: "already done" is success.
-            StatusCode::CONFLICT if op == "add" => {
-                debug!(%group, "already a member");
+            // SPEC §5: "already done" is success: a 409, or any 4xx that says so.
+            _ if op == "add" && already_exists(&answer) => {
+                debug!(%group, status = answer.status.as_u16(), "already a member");
                 Ok(())
             }
             StatusCode::NOT_FOUND if op == "remove" => {
@@ -119,10 +119,10 @@ impl Client {
         let answer = self.execute(&call).await?;
         match answer.status {
             s if s.is_success() => Ok(()),
-            // SPEC §5: "an existing bind counts as done" (409 on an association add). Its sudo
-            // right is left as the admin set it; the engine's read-back logs a difference.
-            StatusCode::CONFLICT => {
-                debug!(user, "already bound");
+            // SPEC §5: "an existing bind counts as done" (a 409, or any 4xx that says so). Its
+            // sudo right is left as the admin set it; the engine's read-back logs a difference.
+            _ if already_exists(&answer) => {
+                debug!(user, status = answer.status.as_u16(), "already bound");
                 Ok(())
             }
             _ => Err(self.failure(&call, &answer, &[])),
@@ -173,6 +173,35 @@ impl Client {
         let parsed: wire::SystemGroup = Self::parse(&call, &answer)?;
         Ok(parsed.name)
     }
+}
+
+/// Whether a 4xx answer says the thing to create is there already: a 409, or any 4xx whose
+/// message is JumpCloud's `Already Exists`. JumpCloud's own script for binding users to
+/// systems recognises a duplicate bind by that body, whatever the status
+/// (TheJumpCloud/support `usertosystem_serialNumber.ps1`, branch added in 65da810d, 2019);
+/// the status of a duplicate bind or group add is not on record (PR #480 only says "already a
+/// member").
+fn already_exists(answer: &Answer) -> bool {
+    if answer.status == StatusCode::CONFLICT {
+        return true;
+    }
+    if !answer.status.is_client_error() {
+        return false;
+    }
+    let body: wire::ErrorBody = serde_json::from_slice(&answer.body).unwrap_or_default();
+    [body.message, body.error]
+        .into_iter()
+        .flatten()
+        .any(|m| m.to_ascii_lowercase().contains("already exists"))
+}
+
+/// Whether an error body carries a message (`message` or `error`, not blank).
+fn has_message(body: &[u8]) -> bool {
+    let body: wire::ErrorBody = serde_json::from_slice(body).unwrap_or_default();
+    [body.message, body.error]
+        .into_iter()
+        .flatten()
+        .any(|m| !m.trim().is_empty())
 }
 
 /// A path segment we put into a URL: JumpCloud ids are hex; anything else is refused rather
@@ -356,7 +385,10 @@ impl Directory for Client {
             format!("/api/systemusers/{user}/state/activate"),
             Auth::Admin,
         )
-        .body(&wire::ActivateBody {})?
+        .body(&wire::ActivateBody { email: false })?
+        // A repeat after a lost answer could meet a user that is no longer STAGED (JumpCloud's
+        // answer to that is not on record): the engine reads the state back instead.
+        .check_first()
         .missing(
             format!("user {user}"),
             "the user in JumpCloud (was it deleted during the enrollment?)",
@@ -388,10 +420,23 @@ impl Directory for Client {
         );
         let answer = self.execute(&call).await?;
         if answer.status.is_success() {
-            Ok(())
-        } else {
-            Err(self.failure(&call, &answer, &[password.expose_secret()]))
+            return Ok(());
         }
+        let secrets = [password.expose_secret()];
+        // Which status JumpCloud gives a password its policy refuses is not on record (the
+        // spec lists none for `User_Set`): any 4xx that says why is the employee's to act on.
+        // 401/403 are our key's, 404 a user that vanished: those stay admin errors.
+        let ours = matches!(
+            answer.status,
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN | StatusCode::NOT_FOUND
+        );
+        if answer.status.is_client_error() && !ours && has_message(&answer.body) {
+            return Err(JcError::PasswordRefused {
+                status: answer.status.as_u16(),
+                message: self.detail(&answer.body, &secrets),
+            });
+        }
+        Err(self.failure(&call, &answer, &secrets))
     }
 
     async fn bind_user(&self, user: &str, sudo: bool) -> Result<(), JcError> {

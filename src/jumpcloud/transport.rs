@@ -726,11 +726,24 @@ impl Client {
     pub(super) fn failure(&self, call: &Call, answer: &Answer, secrets: &[&str]) -> JcError {
         let host = self.inner.host.clone();
         match answer.status {
-            StatusCode::UNAUTHORIZED => JcError::ApiKeyRejected { host },
+            StatusCode::UNAUTHORIZED => JcError::ApiKeyRejected {
+                host,
+                // A call that never names the organisation (the list of them) needs none.
+                org_missing: call.org_header && self.read_state().org_id.is_none(),
+            },
             StatusCode::FORBIDDEN if answer.admin => JcError::Forbidden {
                 host,
                 what: call.label(),
             },
+            // v1.json info text: "`404` Organization ID Not Found" for an `x-org-id` the key
+            // does not know; whatever the call, the organisation is what is missing.
+            StatusCode::NOT_FOUND if answer.admin && self.org_not_found(call, &answer.body) => {
+                let org = self.read_state().org_id.clone().unwrap_or_default();
+                JcError::NotFound {
+                    what: format!("the organisation {org} (sent as x-org-id)"),
+                    key: "OrgID".to_owned(),
+                }
+            }
             StatusCode::NOT_FOUND if call.missing.is_some() => {
                 let (what, key) = call.missing.clone().unwrap_or_default();
                 JcError::NotFound { what, key }
@@ -741,6 +754,18 @@ impl Client {
                 detail: self.detail(&answer.body, secrets),
             },
         }
+    }
+
+    /// Whether a 404 to an admin call that carried `x-org-id` says the organisation is unknown.
+    fn org_not_found(&self, call: &Call, body: &[u8]) -> bool {
+        if !call.org_header || self.read_state().org_id.is_none() {
+            return false;
+        }
+        let parsed: wire::ErrorBody = serde_json::from_slice(body).unwrap_or_default();
+        [parsed.message, parsed.error]
+            .into_iter()
+            .flatten()
+            .any(|m| m.to_ascii_lowercase().contains("organization"))
     }
 
     /// The server's message from an error body, short and without secrets.

@@ -15,12 +15,13 @@ use rand::{Rng, SeedableRng};
 use serde_json::{json, Map, Value};
 
 use super::filter::{self, FilterError};
+use super::password;
 use super::{
-    AgentBehaviour, Faults, RateLimit, RequestRecord, RetryWindow, SimOptions, SimSystemView,
-    SimUser, SimUserView,
+    AgentBehaviour, EmailKind, Faults, RateLimit, RequestRecord, RetryWindow, SimEmail, SimOptions,
+    SimSystemView, SimUser, SimUserView,
 };
 use crate::jumpcloud::UserState;
-use crate::policy::{PasswordPolicy, Rule};
+use crate::policy::PasswordPolicy;
 
 /// An HTTP answer before it is serialised.
 #[derive(Debug, Clone, PartialEq)]
@@ -97,6 +98,7 @@ pub(crate) struct UserRec {
     pub password_rejections: u32,
     pub password_history: Vec<String>,
     pub password_date: Option<String>,
+    pub emails: Vec<SimEmail>,
 }
 
 #[derive(Debug, Clone)]
@@ -173,6 +175,13 @@ pub(crate) struct State {
     pub rng: StdRng,
     /// Admin keys beyond the first (one per simulated Mac in fleet runs).
     pub extra_keys: Vec<secrecy::SecretString>,
+    /// [`SimOptions::password_refusal_statuses`], and how many refusals were given so far.
+    pub refusal_statuses: Vec<u16>,
+    pub refusals: usize,
+    /// [`SimOptions::duplicate_status`].
+    pub duplicate_status: u16,
+    /// [`SimOptions::multi_tenant`].
+    pub multi_tenant: bool,
 }
 
 /// `YYYY-MM-DDTHH:MM:SS.mmmZ`, as JumpCloud writes dates.
@@ -180,6 +189,13 @@ pub(crate) fn iso(t: SystemTime) -> String {
     chrono::DateTime::<chrono::Utc>::from(t)
         .format("%Y-%m-%dT%H:%M:%S%.3fZ")
         .to_string()
+}
+
+/// Reads back a date written by [`iso`].
+pub(crate) fn parse_iso(s: &str) -> Option<SystemTime> {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|d| SystemTime::from(d.with_timezone(&chrono::Utc)))
 }
 
 /// SHA-256 hex of some bytes.
@@ -207,17 +223,6 @@ fn hex_id(rng: &mut StdRng, chars: usize) -> String {
         .collect()
 }
 
-/// The message JumpCloud-style for an unmet password rule.
-fn rule_message(rule: Rule) -> String {
-    match rule {
-        Rule::MinLength(n) => format!("Password must be at least {n} characters long"),
-        Rule::Uppercase => "Password must contain an uppercase letter".into(),
-        Rule::Lowercase => "Password must contain a lowercase letter".into(),
-        Rule::Number => "Password must contain a number".into(),
-        Rule::Symbol => "Password must contain a special character".into(),
-    }
-}
-
 impl State {
     pub fn new(opts: &SimOptions) -> (Self, String, String) {
         let mut rng = StdRng::seed_from_u64(opts.seed);
@@ -229,7 +234,8 @@ impl State {
             org_name: opts.org_name.clone(),
             org_created: iso(SystemTime::now()),
             policy: opts.password_policy.clone(),
-            history: opts.password_history,
+            // `SimOptions::password_history` or the policy's own `history`.
+            history: opts.password_history.max(opts.password_policy.history),
             extra_policy: opts.extra_policy_fields.clone(),
             users: Vec::new(),
             systems: Vec::new(),
@@ -242,6 +248,10 @@ impl State {
             agent: opts.agent.clone(),
             rng,
             extra_keys: Vec::new(),
+            refusal_statuses: opts.password_refusal_statuses.clone(),
+            refusals: 0,
+            duplicate_status: opts.duplicate_status,
+            multi_tenant: opts.multi_tenant,
         };
         (st, api_key, connect_key)
     }
@@ -280,6 +290,7 @@ impl State {
             password_rejections: 0,
             password_history: Vec::new(),
             password_date,
+            emails: Vec::new(),
         });
         id
     }
@@ -341,6 +352,7 @@ impl State {
             password_date: r.password_date.clone(),
             activated: r.user.activated,
             state: r.user.state,
+            emails: r.emails.clone(),
         })
     }
 
@@ -435,6 +447,22 @@ impl State {
         map.insert("enableMaxHistory".into(), json!(self.history > 0));
         if self.history > 0 {
             map.insert("maxHistory".into(), json!(self.history));
+        }
+        map.insert("allowUsernameSubstring".into(), json!(!p.forbid_username));
+        map.insert(
+            "disallowSequentialOrRepetitiveChars".into(),
+            json!(p.forbid_sequences),
+        );
+        map.insert(
+            "disallowCommonlyUsedPasswords".into(),
+            json!(p.forbid_common),
+        );
+        map.insert(
+            "enableMinChangePeriodInDays".into(),
+            json!(p.min_change_days > 0),
+        );
+        if p.min_change_days > 0 {
+            map.insert("minChangePeriodInDays".into(), json!(p.min_change_days));
         }
         for (k, v) in &self.extra_policy {
             map.insert(k.clone(), v.clone());
@@ -563,19 +591,21 @@ impl State {
             let Some(pw) = pw.as_str() else {
                 return Reply::v1(400, "password must be a string");
             };
-            if let Some(rule) = self.policy.unmet(pw).first() {
-                self.users[idx].password_rejections += 1;
-                return Reply::v1(400, &rule_message(*rule));
-            }
             let hash = sha256_hex(pw.as_bytes());
-            let history = usize::try_from(self.history).unwrap_or(usize::MAX);
-            let recent = &self.users[idx].password_history;
-            if history > 0 && recent.iter().rev().take(history).any(|h| *h == hash) {
+            let rec = &self.users[idx];
+            let mut usernames = vec![rec.user.username.as_str()];
+            usernames.extend(rec.user.system_username.as_deref());
+            let subject = password::Subject {
+                usernames: &usernames,
+                history: &rec.password_history,
+                changed_at: rec.password_date.as_deref().and_then(parse_iso),
+            };
+            if let Some(why) =
+                password::refusal(&self.policy, self.history, &subject, pw, &hash, self.now())
+            {
                 self.users[idx].password_rejections += 1;
-                return Reply::v1(
-                    400,
-                    &format!("Password has been used recently: it must differ from the last {history} passwords"),
-                );
+                let status = self.refusal_status();
+                return Reply::v1(status, &why);
             }
             let now = iso(self.now());
             let rec = &mut self.users[idx];
@@ -603,15 +633,56 @@ impl State {
         Reply::ok(self.user_json(&rec))
     }
 
-    /// `POST /api/systemusers/{id}/state/activate`: STAGED → ACTIVATED. Already ACTIVATED is a
-    /// no-op 200 (a repeat after a lost response must not fail); SUSPENDED is refused.
-    pub fn activate(&mut self, id: &str) -> Reply {
+    /// The status of the next password refusal ([`SimOptions::password_refusal_statuses`]).
+    fn refusal_status(&mut self) -> u16 {
+        let n = self.refusals;
+        self.refusals += 1;
+        self.refusal_statuses
+            .get(n)
+            .or_else(|| self.refusal_statuses.last())
+            .copied()
+            .unwrap_or(400)
+    }
+
+    /// An add that already happened ([`SimOptions::duplicate_status`]).
+    fn duplicate(&self) -> Reply {
+        if self.duplicate_status == 409 {
+            Reply::v2(409, "Conflict", "Already Exists")
+        } else {
+            // The body JumpCloud's script saw (TheJumpCloud/support
+            // `usertosystem_serialNumber.ps1`).
+            Reply::v1(self.duplicate_status, "Already Exists")
+        }
+    }
+
+    /// `POST /api/systemusers/{id}/state/activate`: STAGED → ACTIVATED, with the email the
+    /// operation's text describes: no `email` flag (an empty body) or `true` sends "a Welcome
+    /// email" to a user with a password and "an Activation email" to one without (to the
+    /// primary address: the sim keeps no alternate one); a string sends it there instead;
+    /// `false` sends none. Already ACTIVATED is a no-op 200 without email (JumpCloud's answer
+    /// is not on record; prestage reads the state before it activates); SUSPENDED is refused.
+    pub fn activate(&mut self, id: &str, body: &Value) -> Reply {
+        let to = match body.get("email") {
+            None | Some(Value::Null | Value::Bool(true)) => Some(None),
+            Some(Value::Bool(false)) => None,
+            Some(Value::String(s)) => Some(Some(s.clone())),
+            Some(_) => return Reply::v1(400, "email must be a boolean or an address"),
+        };
         let Some(rec) = self.users.iter_mut().find(|u| u.id == id) else {
             return Reply::v1(404, "User not found");
         };
         match rec.user.state {
             UserState::Staged => {
                 rec.user.state = UserState::Activated;
+                if let Some(to) = to {
+                    let kind = if rec.user.activated {
+                        EmailKind::Welcome
+                    } else {
+                        EmailKind::Activation
+                    };
+                    let to = to.unwrap_or_else(|| rec.user.email.clone());
+                    rec.emails.push(SimEmail { kind, to });
+                }
                 Reply::empty(200)
             }
             UserState::Activated => Reply::empty(200),
@@ -728,7 +799,7 @@ impl State {
     }
 
     /// `POST /api/v2/systems/{id}/associations` (v2 `SystemGraphManagementReq`): 204; 409 on
-    /// adding an existing bind, 404 on removing a missing one.
+    /// adding an existing bind (or `duplicate_status`), 404 on removing a missing one.
     pub fn post_association(&mut self, id: &str, body: &Value) -> Reply {
         let (op, kind, target) = match graph_op(body) {
             Ok(t) => t,
@@ -753,7 +824,7 @@ impl State {
             .unwrap_or(false);
         let bound = self.bindings(id).iter().any(|(u, _)| *u == target);
         match (op.as_str(), bound) {
-            ("add", true) => Reply::v2(409, "Conflict", "Already Exists"),
+            ("add", true) => self.duplicate(),
             ("add", false) | ("update", true) => {
                 self.bind(id, &target, sudo);
                 Reply::empty(204)
@@ -769,7 +840,7 @@ impl State {
     }
 
     /// `POST /api/v2/systemgroups/{gid}/members` (v2 `GraphOperation-SystemGroupMember`):
-    /// 204; 409 when already a member, 404 when removing a non-member.
+    /// 204; 409 (or `duplicate_status`) when already a member, 404 when removing a non-member.
     pub fn post_member(&mut self, gid: &str, body: &Value) -> Reply {
         let (op, kind, target) = match graph_op(body) {
             Ok(t) => t,
@@ -784,10 +855,12 @@ impl State {
         if self.system_rec(&target).is_none() {
             return Reply::v2(404, "Not Found", "System not found");
         }
+        if op == "add" && self.groups[gidx].members.contains(&target) {
+            return self.duplicate();
+        }
         let group = &mut self.groups[gidx];
         let member = group.members.contains(&target);
         match (op.as_str(), member) {
-            ("add", true) => Reply::v2(409, "Conflict", "Already Exists"),
             ("add", false) => {
                 group.members.push(target);
                 Reply::empty(204)

@@ -816,7 +816,7 @@ async fn typed_errors_name_the_host_and_the_config_key() {
     let err = c.org(&oid(ORG)).await.unwrap_err();
     assert_eq!(
         err.to_string(),
-        "the API key was rejected by 127.0.0.1: check APIKey (or the key source in use)"
+        "the API key was rejected by 127.0.0.1 (401): check APIKey (or the key source in use)"
     );
     let err = c.find_users(Identifier::Username, "ada").await.unwrap_err();
     assert!(matches!(err, JcError::Forbidden { .. }), "{err:?}");
@@ -1119,7 +1119,8 @@ async fn online_check_reports_a_line_per_check_and_only_reads() {
     let key = lines.iter().find(|l| l.name == "API key").unwrap();
     assert!(!key.ok);
     assert!(
-        key.detail.contains("rejected by 127.0.0.1: check APIKey"),
+        key.detail
+            .contains("rejected by 127.0.0.1 (401): check APIKey"),
         "{key}"
     );
     assert_eq!(mock.requests().len(), 1);

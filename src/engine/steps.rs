@@ -434,12 +434,7 @@ where
         Err(JcError::SignatureRejected { .. }) if !e.state.admin_fallback => {
             ensure_api_key(e, false).await?;
             if e.api_key.is_none() {
-                // Waiting would deadlock: a key delivered by a command bound to
-                // EnrollmentGroupID cannot arrive before this Mac joins that group.
-                return Err(StepError::permanent(
-                    "error.configuration",
-                    "JumpCloud refused this Mac's system-context signature (systems enrolled through ADE may not use system context) and no admin API key is available yet: for such Macs ship the key with the package (APIKey in the local configuration) or deliver APIKeyKeychainService by a command that does not depend on EnrollmentGroupID",
-                ));
+                no_system_context_without_key(e).await?;
             }
             warn!("JumpCloud refused this Mac's system-context signature; using the admin API key for system calls from now on (systems enrolled through ADE may not use system context)");
             e.record("effect", "admin fallback", |s| s.admin_fallback = true)?;
@@ -447,6 +442,29 @@ where
             Ok(call(dir).await)
         }
         other => Ok(other),
+    }
+}
+
+/// System context is refused and no API key is at hand yet. Macs that JumpCloud's own MDM
+/// enrolled through ADE get 401 on every system-context call (JumpCloud, "Use System Context
+/// Authorization with JumpCloud APIs": ADE/DEP-enrolled systems may not be eligible), so this
+/// Mac cannot add itself to `EnrollmentGroupID`, and a key-writing command bound to that group
+/// never runs: say so in one line now instead of waiting for ever. A keychain key that may come
+/// another way is waited for; a legacy key without a known org ID cannot be decrypted.
+async fn no_system_context_without_key(e: &mut Engine) -> Result<(), StepError> {
+    match (&e.config.api_key, &e.config.enrollment_group_id) {
+        (ApiKeySource::Keychain { service }, Some(group)) => Err(StepError::permanent(
+            "error.configuration",
+            format!("JumpCloud refuses this Mac's system context (401, as for Macs enrolled through JumpCloud's own MDM), so it cannot add itself to EnrollmentGroupID {group}, and the key for APIKeyKeychainService {service:?} comes from a command bound to that group, which will never run: bind that command to the Mac another way (directly or through another group), or use EncryptedAPIKey or APIKey"),
+        )),
+        (ApiKeySource::Keychain { service }, None) => {
+            warn!(service = %service, "JumpCloud refuses this Mac's system context (401); every JumpCloud call needs the API key: waiting for it in the System keychain (APIKeyKeychainService)");
+            ensure_api_key(e, true).await
+        }
+        _ => Err(StepError::permanent(
+            "error.configuration",
+            "JumpCloud refuses this Mac's system context (401, as for Macs enrolled through JumpCloud's own MDM), and the API key cannot be decrypted without the organisation ID, which would have come from that refused call: set OrgID",
+        )),
     }
 }
 

@@ -132,6 +132,10 @@ pub struct Faults {
     /// Apply 5xx errors and drops after the request took effect (the "response was lost" case:
     /// the password was set, the client never heard).
     pub faults_after_effect: bool,
+    /// For each entry, the first request whose path contains it takes effect and then loses
+    /// its answer: the connection closes without a response (the entry is used up). A client
+    /// that repeats such an add meets its own earlier success ("already done").
+    pub lose_first: Vec<String>,
     /// Only requests whose path contains one of these get faults (empty: all requests).
     pub only_paths: Vec<String>,
     /// Seconds added to the server clock, to provoke the `Date` skew check.
@@ -156,6 +160,7 @@ impl Default for Faults {
             retry_after_as_date: false,
             latency: Duration::ZERO,
             faults_after_effect: false,
+            lose_first: Vec::new(),
             only_paths: Vec::new(),
             clock_offset_secs: 0,
             max_skew: Duration::from_secs(300),

@@ -275,7 +275,8 @@ async fn handle(
         }
         Fault::None | Fault::Throttle(_) => reply,
     };
-    let violations = inner.contract.as_ref().map_or_else(Vec::new, |specs| {
+    let checked = inner.contract.as_ref().filter(|_| !reply.off_record);
+    let violations = checked.map_or_else(Vec::new, |specs| {
         specs
             .check_response(&req.method, &req.path, reply.status, reply.body.as_ref())
             .err()
@@ -291,6 +292,15 @@ fn roll_faults(st: &mut State, req: &Req, at: Instant) -> (Fault, bool) {
         if let Err(wait) = bucket.take(at) {
             return (Fault::Throttle(wait), false);
         }
+    }
+    if let Some(i) = st
+        .faults
+        .lose_first
+        .iter()
+        .position(|p| req.path.contains(p.as_str()))
+    {
+        st.faults.lose_first.remove(i);
+        return (Fault::Drop, true);
     }
     let f = &st.faults;
     let applies = f.only_paths.is_empty() || f.only_paths.iter().any(|p| req.path.contains(p));

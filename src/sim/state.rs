@@ -29,6 +29,10 @@ pub(crate) struct Reply {
     pub status: u16,
     pub body: Option<Value>,
     pub headers: Vec<(String, String)>,
+    /// The status was chosen by a knob because JumpCloud's is not on record (a refused
+    /// password, a duplicate add): the contract check, which wants documented statuses, skips
+    /// this answer.
+    pub off_record: bool,
 }
 
 impl Reply {
@@ -37,6 +41,7 @@ impl Reply {
             status: 200,
             body: Some(body),
             headers: Vec::new(),
+            off_record: false,
         }
     }
     pub fn empty(status: u16) -> Self {
@@ -44,6 +49,7 @@ impl Reply {
             status,
             body: None,
             headers: Vec::new(),
+            off_record: false,
         }
     }
     /// A v1 error body.
@@ -52,6 +58,7 @@ impl Reply {
             status,
             body: Some(json!({ "message": message })),
             headers: Vec::new(),
+            off_record: false,
         }
     }
     /// A v2 error body.
@@ -60,8 +67,16 @@ impl Reply {
             status,
             body: Some(json!({ "error": error, "message": message })),
             headers: Vec::new(),
+            off_record: false,
         }
     }
+    /// This answer with a status JumpCloud has not documented (see `off_record`).
+    #[must_use]
+    pub fn off_record(mut self) -> Self {
+        self.off_record = true;
+        self
+    }
+
     /// The error body of the API version a path belongs to.
     pub fn error_for(path: &str, status: u16, message: &str) -> Self {
         if path.starts_with("/api/v2/") {
@@ -605,7 +620,7 @@ impl State {
             {
                 self.users[idx].password_rejections += 1;
                 let status = self.refusal_status();
-                return Reply::v1(status, &why);
+                return Reply::v1(status, &why).off_record();
             }
             let now = iso(self.now());
             let rec = &mut self.users[idx];
@@ -651,7 +666,7 @@ impl State {
         } else {
             // The body JumpCloud's script saw (TheJumpCloud/support
             // `usertosystem_serialNumber.ps1`).
-            Reply::v1(self.duplicate_status, "Already Exists")
+            Reply::v1(self.duplicate_status, "Already Exists").off_record()
         }
     }
 

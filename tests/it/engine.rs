@@ -20,7 +20,7 @@ use secrecy::ExposeSecret;
 use sha2_free::sha256_hex;
 use tokio::process::{Child, Command};
 
-const EXE: &str = env!("CARGO_BIN_EXE_prestage");
+pub(super) const EXE: &str = env!("CARGO_BIN_EXE_prestage");
 /// No single run of the engine in these tests should take longer (real hangs only).
 const RUN_LIMIT: Duration = Duration::from_secs(90);
 
@@ -36,7 +36,7 @@ mod sha2_free {
     }
 }
 
-fn sim_options(agent: AgentBehaviour) -> SimOptions {
+pub(super) fn sim_options(agent: AgentBehaviour) -> SimOptions {
     SimOptions {
         password_policy: prestage::demo::demo_policy(),
         agent,
@@ -44,7 +44,7 @@ fn sim_options(agent: AgentBehaviour) -> SimOptions {
     }
 }
 
-fn instant_agent() -> AgentBehaviour {
+pub(super) fn instant_agent() -> AgentBehaviour {
     AgentBehaviour {
         register_delay: Duration::from_millis(50),
         takeover_delay: Duration::from_millis(100),
@@ -53,7 +53,7 @@ fn instant_agent() -> AgentBehaviour {
     }
 }
 
-fn options(kind: EmployeeKind) -> ScenarioOptions {
+pub(super) fn options(kind: EmployeeKind) -> ScenarioOptions {
     ScenarioOptions {
         kind,
         sim: sim_options(instant_agent()),
@@ -65,7 +65,7 @@ fn options(kind: EmployeeKind) -> ScenarioOptions {
 
 /// A configuration with the given `Identity` and `Agent` settings (the rest is filled in by
 /// the scenario).
-fn base_config(
+pub(super) fn base_config(
     identity: &[(&str, plist::Value)],
     agent: &[(&str, plist::Value)],
 ) -> plist::Dictionary {
@@ -85,12 +85,12 @@ fn base_config(
     config
 }
 
-async fn scenario(opts: ScenarioOptions) -> Scenario {
+pub(super) async fn scenario(opts: ScenarioOptions) -> Scenario {
     Scenario::new(opts, Path::new(EXE)).await.expect("scenario")
 }
 
 /// A script without mistakes.
-fn clean_script(s: &Scenario) -> Script {
+pub(super) fn clean_script(s: &Scenario) -> Script {
     Script {
         identities: vec![ScriptedIdentity {
             identifier: s.employee.identifier.clone(),
@@ -105,7 +105,7 @@ fn clean_script(s: &Scenario) -> Script {
     }
 }
 
-fn spawn(s: &Scenario) -> Child {
+pub(super) fn spawn(s: &Scenario) -> Child {
     Command::new(EXE)
         .args(["run", "--root"])
         .arg(s.root_dir())
@@ -119,13 +119,13 @@ fn spawn(s: &Scenario) -> Child {
 
 /// What one `prestage run` printed and how it ended.
 #[derive(Debug)]
-struct RunResult {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
+pub(super) struct RunResult {
+    pub(super) code: Option<i32>,
+    pub(super) stdout: String,
+    pub(super) stderr: String,
 }
 
-async fn finish(child: Child) -> RunResult {
+pub(super) async fn finish(child: Child) -> RunResult {
     let out = tokio::time::timeout(RUN_LIMIT, child.wait_with_output())
         .await
         .expect("prestage run hung")
@@ -137,26 +137,26 @@ async fn finish(child: Child) -> RunResult {
     }
 }
 
-async fn run_once(s: &Scenario) -> RunResult {
+pub(super) async fn run_once(s: &Scenario) -> RunResult {
     finish(spawn(s)).await
 }
 
-fn state(s: &Scenario) -> Option<State> {
+pub(super) fn state(s: &Scenario) -> Option<State> {
     match Store::new(&s.root).load() {
         Ok(Loaded::Resumed(state)) => Some(*state),
         _ => None,
     }
 }
 
-fn journal(s: &Scenario) -> Vec<JournalEntry> {
+pub(super) fn journal(s: &Scenario) -> Vec<JournalEntry> {
     Store::new(&s.root).read_journal().unwrap_or_default()
 }
 
-fn world(s: &Scenario) -> World {
+pub(super) fn world(s: &Scenario) -> World {
     World::load(&s.root).expect("world")
 }
 
-fn system_id(s: &Scenario) -> String {
+pub(super) fn system_id(s: &Scenario) -> String {
     s.tenant
         .systems()
         .first()
@@ -208,7 +208,7 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
 }
 
 /// Asserts a finished, clean enrollment of the scenario's employee.
-fn assert_enrolled(s: &Scenario) {
+pub(super) fn assert_enrolled(s: &Scenario) {
     let st = state(s).expect("state");
     assert_eq!(st.step, Step::Done, "state: {st:#?}");
     let w = world(s);
@@ -243,7 +243,7 @@ fn assert_enrolled(s: &Scenario) {
     );
 }
 
-fn successful_binds(s: &Scenario) -> usize {
+pub(super) fn successful_binds(s: &Scenario) -> usize {
     s.tenant
         .requests()
         .iter()
@@ -251,7 +251,7 @@ fn successful_binds(s: &Scenario) -> usize {
         .count()
 }
 
-fn assert_no_secret(s: &Scenario, outputs: &[&RunResult], secrets: &[&str]) {
+pub(super) fn assert_no_secret(s: &Scenario, outputs: &[&RunResult], secrets: &[&str]) {
     for (name, text) in everything_written(s, outputs) {
         for secret in secrets {
             assert!(
@@ -692,7 +692,7 @@ async fn run_with_kills(
 }
 
 /// What a person debugging a failed test wants to see: state, journal tail, log tail.
-fn diagnose(s: &Scenario) -> String {
+pub(super) fn diagnose(s: &Scenario) -> String {
     let st = state(s);
     let journal = journal(s);
     let tail: Vec<String> = journal

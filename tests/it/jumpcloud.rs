@@ -281,7 +281,12 @@ fn org_json() -> Value {
     json!({"_id": ORG, "displayName": "Acme", "settings": {
         "name": "Acme", "passwordCompliance": "custom",
         "passwordPolicy": {"enableMinLength": true, "minLength": 12, "needsUppercase": true,
-                           "needsLowercase": false, "needsNumeric": false, "needsSymbolic": false}}})
+                           "needsLowercase": false, "needsNumeric": false, "needsSymbolic": false,
+                           "allowUsernameSubstring": false,
+                           "disallowSequentialOrRepetitiveChars": true,
+                           "disallowCommonlyUsedPasswords": true,
+                           "enableMaxHistory": true, "maxHistory": 5,
+                           "enableMinChangePeriodInDays": true, "minChangePeriodInDays": 1}}})
 }
 
 pub(super) fn happy_tenant(mock: &Mock) {
@@ -384,6 +389,9 @@ async fn every_call(c: &Client) {
     assert_eq!(org.name, "Acme");
     assert_eq!(org.password_policy.min_length, 12);
     assert!(org.password_policy.require_uppercase);
+    let p = &org.password_policy;
+    assert!(p.forbid_username && p.forbid_sequences && p.forbid_common);
+    assert_eq!((p.history, p.min_change_days), (5, 1));
     let users = c
         .find_users(Identifier::CompanyEmail, "ada@example.com")
         .await

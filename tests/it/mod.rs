@@ -9,4 +9,5 @@ mod host;
 mod jumpcloud;
 mod packaging;
 mod sim;
+mod tenant;
 mod ui;

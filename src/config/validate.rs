@@ -470,7 +470,7 @@ impl<'a> Validator<'a> {
             self.push(
                 "APIKeyKeychainService",
                 Severity::Note,
-                "is delivered by a command bound to EnrollmentGroupID (the recommended set-up); on Macs enrolled through JumpCloud's own MDM (ADE), JumpCloud refuses system context (401), so such a Mac cannot join EnrollmentGroupID and that command never runs".to_owned(),
+                "is used with EnrollmentGroupID: a key-writing command bound to that group (the recommended set-up) never runs on Macs enrolled through JumpCloud's own MDM (ADE), because JumpCloud refuses them system context (401) and so they cannot join EnrollmentGroupID".to_owned(),
                 Some("for those Macs bind the key-writing command another way (to the device, or to a group it is already in), or use EncryptedAPIKey or APIKey".to_owned()),
             );
         }

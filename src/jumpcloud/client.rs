@@ -15,10 +15,11 @@ use super::wire;
 use super::{Directory, JcError};
 use crate::config::{Identifier, ObjectId};
 
-pub use super::retry::{parse_retry_after, RetryPolicy, MAX_RETRY_AFTER};
-pub use super::transport::{
-    Client, ClientOptions, ClockSync, HostClock, Timeouts, CONNECT_TIMEOUT, REQUEST_TIMEOUT,
+pub use super::options::{
+    ClientOptions, ClockSync, HostClock, Timeouts, CONNECT_TIMEOUT, REQUEST_TIMEOUT,
 };
+pub use super::retry::{parse_retry_after, RetryPolicy, MAX_RETRY_AFTER};
+pub use super::transport::Client;
 
 /// Users asked for in a search: more than one match is ambiguous anyway (SPEC §5).
 const SEARCH_LIMIT: u32 = 2;

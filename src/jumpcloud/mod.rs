@@ -22,6 +22,7 @@ pub mod client;
 pub mod contract;
 pub mod error;
 pub mod online;
+mod options;
 mod retry;
 pub mod signing;
 mod transport;

@@ -38,6 +38,7 @@
 pub mod agent;
 pub mod contract;
 mod filter;
+mod graph;
 mod keys;
 pub mod password;
 mod server;

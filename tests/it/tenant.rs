@@ -498,3 +498,54 @@ mod simulator {
         );
     }
 }
+
+/// What the password screen is given to draw: every rule with met, unmet, not yet checked, or
+/// "checked by JumpCloud".
+#[test]
+fn the_prompt_gives_the_ui_a_checklist() {
+    use prestage::policy::{Rule, RuleStatus};
+    use prestage::ui::PasswordPrompt;
+    let policy = PasswordPolicy {
+        forbid_username: true,
+        forbid_common: true,
+        history: 3,
+        ..prestage::demo::demo_policy()
+    };
+    let mut prompt = PasswordPrompt {
+        account: "ada".into(),
+        policy,
+        unmet: Vec::new(),
+        mismatch: false,
+        rejected_by_directory: None,
+    };
+    let status = |p: &PasswordPrompt, r: Rule| {
+        p.checklist()
+            .into_iter()
+            .find(|c| c.rule == r)
+            .map(|c| c.status)
+    };
+    assert_eq!(
+        status(&prompt, Rule::NoUsername),
+        Some(RuleStatus::Unchecked)
+    );
+    assert_eq!(
+        status(&prompt, Rule::NotCommon),
+        Some(RuleStatus::CheckedByDirectory)
+    );
+    assert_eq!(
+        status(&prompt, Rule::History(3)),
+        Some(RuleStatus::CheckedByDirectory)
+    );
+    assert_eq!(
+        status(&prompt, Rule::NoSequences),
+        None,
+        "not in this policy"
+    );
+    prompt.unmet = vec![Rule::NoUsername];
+    assert_eq!(status(&prompt, Rule::NoUsername), Some(RuleStatus::Unmet));
+    assert_eq!(status(&prompt, Rule::MinLength(12)), Some(RuleStatus::Met));
+    // After JumpCloud refused a password that met every local rule.
+    prompt.unmet = Vec::new();
+    prompt.rejected_by_directory = Some("Password is too common".into());
+    assert_eq!(status(&prompt, Rule::NoUsername), Some(RuleStatus::Met));
+}

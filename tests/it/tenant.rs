@@ -171,6 +171,31 @@ async fn a_staged_employee_is_activated_without_a_welcome_email() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_activation_answer_is_read_back_not_repeated() {
+    // JumpCloud's answer to activating a user who is no longer STAGED is not on record: after
+    // a lost answer prestage reads the state (ACTIVATED now) instead of sending it again.
+    let s = scenario(options(EmployeeKind::Staged)).await;
+    s.tenant.set_faults(Faults {
+        lose_first: vec!["/state/activate".into()],
+        ..Faults::default()
+    });
+    s.write_dialog_script(&clean_script(&s)).unwrap();
+    let out = run_once(&s).await;
+    assert_eq!(out.code, Some(0), "{out:#?}\n{}", diagnose(&s));
+    assert_enrolled(&s);
+    let activations = s
+        .tenant
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.ends_with("/state/activate"))
+        .count();
+    assert_eq!(activations, 1, "sent again after a lost answer");
+    let user = s.tenant.user(&s.user_id).unwrap();
+    assert_eq!(user.state, prestage::jumpcloud::UserState::Activated);
+    assert!(user.emails.is_empty(), "{:?}", user.emails);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn duplicates_answered_400_already_exists_count_as_done() {
     // The status of a duplicate bind or group add is not on record; JumpCloud's own script
     // knows a duplicate by the body `Already Exists`. Here the tenant answers 400 with that

@@ -92,6 +92,7 @@ pub fn demo_policy() -> PasswordPolicy {
         require_lowercase: true,
         require_number: true,
         require_symbol: true,
+        ..PasswordPolicy::default()
     }
 }
 

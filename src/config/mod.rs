@@ -93,6 +93,9 @@ pub enum Mode {
 pub enum Severity {
     Error,
     Warning,
+    /// Not wrong, but worth knowing before a rollout (`config check` prints it; it never
+    /// fails a check).
+    Note,
 }
 
 /// One problem found in a configuration.
@@ -147,8 +150,10 @@ fn render_all(diags: &[Diagnostic]) -> String {
         if i > 0 {
             out.push('\n');
         }
-        if d.severity == Severity::Warning {
-            out.push_str("warning: ");
+        match d.severity {
+            Severity::Warning => out.push_str("warning: "),
+            Severity::Note => out.push_str("note: "),
+            Severity::Error => {}
         }
         out.push_str(&d.to_string());
     }
@@ -283,7 +288,12 @@ pub fn check_command_with(
     match load_with(&sources, mode, known_string_ids, options) {
         Ok(loaded) => {
             for w in &loaded.warnings {
-                let _ = writeln!(out, "warning: {w}");
+                let tag = if w.severity == Severity::Note {
+                    "note"
+                } else {
+                    "warning"
+                };
+                let _ = writeln!(out, "{tag}: {w}");
             }
             let _ = writeln!(out, "{}: configuration is valid", file.display());
             0
@@ -298,6 +308,7 @@ pub fn check_command_with(
                 let tag = match d.severity {
                     Severity::Error => "error",
                     Severity::Warning => "warning",
+                    Severity::Note => "note",
                 };
                 let _ = writeln!(out, "{tag}: {d}");
             }

@@ -464,6 +464,20 @@ impl<'a> Validator<'a> {
             }
         }
 
+        // Macs enrolled through JumpCloud's own MDM (ADE) get 401 on system context, so they
+        // cannot add themselves to EnrollmentGroupID, and a key-writing command bound to that
+        // group never runs there (the run stops with one line saying so).
+        if let (Some(ApiKeySource::Keychain { .. }), Ok(Some(_)), Mode::Check { .. }) =
+            (&api_key, &enrollment_group_id, self.mode)
+        {
+            self.push(
+                "APIKeyKeychainService",
+                Severity::Note,
+                "is used with EnrollmentGroupID: a key-writing command bound to that group (the recommended set-up) never runs on Macs enrolled through JumpCloud's own MDM (ADE), because JumpCloud refuses them system context (401) and so they cannot join EnrollmentGroupID".to_owned(),
+                Some("for those Macs bind the key-writing command another way (to the device, or to a group it is already in), or use EncryptedAPIKey or APIKey".to_owned()),
+            );
+        }
+
         if self.diags.iter().any(|d| d.severity == Severity::Error) {
             return None;
         }
@@ -766,6 +780,7 @@ impl<'a> Validator<'a> {
             require_lowercase: lower.unwrap_or(defaults.require_lowercase),
             require_number: number.unwrap_or(defaults.require_number),
             require_symbol: symbol.unwrap_or(defaults.require_symbol),
+            ..defaults
         }))
     }
 
@@ -940,6 +955,37 @@ mod tests {
 
     fn keys(diags: &[Diagnostic]) -> Vec<&str> {
         diags.iter().map(|d| d.key.as_str()).collect()
+    }
+
+    #[test]
+    fn a_keychain_key_with_an_enrollment_group_gets_a_note_about_ade_macs() {
+        let mut d = base();
+        let (config, diags) = run(d.clone());
+        assert!(config.is_some() && diags.is_empty(), "{diags:?}");
+        d.insert(
+            "EnrollmentGroupID".into(),
+            Value::String("5e0000000000000000000001".into()),
+        );
+        let (config, diags) = run(d.clone());
+        assert!(config.is_some(), "a note is not an error: {diags:?}");
+        assert_eq!(diags.len(), 1, "{diags:?}");
+        let note = &diags[0];
+        assert_eq!(
+            (note.severity, note.key.as_str()),
+            (Severity::Note, "APIKeyKeychainService")
+        );
+        let text = note.to_string();
+        for part in ["(ADE)", "401", "EncryptedAPIKey or APIKey", "another way"] {
+            assert!(text.contains(part), "{part}: {text}");
+        }
+        // An API key shipped another way needs no note.
+        d.remove("APIKeyKeychainService");
+        d.insert("APIKey".into(), Value::String("k".into()));
+        let (_, diags) = run(d);
+        assert!(
+            diags.iter().all(|d| d.severity != Severity::Note),
+            "{diags:?}"
+        );
     }
 
     #[test]

@@ -185,6 +185,10 @@ pub struct UserFacts {
     /// `password_date` when found, to tell later whether a password set took effect.
     #[serde(default)]
     pub password_date: Option<String>,
+    /// The JumpCloud `username` (may differ from `local_name`): a new password must not
+    /// contain it when the tenant says so. Empty in states saved before it was kept.
+    #[serde(default)]
+    pub username: String,
 }
 
 /// Progress of the password step. The password itself is never stored.
@@ -597,6 +601,7 @@ mod tests {
             pending: true,
             staged: false,
             password_date: None,
+            username: "ada.l".into(),
         });
         store.save(&state).unwrap();
         match store.load().unwrap() {

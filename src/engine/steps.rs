@@ -462,12 +462,7 @@ where
         Err(JcError::SignatureRejected { .. }) if !e.state.admin_fallback => {
             ensure_api_key(e, false).await?;
             if e.api_key.is_none() {
-                // Waiting would deadlock: a key delivered by a command bound to
-                // EnrollmentGroupID cannot arrive before this Mac joins that group.
-                return Err(StepError::permanent(
-                    "error.configuration",
-                    "JumpCloud refused this Mac's system-context signature (systems enrolled through ADE may not use system context) and no admin API key is available yet: for such Macs ship the key with the package (APIKey in the local configuration) or deliver APIKeyKeychainService by a command that does not depend on EnrollmentGroupID",
-                ));
+                no_system_context_without_key(e).await?;
             }
             warn!("JumpCloud refused this Mac's system-context signature; using the admin API key for system calls from now on (systems enrolled through ADE may not use system context)");
             e.record("effect", "admin fallback", |s| s.admin_fallback = true)?;
@@ -475,6 +470,29 @@ where
             Ok(call(dir).await)
         }
         other => Ok(other),
+    }
+}
+
+/// System context is refused and no API key is at hand yet. Macs that JumpCloud's own MDM
+/// enrolled through ADE get 401 on every system-context call (JumpCloud, "Use System Context
+/// Authorization with JumpCloud APIs": ADE/DEP-enrolled systems may not be eligible), so this
+/// Mac cannot add itself to `EnrollmentGroupID`, and a key-writing command bound to that group
+/// never runs: say so in one line now instead of waiting for ever. A keychain key that may come
+/// another way is waited for; a legacy key without a known org ID cannot be decrypted.
+async fn no_system_context_without_key(e: &mut Engine) -> Result<(), StepError> {
+    match (&e.config.api_key, &e.config.enrollment_group_id) {
+        (ApiKeySource::Keychain { service }, Some(group)) => Err(StepError::permanent(
+            "error.configuration",
+            format!("JumpCloud refuses this Mac's system context (401, as for Macs enrolled through JumpCloud's own MDM), so it cannot add itself to EnrollmentGroupID {group}, and the key for APIKeyKeychainService {service:?} comes from a command bound to that group, which will never run: bind that command to the Mac another way (directly or through another group), or use EncryptedAPIKey or APIKey"),
+        )),
+        (ApiKeySource::Keychain { service }, None) => {
+            warn!(service = %service, "JumpCloud refuses this Mac's system context (401); every JumpCloud call needs the API key: waiting for it in the System keychain (APIKeyKeychainService)");
+            ensure_api_key(e, true).await
+        }
+        _ => Err(StepError::permanent(
+            "error.configuration",
+            "JumpCloud refuses this Mac's system context (401, as for Macs enrolled through JumpCloud's own MDM), and the API key cannot be decrypted without the organisation ID, which would have come from that refused call: set OrgID",
+        )),
     }
 }
 
@@ -657,6 +675,7 @@ async fn identify(e: &mut Engine) -> Result<(), StepError> {
                     pending: !user.activated,
                     staged: user.state == Some(UserState::Staged),
                     password_date: user.password_date.clone(),
+                    username: user.username.clone(),
                 };
                 check_local_name(e, &facts.local_name)?;
                 info!(user_id = %facts.id, account = %facts.local_name, pending = facts.pending, "employee identified");
@@ -797,7 +816,10 @@ async fn ask_and_set_password(e: &mut Engine, user: &UserFacts) -> Result<(), St
     };
     loop {
         let answer = e.ui.ask_password(&prompt).await?;
-        let unmet = policy.unmet(answer.password.expose_secret());
+        let unmet = policy.unmet(
+            answer.password.expose_secret(),
+            &[user.username.as_str(), user.local_name.as_str()],
+        );
         let mismatch = !bool::from(
             answer
                 .password
@@ -830,18 +852,17 @@ async fn ask_and_set_password(e: &mut Engine, user: &UserFacts) -> Result<(), St
                 })?;
                 return Ok(());
             }
-            Err(JcError::Rejected {
-                status: 400,
-                detail,
-                ..
-            }) => {
-                warn!(%detail, "JumpCloud refused the new password");
-                e.record("effect", "password refused", |s| {
+            // Any 4xx that says why (JumpCloud's status for a policy refusal is not on record):
+            // the employee reads it and chooses again. Only our key's 401/403 and exhausted
+            // retries end the run.
+            Err(JcError::PasswordRefused { status, message }) => {
+                warn!(status, %message, "JumpCloud refused the new password");
+                e.record("effect", format!("password refused ({status})"), |s| {
                     s.password = PasswordPhase::Unknown;
                 })?;
                 prompt.unmet = Vec::new();
                 prompt.mismatch = false;
-                prompt.rejected_by_directory = Some(detail);
+                prompt.rejected_by_directory = Some(message);
             }
             Err(other) => return Err(other.into()),
         }

@@ -260,6 +260,16 @@ fn whitelist_request(op: &OperationRef, body: &Value) -> Value {
             }
         }
     }
+    // `POST /systemusers/{id}/state/activate` with `{"email": false}`: the schema types `email`
+    // as a string, but the operation's own text documents the boolean ("Sending `email=false`
+    // will suppress sending the email", `{ "email": false }`). Exactly `false` is accepted.
+    if op.spec == "v1" && op.template == "/systemusers/{id}/state/activate" && op.method == "post" {
+        if let Some(obj) = body.as_object_mut() {
+            if obj.get("email") == Some(&Value::Bool(false)) {
+                obj.remove("email");
+            }
+        }
+    }
     // `PUT /systems/{id}` with `description`: `systemput` does not list it (it is a `JcSystem`
     // field) but does not forbid other properties, so it passes without an exception.
     body
@@ -531,6 +541,22 @@ mod tests {
         let bad = json!({"filter": "email", "fields": "_id"});
         assert!(c
             .check_request("POST", "/api/search/systemusers", Some(&bad))
+            .is_err());
+    }
+
+    #[test]
+    fn activation_without_email_is_whitelisted_exactly() {
+        let c = contract();
+        let path = "/api/systemusers/u/state/activate";
+        assert!(c
+            .check_request("POST", path, Some(&json!({"email": false})))
+            .is_ok());
+        assert!(c
+            .check_request("POST", path, Some(&json!({"email": "a@example.com"})))
+            .is_ok());
+        // `true` is documented too, but prestage never sends it: not whitelisted.
+        assert!(c
+            .check_request("POST", path, Some(&json!({"email": true})))
             .is_err());
     }
 

@@ -9,14 +9,21 @@ pub enum JcError {
     /// Network trouble, 5xx or 429 that outlasted the client's own retries. The engine retries.
     #[error("JumpCloud could not be reached ({what}); will retry")]
     Transient { what: String },
-    /// 401 on an admin call.
-    #[error("the API key was rejected by {host}: check APIKey (or the key source in use)")]
-    ApiKeyRejected { host: String },
+    /// 401 on an admin call. A multi-tenant administrator's key gets 401 too when the request
+    /// names no organisation (v1.json info text, "Multi-Tenant Portal Headers": `401` "ID not
+    /// included for multi-tenant admin"); `org_missing` says none was sent, so the hint to set
+    /// `OrgID` belongs here, not on 403.
+    #[error("the API key was rejected by {host} (401): check APIKey (or the key source in use){}", if *.org_missing { "; a multi-tenant administrator's key is also refused when the request names no organisation: set OrgID" } else { "" })]
+    ApiKeyRejected { host: String, org_missing: bool },
     /// 401 on a system-context call that the admin-key fallback could not rescue.
     #[error("{host} rejected this Mac's system-context signature (systemKey {system_key}); the agent registration may be broken: reinstall the agent or contact JumpCloud support")]
     SignatureRejected { host: String, system_key: String },
-    /// 403: the key works but lacks a right (e.g. a read-only or multi-tenant key without OrgID).
-    #[error("{host} refused {what} (403): the API key lacks the right; use a key of an administrator with write access, and set OrgID for multi-tenant keys")]
+    /// 403 on an admin call: the key works but lacks a right (a read-only administrator, or a
+    /// route that does not take `x-org-id`: v1.json "`403` ID included on unsupported route").
+    /// JumpCloud also answers 403 to an address it blocked for suspected abuse (its support
+    /// article "A JumpCloud service returns 403 Forbidden: your IP has been blocked due to
+    /// suspected abuse"; the audit could read only its title).
+    #[error("{host} refused {what} (403): the API key lacks the right; use a key of an administrator with write access to users and systems. If the key has those rights, JumpCloud may have blocked this network's address for suspected abuse: try again later or from another network, or ask JumpCloud support")]
     Forbidden { host: String, what: String },
     /// 404 on a thing the configuration names.
     #[error("{what} does not exist in this organisation: check {key}")]
@@ -28,6 +35,10 @@ pub enum JcError {
         call: String,
         detail: String,
     },
+    /// The tenant refused the new password with a 4xx that says why (its policy, history,
+    /// a minimum age). The employee reads `message` and chooses another one.
+    #[error("JumpCloud refused the new password ({status}): {message}")]
+    PasswordRefused { status: u16, message: String },
     /// A response we could not parse.
     #[error("unexpected answer from JumpCloud to {call}: {detail}")]
     Protocol { call: String, detail: String },

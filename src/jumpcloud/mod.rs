@@ -23,7 +23,10 @@ pub mod client;
 pub mod contract;
 pub mod error;
 pub mod online;
+mod options;
+mod retry;
 pub mod signing;
+mod transport;
 pub mod types;
 mod wire;
 

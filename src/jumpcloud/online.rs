@@ -200,6 +200,15 @@ fn describe(policy: &PasswordPolicy) -> String {
             Rule::Lowercase => "a lower-case letter".to_owned(),
             Rule::Number => "a digit".to_owned(),
             Rule::Symbol => "a symbol".to_owned(),
+            Rule::NoUsername => "not containing the username".to_owned(),
+            Rule::NoSequences => {
+                "no run of three repeated or consecutive letters or digits".to_owned()
+            }
+            Rule::NotCommon => "not a commonly used password (checked by JumpCloud)".to_owned(),
+            Rule::History(n) => format!("not one of the last {n} (checked by JumpCloud)"),
+            Rule::MinAge(n) => {
+                format!("{n} day(s) since the last change (checked by JumpCloud)")
+            }
         })
         .collect();
     if rules.is_empty() {

@@ -78,10 +78,15 @@ pub(crate) struct PasswordPut<'a> {
     pub password: &'a str,
 }
 
-/// v1 `POST /systemusers/{id}/state/activate` body: an object with an optional `email`; we
-/// send none.
+/// v1 `POST /systemusers/{id}/state/activate` body. The operation's text: an empty body "will
+/// send an email with default behavior", and "Users with a password will be sent a Welcome
+/// email"; "Sending `email=false` will suppress sending the email", `{ "email": false }`.
+/// prestage sets the password first, so it always sends `false` (the schema types `email` as a
+/// string, the text documents the boolean; `contract` whitelists exactly that).
 #[derive(Debug, Serialize)]
-pub(crate) struct ActivateBody {}
+pub(crate) struct ActivateBody {
+    pub email: bool,
+}
 
 /// v1 `systemput` plus `description` (a `JcSystem` field; `systemput` does not list it but does
 /// not forbid extra properties either).
@@ -126,7 +131,7 @@ pub(crate) struct OrganizationSettings {
     pub password_policy: Option<TenantPasswordPolicy>,
 }
 
-/// v1 `organizationsettings.passwordPolicy`, the fields prestage enforces locally.
+/// v1 `organizationsettings.passwordPolicy`, the fields prestage shows and checks.
 #[derive(Debug, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct TenantPasswordPolicy {
@@ -142,13 +147,38 @@ pub(crate) struct TenantPasswordPolicy {
     pub needs_numeric: bool,
     #[serde(default, deserialize_with = "null_as_default")]
     pub needs_symbolic: bool,
+    /// `false` forbids the username inside the password; absent = allowed.
+    #[serde(default)]
+    pub allow_username_substring: Option<bool>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub disallow_sequential_or_repetitive_chars: bool,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub disallow_commonly_used_passwords: bool,
+    #[serde(default)]
+    pub enable_max_history: Option<bool>,
+    /// 1-24 (v1.json).
+    #[serde(default)]
+    pub max_history: Option<u32>,
+    #[serde(default)]
+    pub enable_min_change_period_in_days: Option<bool>,
+    #[serde(default)]
+    pub min_change_period_in_days: Option<u32>,
+}
+
+/// A numeric setting with its `enable…` switch: the value unless switched off explicitly
+/// (the spec lists both and says nothing of one without the other), 0 when absent.
+fn enabled(switch: Option<bool>, value: Option<u32>) -> u32 {
+    match (switch, value) {
+        (Some(false), _) | (_, None) => 0,
+        (_, Some(n)) => n,
+    }
 }
 
 impl OrganizationSettings {
-    /// The rules prestage can check locally. JumpCloud applies the `passwordPolicy` fields when
+    /// The tenant's rules. JumpCloud applies the `passwordPolicy` fields when
     /// `passwordCompliance` is `custom` (REFERENCE.md); the `pci3` and `windows` presets are
-    /// approximated by their length and class rules that [`PasswordPolicy`] can express
-    /// (the tenant still has the last word when the password is set).
+    /// approximated by their length and class rules (the tenant still has the last word when
+    /// the password is set).
     pub fn local_policy(&self) -> PasswordPolicy {
         let base = PasswordPolicy::default();
         match self.password_compliance.as_deref() {
@@ -165,9 +195,9 @@ impl OrganizationSettings {
                 let Some(p) = &self.password_policy else {
                     return base;
                 };
-                let min_length = match (p.enable_min_length, p.min_length) {
-                    (Some(false), _) | (_, None) => base.min_length,
-                    (_, Some(n)) => n,
+                let min_length = match enabled(p.enable_min_length, p.min_length) {
+                    0 => base.min_length,
+                    n => n,
                 };
                 PasswordPolicy {
                     min_length,
@@ -175,6 +205,14 @@ impl OrganizationSettings {
                     require_lowercase: p.needs_lowercase,
                     require_number: p.needs_numeric,
                     require_symbol: p.needs_symbolic,
+                    forbid_username: p.allow_username_substring == Some(false),
+                    forbid_sequences: p.disallow_sequential_or_repetitive_chars,
+                    forbid_common: p.disallow_commonly_used_passwords,
+                    history: enabled(p.enable_max_history, p.max_history),
+                    min_change_days: enabled(
+                        p.enable_min_change_period_in_days,
+                        p.min_change_period_in_days,
+                    ),
                 }
             }
         }
@@ -260,8 +298,29 @@ mod tests {
                 require_lowercase: true,
                 require_number: false,
                 require_symbol: true,
+                ..PasswordPolicy::default()
             }
         );
+    }
+
+    #[test]
+    fn the_rules_beyond_the_five_are_read_with_their_switches() {
+        let s = settings(
+            r#"{"passwordCompliance":"custom","passwordPolicy":{"minLength":12,
+            "allowUsernameSubstring":false,"disallowSequentialOrRepetitiveChars":true,
+            "disallowCommonlyUsedPasswords":true,"enableMaxHistory":true,"maxHistory":5,
+            "enableMinChangePeriodInDays":true,"minChangePeriodInDays":1}}"#,
+        );
+        let p = s.local_policy();
+        assert!(p.forbid_username && p.forbid_sequences && p.forbid_common);
+        assert_eq!((p.history, p.min_change_days), (5, 1));
+        // Switched off, or absent: no rule.
+        let s = settings(
+            r#"{"passwordPolicy":{"allowUsernameSubstring":true,"enableMaxHistory":false,
+            "maxHistory":5,"enableMinChangePeriodInDays":false,"minChangePeriodInDays":3,
+            "disallowCommonlyUsedPasswords":null}}"#,
+        );
+        assert_eq!(s.local_policy(), PasswordPolicy::default());
     }
 
     #[test]

@@ -38,7 +38,9 @@
 pub mod agent;
 pub mod contract;
 mod filter;
+mod graph;
 mod keys;
+pub mod password;
 mod server;
 mod signature;
 mod state;
@@ -67,8 +69,23 @@ pub struct SimOptions {
     pub password_policy: PasswordPolicy,
     /// `passwordPolicy.maxHistory`: reusing one of the last N passwords is a 400 (0 = off).
     pub password_history: u32,
-    /// Extra raw `passwordPolicy` fields served as they are (e.g. `disallowCommonlyUsedPasswords`).
+    /// Extra raw `passwordPolicy` fields served as they are, not enforced (the policy's own
+    /// fields, `disallowCommonlyUsedPasswords` and the rest, come from `password_policy`).
     pub extra_policy_fields: serde_json::Map<String, serde_json::Value>,
+    /// The status of each refused password set, in turn (the last one repeats; empty = 400).
+    /// JumpCloud's status for a password its policy refuses is not on record (the spec lists
+    /// no 4xx for `User_Set`), so tests vary it: `[422, 400]` refuses first with 422, then 400.
+    pub password_refusal_statuses: Vec<u16>,
+    /// The status of an "add" that already happened (a bind, a group membership), always with
+    /// `Already Exists` as its message. JumpCloud's own script recognises a duplicate bind by
+    /// that body (TheJumpCloud/support `usertosystem_serialNumber.ps1`); the status is not on
+    /// record. Default 409 (with the v2 error body); any other status gets the body the script
+    /// saw, `{"message":"Already Exists"}`.
+    pub duplicate_status: u16,
+    /// A multi-tenant administrator's key: an admin request without `x-org-id` gets 401
+    /// (v1.json info text, "Multi-Tenant Portal Headers": "401 ID not included for
+    /// multi-tenant admin"), except the list of organisations, which is read without it.
+    pub multi_tenant: bool,
     /// Seeds ids, keys and fault dice, so a run can be repeated.
     pub seed: u64,
     /// When set, every response that is not an injected fault is checked against the specs and
@@ -86,6 +103,9 @@ impl Default for SimOptions {
             password_policy: PasswordPolicy::default(),
             password_history: 0,
             extra_policy_fields: serde_json::Map::new(),
+            password_refusal_statuses: vec![400],
+            duplicate_status: 409,
+            multi_tenant: false,
             seed: 1,
             contract: None,
         }
@@ -113,6 +133,10 @@ pub struct Faults {
     /// Apply 5xx errors and drops after the request took effect (the "response was lost" case:
     /// the password was set, the client never heard).
     pub faults_after_effect: bool,
+    /// For each entry, the first request whose path contains it takes effect and then loses
+    /// its answer: the connection closes without a response (the entry is used up). A client
+    /// that repeats such an add meets its own earlier success ("already done").
+    pub lose_first: Vec<String>,
     /// Only requests whose path contains one of these get faults (empty: all requests).
     pub only_paths: Vec<String>,
     /// Seconds added to the server clock, to provoke the `Date` skew check.
@@ -137,6 +161,7 @@ impl Default for Faults {
             retry_after_as_date: false,
             latency: Duration::ZERO,
             faults_after_effect: false,
+            lose_first: Vec::new(),
             only_paths: Vec::new(),
             clock_offset_secs: 0,
             max_skew: Duration::from_secs(300),
@@ -248,6 +273,37 @@ pub struct SimUserView {
     pub password_date: Option<String>,
     pub activated: bool,
     pub state: UserState,
+    /// Emails JumpCloud sent this user because of an activation, oldest first.
+    pub emails: Vec<SimEmail>,
+}
+
+/// An email the tenant sent on `POST /api/systemusers/{id}/state/activate` (v1.json: "Users
+/// with a password will be sent a Welcome email … Users without a password will be sent an
+/// Activation email"; `{"email": false}` suppresses it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SimEmail {
+    pub kind: EmailKind,
+    /// The address it went to.
+    pub to: String,
+}
+
+/// Which email an activation sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EmailKind {
+    /// To a user who has a password.
+    Welcome,
+    /// To a user who has none yet: set one.
+    Activation,
+}
+
+impl SimUserView {
+    /// How many Welcome emails this user got.
+    pub fn welcome_emails(&self) -> usize {
+        self.emails
+            .iter()
+            .filter(|e| e.kind == EmailKind::Welcome)
+            .count()
+    }
 }
 
 /// A registered system, for assertions.

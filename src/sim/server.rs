@@ -275,7 +275,8 @@ async fn handle(
         }
         Fault::None | Fault::Throttle(_) => reply,
     };
-    let violations = inner.contract.as_ref().map_or_else(Vec::new, |specs| {
+    let checked = inner.contract.as_ref().filter(|_| !reply.off_record);
+    let violations = checked.map_or_else(Vec::new, |specs| {
         specs
             .check_response(&req.method, &req.path, reply.status, reply.body.as_ref())
             .err()
@@ -291,6 +292,15 @@ fn roll_faults(st: &mut State, req: &Req, at: Instant) -> (Fault, bool) {
         if let Err(wait) = bucket.take(at) {
             return (Fault::Throttle(wait), false);
         }
+    }
+    if let Some(i) = st
+        .faults
+        .lose_first
+        .iter()
+        .position(|p| req.path.contains(p.as_str()))
+    {
+        st.faults.lose_first.remove(i);
+        return (Fault::Drop, true);
     }
     let f = &st.faults;
     let applies = f.only_paths.is_empty() || f.only_paths.iter().any(|p| req.path.contains(p));
@@ -449,18 +459,8 @@ enum Access<'a> {
 
 fn authorize(st: &State, req: &Req, auth: &Auth, access: &Access<'_>) -> Result<(), Reply> {
     let deny = |msg: &str| Err(Reply::error_for(&req.path, 401, msg));
-    if let Some(org) = req.header("x-org-id") {
-        let well_formed = org.len() == 24 && org.bytes().all(|b| b.is_ascii_hexdigit());
-        if !well_formed {
-            return Err(Reply::error_for(
-                &req.path,
-                400,
-                "Bad Request: invalid x-org-id",
-            ));
-        }
-        if org != st.org_id {
-            return deny("Unauthorized: organization not found for this api key");
-        }
+    if matches!(auth, Auth::Admin(_)) {
+        check_org_header(st, req)?;
     }
     match (auth, access) {
         (Auth::None, _) | (Auth::System(_), Access::AdminOnly) => deny("Unauthorized"),
@@ -488,6 +488,59 @@ fn authorize(st: &State, req: &Req, auth: &Auth, access: &Access<'_>) -> Result<
             }
         }
     }
+}
+
+/// The `x-org-id` rules of v1.json's info text ("Multi-Tenant Portal Headers", "API Response
+/// Codes"): `400` malformed id; `400` x-org-id and the organisation path id do not match; `401`
+/// no id from a multi-tenant administrator; `403` an id on a route that does not take it (the
+/// list of organisations, which the same text says to read without it); `404` organisation
+/// not found. The texts are ours except the 401's, which is JumpCloud's as quoted in
+/// lbrictson/wazuh-jumpcloud-integration#1.
+fn check_org_header(st: &State, req: &Req) -> Result<(), Reply> {
+    let list_of_orgs =
+        req.method == "GET" && req.path.trim_end_matches('/') == "/api/organizations";
+    let Some(org) = req.header("x-org-id") else {
+        if st.multi_tenant && !list_of_orgs {
+            return Err(Reply::error_for(
+                &req.path,
+                401,
+                "Unauthorized: no organization selected",
+            ));
+        }
+        return Ok(());
+    };
+    let well_formed = org.len() == 24 && org.bytes().all(|b| b.is_ascii_hexdigit());
+    if !well_formed {
+        return Err(Reply::error_for(
+            &req.path,
+            400,
+            "Bad Request: malformed x-org-id",
+        ));
+    }
+    if list_of_orgs {
+        return Err(Reply::error_for(
+            &req.path,
+            403,
+            "Forbidden: x-org-id is not supported on this route",
+        ));
+    }
+    if let Some(path_org) = req.path.strip_prefix("/api/organizations/") {
+        if path_org.trim_end_matches('/') != org {
+            return Err(Reply::error_for(
+                &req.path,
+                400,
+                "Bad Request: x-org-id and the organization id of the path do not match",
+            ));
+        }
+    }
+    if org != st.org_id {
+        return Err(Reply::error_for(
+            &req.path,
+            404,
+            "Organization ID Not Found",
+        ));
+    }
+    Ok(())
 }
 
 /// Routes a request to the tenant.
@@ -519,7 +572,14 @@ fn dispatch(st: &mut State, req: &Req, auth: &Auth) -> Reply {
             Ok(st.get_user(id, req.query_param("fields").as_deref()))
         }
         ("PUT", ["api", "systemusers", id]) => body().map(|b| st.put_user(id, &b)),
-        ("POST", ["api", "systemusers", id, "state", "activate"]) => Ok(st.activate(id)),
+        ("POST", ["api", "systemusers", id, "state", "activate"]) => {
+            // An empty body is `{}` (the operation's text: "Sending an empty body").
+            if req.body.is_empty() {
+                Ok(st.activate(id, &Value::Object(serde_json::Map::new())))
+            } else {
+                body().map(|b| st.activate(id, &b))
+            }
+        }
         ("GET", ["api", "organizations"]) => Ok(st.list_orgs()),
         ("GET", ["api", "organizations", id]) => Ok(st.get_org(id)),
         ("GET", ["api", "v2", "systemgroups", id]) => Ok(st.get_group(id)),

@@ -69,8 +69,12 @@ pub(crate) struct Signed<'a> {
 }
 
 /// Checks a parsed header against the request and the registered public key (PKCS#1 DER).
-/// The signed request line may carry the query string (the HTTP request-target) or not; both
-/// are accepted.
+/// The signed request line is the HTTP request-target, query string included, and nothing
+/// else: JumpCloud's own system-context client signs `"<METHOD> <path?query> HTTP/1.1"`
+/// (jumpcloud-ADMU `Invoke-SystemContextAPI.ps1`), as does its Mac command "Remove System From
+/// Command" (`POST /api/v2/systems/<id>/associations?targets=command`, TheJumpCloud/support
+/// Commands Gallery). A signature over the path alone does not verify for a request with a
+/// query.
 pub(crate) fn verify(
     sig: &SignatureHeader,
     public_key: &[u8],
@@ -107,17 +111,13 @@ pub(crate) fn verify(
         ));
     }
     let key = UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, public_key);
-    let mut targets = vec![path.to_owned()];
-    if let Some(q) = query {
-        targets.insert(0, format!("{path}?{q}"));
-    }
-    for target in targets {
-        let signed = format!("{method} {target} HTTP/1.1\ndate: {date}");
-        if key.verify(signed.as_bytes(), &sig.signature).is_ok() {
-            return Ok(());
-        }
-    }
-    Err("signature does not verify with the system's registered key".into())
+    let target = match query {
+        Some(q) => format!("{path}?{q}"),
+        None => path.to_owned(),
+    };
+    let signed = format!("{method} {target} HTTP/1.1\ndate: {date}");
+    key.verify(signed.as_bytes(), &sig.signature)
+        .map_err(|_| "signature does not verify with the system's registered key".into())
 }
 
 #[cfg(test)]

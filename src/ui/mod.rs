@@ -22,7 +22,7 @@ use async_trait::async_trait;
 use secrecy::SecretString;
 use thiserror::Error;
 
-use crate::policy::{PasswordPolicy, Rule};
+use crate::policy::{PasswordPolicy, Rule, RuleCheck, RuleStatus};
 
 /// A UI failure. `Cancelled` is the employee closing a dialog (quit key); the engine asks again.
 #[derive(Debug, Error)]
@@ -103,6 +103,31 @@ pub struct PasswordPrompt {
     pub mismatch: bool,
     /// After JumpCloud refused the password (e.g. history rules) — its message, shown as is.
     pub rejected_by_directory: Option<String>,
+}
+
+impl PasswordPrompt {
+    /// Every rule of the policy with where it stands after the last try: met or unmet for the
+    /// rules prestage checks (unchecked before the first try), "checked by JumpCloud" for the
+    /// others (commonly used passwords, history, minimum age).
+    pub fn checklist(&self) -> Vec<RuleCheck> {
+        let tried = !self.unmet.is_empty() || self.mismatch || self.rejected_by_directory.is_some();
+        self.policy
+            .rules()
+            .into_iter()
+            .map(|rule| {
+                let status = if !rule.checked_locally() {
+                    RuleStatus::CheckedByDirectory
+                } else if !tried {
+                    RuleStatus::Unchecked
+                } else if self.unmet.contains(&rule) {
+                    RuleStatus::Unmet
+                } else {
+                    RuleStatus::Met
+                };
+                RuleCheck { rule, status }
+            })
+            .collect()
+    }
 }
 
 /// The employee's new password and its confirmation.

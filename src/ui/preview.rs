@@ -314,6 +314,7 @@ pub fn sample_screens(ui: &UiConfig, strings: &Strings) -> Vec<(&'static str, St
         require_lowercase: true,
         require_number: true,
         require_symbol: true,
+        ..PasswordPolicy::default()
     };
     let password = |unmet: Vec<Rule>, mismatch: bool| PasswordPrompt {
         account: "ada.lovelace".into(),

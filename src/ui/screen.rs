@@ -222,17 +222,9 @@ pub fn identity_rejected(
     )
 }
 
-/// The text of one password rule.
+/// The text of one password rule (the texts live with the other strings).
 pub fn rule_text(strings: &Strings, rule: Rule) -> String {
-    match rule {
-        Rule::MinLength(n) => {
-            strings.format("password.rule.min_length", &[("count", &n.to_string())])
-        }
-        Rule::Uppercase => strings.get("password.rule.uppercase").into_owned(),
-        Rule::Lowercase => strings.get("password.rule.lowercase").into_owned(),
-        Rule::Number => strings.get("password.rule.number").into_owned(),
-        Rule::Symbol => strings.get("password.rule.symbol").into_owned(),
-    }
+    crate::ui::strings::rule_text(strings, rule)
 }
 
 fn bullets(strings: &Strings, rules: &[Rule]) -> String {
@@ -263,12 +255,16 @@ pub fn password(strings: &Strings, prompt: &PasswordPrompt) -> Screen {
         ));
     }
     parts.push(strings.format("password.message", &[("account", &prompt.account)]));
-    let rules = prompt.policy.rules();
-    if !rules.is_empty() {
+    let checklist = prompt.checklist();
+    if !checklist.is_empty() {
+        let lines: Vec<String> = checklist
+            .iter()
+            .map(|c| format!("- {}", crate::ui::strings::rule_line(strings, *c)))
+            .collect();
         parts.push(format!(
             "{}\n{}",
             strings.get("password.rules"),
-            bullets(strings, &rules)
+            lines.join("\n")
         ));
     }
     let mut screen = Screen::question(
@@ -330,6 +326,7 @@ mod tests {
                 require_lowercase: false,
                 require_number: true,
                 require_symbol: false,
+                ..PasswordPolicy::default()
             },
             unmet,
             mismatch,

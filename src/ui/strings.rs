@@ -9,6 +9,8 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
+use crate::policy::{Rule, RuleCheck, RuleStatus};
+
 /// The languages with a built-in table, English first (the fallback).
 pub const LANGUAGES: &[&str] = &["en", "de", "fr"];
 
@@ -81,6 +83,16 @@ const EN: &[(&str, &str)] = &[
     ("password.rule.lowercase", "a lower-case letter (a–z)"),
     ("password.rule.number", "a number (0–9)"),
     ("password.rule.symbol", "a symbol such as ! # or %"),
+    // The tenant's rules beyond length and character classes (v1.json `passwordPolicy`).
+    ("password.rule.no_username", "no trace of your username"),
+    (
+        "password.rule.no_sequences",
+        "no three repeated or consecutive letters or digits in a row (such as aaa, abc or 321)",
+    ),
+    ("password.rule.not_common", "to be something other than a commonly used password"),
+    ("password.rule.history", "to differ from your last {count} passwords"),
+    ("password.rule.min_age", "to come at least {days} days after your last password change"),
+    ("password.rule.checked_by_directory", "{rule} (JumpCloud checks this when you continue)"),
     ("password.unmet", "Your password is missing:"),
     ("password.mismatch", "The two passwords do not match. Please type them again."),
     ("password.rejected", "Your company directory did not accept this password: {reason}"),
@@ -174,6 +186,18 @@ const DE: &[(&str, &str)] = &[
     ("password.rule.lowercase", "einen Kleinbuchstaben (a–z)"),
     ("password.rule.number", "eine Ziffer (0–9)"),
     ("password.rule.symbol", "ein Sonderzeichen wie ! # oder %"),
+    (
+        "password.rule.no_username",
+        "keine Übereinstimmung mit Ihrem Benutzernamen, auch nicht als Teil",
+    ),
+    (
+        "password.rule.no_sequences",
+        "keine drei gleichen oder aufeinanderfolgenden Buchstaben oder Ziffern in Folge (wie aaa, abc oder 321)",
+    ),
+    ("password.rule.not_common", "keine Übereinstimmung mit häufig verwendeten Passwörtern"),
+    ("password.rule.history", "einen Unterschied zu Ihren letzten {count} Passwörtern"),
+    ("password.rule.min_age", "mindestens {days} Tage Abstand zu Ihrer letzten Passwortänderung"),
+    ("password.rule.checked_by_directory", "{rule} (prüft JumpCloud, wenn Sie fortfahren)"),
     ("password.unmet", "Ihrem Passwort fehlt:"),
     (
         "password.mismatch",
@@ -274,6 +298,21 @@ const FR: &[(&str, &str)] = &[
     ("password.rule.lowercase", "une minuscule (a–z)"),
     ("password.rule.number", "un chiffre (0–9)"),
     ("password.rule.symbol", "un symbole comme ! # ou %"),
+    ("password.rule.no_username", "aucune trace de votre nom d’utilisateur"),
+    (
+        "password.rule.no_sequences",
+        "aucune suite de trois lettres ou chiffres identiques ou consécutifs (comme aaa, abc ou 321)",
+    ),
+    ("password.rule.not_common", "autre chose qu’un mot de passe courant"),
+    ("password.rule.history", "autre chose que vos {count} derniers mots de passe"),
+    (
+        "password.rule.min_age",
+        "une date de changement au moins {days} jours après votre dernier changement",
+    ),
+    (
+        "password.rule.checked_by_directory",
+        "{rule} (vérifié par JumpCloud quand vous continuez)",
+    ),
     ("password.unmet", "Il manque à votre mot de passe :"),
     (
         "password.mismatch",
@@ -406,6 +445,35 @@ pub async fn user_languages(root: &crate::paths::Root, user: &str) -> Vec<String
         out.push(lang);
     }
     out
+}
+
+/// The text of one password rule (SPEC §6 screen 3), e.g. "at least 12 characters".
+pub fn rule_text(strings: &Strings, rule: Rule) -> String {
+    match rule {
+        Rule::MinLength(n) => {
+            strings.format("password.rule.min_length", &[("count", &n.to_string())])
+        }
+        Rule::Uppercase => strings.get("password.rule.uppercase").into_owned(),
+        Rule::Lowercase => strings.get("password.rule.lowercase").into_owned(),
+        Rule::Number => strings.get("password.rule.number").into_owned(),
+        Rule::Symbol => strings.get("password.rule.symbol").into_owned(),
+        Rule::NoUsername => strings.get("password.rule.no_username").into_owned(),
+        Rule::NoSequences => strings.get("password.rule.no_sequences").into_owned(),
+        Rule::NotCommon => strings.get("password.rule.not_common").into_owned(),
+        Rule::History(n) => strings.format("password.rule.history", &[("count", &n.to_string())]),
+        Rule::MinAge(n) => strings.format("password.rule.min_age", &[("days", &n.to_string())]),
+    }
+}
+
+/// One line of the rule list: the rule's text and, for a rule only JumpCloud can check, that
+/// JumpCloud checks it (the employee learns the verdict when the password is set).
+pub fn rule_line(strings: &Strings, check: RuleCheck) -> String {
+    let text = rule_text(strings, check.rule);
+    if check.status == RuleStatus::CheckedByDirectory {
+        strings.format("password.rule.checked_by_directory", &[("rule", &text)])
+    } else {
+        text
+    }
 }
 
 /// Fills `{name}` placeholders of `template` from `args`; unknown placeholders stay as they are
@@ -626,6 +694,45 @@ mod tests {
         std::os::unix::fs::symlink("/dev/zero", &path).unwrap();
         let langs = user_languages(&root, "ada").await;
         assert!(langs.len() <= 1, "{langs:?}");
+    }
+
+    #[test]
+    fn every_rule_has_a_text_in_every_language_and_directory_rules_say_so() {
+        let rules = [
+            Rule::MinLength(12),
+            Rule::Uppercase,
+            Rule::Lowercase,
+            Rule::Number,
+            Rule::Symbol,
+            Rule::NoUsername,
+            Rule::NoSequences,
+            Rule::NotCommon,
+            Rule::History(5),
+            Rule::MinAge(2),
+        ];
+        for lang in LANGUAGES {
+            let s = Strings::new(lang, &BTreeMap::new());
+            for rule in rules {
+                let text = rule_text(&s, rule);
+                assert!(!text.contains('{'), "{lang} {rule:?}: {text}");
+                let line = rule_line(
+                    &s,
+                    RuleCheck {
+                        rule,
+                        status: RuleStatus::CheckedByDirectory,
+                    },
+                );
+                assert!(line.contains(&text) && line.contains("JumpCloud"), "{line}");
+            }
+            assert!(rule_text(&s, Rule::History(5)).contains('5'));
+            assert!(rule_text(&s, Rule::MinAge(2)).contains('2'));
+        }
+        let en = Strings::default();
+        let met = RuleCheck {
+            rule: Rule::NoUsername,
+            status: RuleStatus::Met,
+        };
+        assert_eq!(rule_line(&en, met), "no trace of your username");
     }
 
     #[test]

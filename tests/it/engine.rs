@@ -247,7 +247,7 @@ pub(super) fn assert_enrolled(s: &Scenario) {
     );
 }
 
-fn successful_binds(s: &Scenario) -> usize {
+pub(super) fn successful_binds(s: &Scenario) -> usize {
     s.tenant
         .requests()
         .iter()

@@ -29,15 +29,15 @@ use secrecy::SecretString;
 use serde_json::{json, Value};
 use url::Url;
 
-const SYS: &str = "5f0c5f4d2b3c4a1e9d8f7a6b";
-const ORG: &str = "5a1b2c3d4e5f60718293a4b5";
-const GROUP: &str = "5e0000000000000000000001";
-const POST_GROUP: &str = "5e0000000000000000000002";
-const USER: &str = "5d0000000000000000000abc";
-const API_KEY: &str = "jcapi-test-0123456789abcdef0123456789abcdef";
-const PASSWORD: &str = "Correct-Horse-7-Battery";
+pub(super) const SYS: &str = "5f0c5f4d2b3c4a1e9d8f7a6b";
+pub(super) const ORG: &str = "5a1b2c3d4e5f60718293a4b5";
+pub(super) const GROUP: &str = "5e0000000000000000000001";
+pub(super) const POST_GROUP: &str = "5e0000000000000000000002";
+pub(super) const USER: &str = "5d0000000000000000000abc";
+pub(super) const API_KEY: &str = "jcapi-test-0123456789abcdef0123456789abcdef";
+pub(super) const PASSWORD: &str = "Correct-Horse-7-Battery";
 
-fn fixtures() -> PathBuf {
+pub(super) fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
 }
 
@@ -45,7 +45,7 @@ fn fixtures() -> PathBuf {
 // A scripted server that records every request.
 
 #[derive(Clone, Debug)]
-struct Reply {
+pub(super) struct Reply {
     status: u16,
     headers: Vec<(&'static str, String)>,
     body: String,
@@ -53,7 +53,7 @@ struct Reply {
 }
 
 #[allow(clippy::needless_pass_by_value)] // `json!(...)` literals read best by value
-fn reply(status: u16, body: Value) -> Reply {
+pub(super) fn reply(status: u16, body: Value) -> Reply {
     Reply {
         status,
         headers: Vec::new(),
@@ -67,39 +67,39 @@ fn reply(status: u16, body: Value) -> Reply {
 }
 
 impl Reply {
-    fn header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+    pub(super) fn header(mut self, name: &'static str, value: impl Into<String>) -> Self {
         self.headers.push((name, value.into()));
         self
     }
 
-    fn delayed(mut self, delay: Duration) -> Self {
+    pub(super) fn delayed(mut self, delay: Duration) -> Self {
         self.delay = delay;
         self
     }
 }
 
 #[derive(Clone, Debug)]
-struct Captured {
-    method: String,
+pub(super) struct Captured {
+    pub(super) method: String,
     /// Path and query as received.
-    target: String,
-    headers: HeaderMap,
-    body: Vec<u8>,
-    at: Instant,
-    status: u16,
-    reply_body: String,
+    pub(super) target: String,
+    pub(super) headers: HeaderMap,
+    pub(super) body: Vec<u8>,
+    pub(super) at: Instant,
+    pub(super) status: u16,
+    pub(super) reply_body: String,
 }
 
 impl Captured {
-    fn json(&self) -> Option<Value> {
+    pub(super) fn json(&self) -> Option<Value> {
         (!self.body.is_empty()).then(|| serde_json::from_slice(&self.body).unwrap())
     }
 
-    fn header(&self, name: &str) -> Option<&str> {
+    pub(super) fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).map(|v| v.to_str().unwrap())
     }
 
-    fn is_admin(&self) -> bool {
+    pub(super) fn is_admin(&self) -> bool {
         self.headers.contains_key("x-api-key")
     }
 }
@@ -114,13 +114,13 @@ struct MockState {
     log: Mutex<Vec<Captured>>,
 }
 
-struct Mock {
-    url: Url,
+pub(super) struct Mock {
+    pub(super) url: Url,
     state: Arc<MockState>,
 }
 
 impl Mock {
-    async fn start() -> Self {
+    pub(super) async fn start() -> Self {
         let state = Arc::new(MockState::default());
         let app = axum::Router::new()
             .fallback(handle)
@@ -137,7 +137,7 @@ impl Mock {
     }
 
     /// Answers `method path` (path without query) with `f(request, n)`, n counting from 0.
-    fn on(
+    pub(super) fn on(
         &self,
         method: &str,
         path: &str,
@@ -152,17 +152,17 @@ impl Mock {
     }
 
     /// Answers with `replies` in turn, repeating the last.
-    fn seq(&self, method: &str, path: &str, replies: Vec<Reply>) {
+    pub(super) fn seq(&self, method: &str, path: &str, replies: Vec<Reply>) {
         self.on(method, path, move |_, n| {
             replies[n.min(replies.len() - 1)].clone()
         });
     }
 
-    fn requests(&self) -> Vec<Captured> {
+    pub(super) fn requests(&self) -> Vec<Captured> {
         self.state.log.lock().unwrap().clone()
     }
 
-    fn requests_to(&self, method: &str, path: &str) -> Vec<Captured> {
+    pub(super) fn requests_to(&self, method: &str, path: &str) -> Vec<Captured> {
         self.requests()
             .into_iter()
             .filter(|c| c.method == method && c.target.split('?').next() == Some(path))
@@ -221,16 +221,16 @@ async fn handle(State(state): State<Arc<MockState>>, request: Request) -> Respon
 // ---------------------------------------------------------------------------------------------
 // Clients.
 
-fn identity() -> SystemIdentity {
+pub(super) fn identity() -> SystemIdentity {
     let pem = std::fs::read_to_string(fixtures().join("jumpcloud/client-pkcs1.key")).unwrap();
     SystemIdentity::from_pem(SYS, &SecretString::from(pem)).unwrap()
 }
 
-fn public_key() -> Vec<u8> {
+pub(super) fn public_key() -> Vec<u8> {
     std::fs::read(fixtures().join("jumpcloud/client-pub-pkcs1.der")).unwrap()
 }
 
-fn options(mock: &Mock) -> ClientOptions {
+pub(super) fn options(mock: &Mock) -> ClientOptions {
     let mut o = ClientOptions::new(mock.url.clone());
     o.api_key = Some(SecretString::from(API_KEY));
     o.org_id = Some(ORG.to_owned());
@@ -242,11 +242,11 @@ fn options(mock: &Mock) -> ClientOptions {
     o
 }
 
-fn client(mock: &Mock) -> Client {
+pub(super) fn client(mock: &Mock) -> Client {
     Client::new(options(mock)).unwrap()
 }
 
-fn oid(s: &str) -> ObjectId {
+pub(super) fn oid(s: &str) -> ObjectId {
     ObjectId::parse(s).unwrap()
 }
 
@@ -264,7 +264,7 @@ impl ClockSync for CountingClock {
 // ---------------------------------------------------------------------------------------------
 // Spec-valid answers of a happy tenant.
 
-fn user_json(password_date: Option<&str>) -> Value {
+pub(super) fn user_json(password_date: Option<&str>) -> Value {
     json!({
         "_id": USER, "username": "ada", "systemUsername": "ada.l", "email": "Ada@Example.com",
         "lastname": "Lovelace", "description": "ada@home.example", "employeeIdentifier": "E-1",
@@ -281,10 +281,15 @@ fn org_json() -> Value {
     json!({"_id": ORG, "displayName": "Acme", "settings": {
         "name": "Acme", "passwordCompliance": "custom",
         "passwordPolicy": {"enableMinLength": true, "minLength": 12, "needsUppercase": true,
-                           "needsLowercase": false, "needsNumeric": false, "needsSymbolic": false}}})
+                           "needsLowercase": false, "needsNumeric": false, "needsSymbolic": false,
+                           "allowUsernameSubstring": false,
+                           "disallowSequentialOrRepetitiveChars": true,
+                           "disallowCommonlyUsedPasswords": true,
+                           "enableMaxHistory": true, "maxHistory": 5,
+                           "enableMinChangePeriodInDays": true, "minChangePeriodInDays": 1}}})
 }
 
-fn happy_tenant(mock: &Mock) {
+pub(super) fn happy_tenant(mock: &Mock) {
     mock.seq(
         "POST",
         &format!("/api/v2/systemgroups/{GROUP}/members"),
@@ -384,6 +389,9 @@ async fn every_call(c: &Client) {
     assert_eq!(org.name, "Acme");
     assert_eq!(org.password_policy.min_length, 12);
     assert!(org.password_policy.require_uppercase);
+    let p = &org.password_policy;
+    assert!(p.forbid_username && p.forbid_sequences && p.forbid_common);
+    assert_eq!((p.history, p.min_change_days), (5, 1));
     let users = c
         .find_users(Identifier::CompanyEmail, "ada@example.com")
         .await
@@ -816,7 +824,7 @@ async fn typed_errors_name_the_host_and_the_config_key() {
     let err = c.org(&oid(ORG)).await.unwrap_err();
     assert_eq!(
         err.to_string(),
-        "the API key was rejected by 127.0.0.1: check APIKey (or the key source in use)"
+        "the API key was rejected by 127.0.0.1 (401): check APIKey (or the key source in use)"
     );
     let err = c.find_users(Identifier::Username, "ada").await.unwrap_err();
     assert!(matches!(err, JcError::Forbidden { .. }), "{err:?}");
@@ -1121,7 +1129,8 @@ async fn online_check_reports_a_line_per_check_and_only_reads() {
     let key = lines.iter().find(|l| l.name == "API key").unwrap();
     assert!(!key.ok);
     assert!(
-        key.detail.contains("rejected by 127.0.0.1: check APIKey"),
+        key.detail
+            .contains("rejected by 127.0.0.1 (401): check APIKey"),
         "{key}"
     );
     assert_eq!(mock.requests().len(), 1);

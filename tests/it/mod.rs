@@ -1,5 +1,6 @@
 //! Integration test modules, one per part of prestage.
 
+mod answers;
 mod cli;
 mod config;
 mod engine;
@@ -11,4 +12,5 @@ mod packaging;
 mod pppc;
 mod realmac;
 mod sim;
+mod tenant;
 mod ui;

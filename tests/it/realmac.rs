@@ -15,6 +15,7 @@ use prestage::sim::{AgentBehaviour, AgentMode};
 use prestage::ui::fake_dialog;
 
 use super::engine::{
+    FAKES,
     assert_enrolled, assert_no_secret, base_config, clean_script, diagnose, finish, instant_agent,
     options, run_once, run_with_kills, scenario, sim_options, spawn, state, wait_for, world, EXE,
 };
@@ -383,7 +384,7 @@ fn fake_mac() -> (
 ) {
     let dir = tempfile::tempdir().unwrap();
     let root = prestage::paths::Root::new(dir.path());
-    prestage::host::fake::install_fake_tools(&root, std::path::Path::new(EXE)).unwrap();
+    prestage::host::fake::install_fake_tools(&root, std::path::Path::new(FAKES)).unwrap();
     let host = prestage::host::MacHost::new(root.clone());
     (dir, root, host)
 }

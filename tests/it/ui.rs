@@ -266,6 +266,7 @@ fn password_prompt(unmet: Vec<Rule>, mismatch: bool) -> PasswordPrompt {
             require_lowercase: true,
             require_number: true,
             require_symbol: false,
+            ..PasswordPolicy::default()
         },
         unmet,
         mismatch,

@@ -458,6 +458,13 @@ pub(super) fn installer(root: &Root, args: &[String]) -> Outcome {
             ..Reply::default()
         });
     };
+    // A real install takes its time: JumpCloud's agent installer waits up to about five
+    // minutes for Full Disk Access when no PPPC profile grants it (REFERENCE, JumpCloud's
+    // `install_agent_and_serviceaccount.sh` lines 193-202). Tests set how long.
+    let delay = World::load(root)?.behaviour().install_delay_ms;
+    if delay > 0 && package.identifier == AGENT_PACKAGE_ID {
+        std::thread::sleep(Duration::from_millis(delay));
+    }
     let failure = with_world(root, |w| {
         if let Some(error) = w.behaviour().install_error {
             return Some(error);
@@ -479,9 +486,10 @@ pub(super) fn installer(root: &Root, args: &[String]) -> Outcome {
         });
     }
     if package.identifier == DIALOG_PACKAGE_ID {
-        // swiftDialog's package installs the `dialog` launcher: the fake dialog is this binary.
+        // swiftDialog's package installs the app (with its Info.plist and version) and the
+        // `dialog` launcher: the fake dialog is this binary.
         if let Ok(exe) = std::env::current_exe() {
-            super::link(&root.tool(mac::DIALOG), &exe)?;
+            super::install_swiftdialog(root, &exe, &package.version)?;
         }
     }
     Ok(Reply::ok(format!(

@@ -107,6 +107,10 @@ impl From<UiError> for StepError {
     fn from(e: UiError) -> Self {
         match e {
             UiError::DialogMissing { .. } => StepError::permanent("error.generic", e.to_string()),
+            // An admin must change what is installed or what a profile sets.
+            UiError::DialogTooOld { .. } | UiError::DialogAuthorisation { .. } => {
+                StepError::permanent("error.configuration", e.to_string())
+            }
             other => StepError::Transient(other.to_string()),
         }
     }

@@ -17,9 +17,9 @@ pub mod field {
     pub const CONFIRMATION: &str = "confirmation";
 }
 
-/// A loose email check for the company/personal email field. It has no comma, because
-/// swiftDialog splits `--textfield` modifiers on commas (REFERENCE, swiftDialog wiki
-/// "Text Fields").
+/// A loose email check for the company/personal email field. Nothing in it is cut by
+/// swiftDialog's `--textfield` parser (no `word=`, no `,required` and the like:
+/// `dialog::args`).
 /// Spaces around the address are allowed: prestage trims the input, and swiftDialog would
 /// otherwise refuse an address typed with a trailing space.
 pub const EMAIL_REGEX: &str = r"^\s*[^@\s]+@[^@\s]+\.[^@\s]+\s*$";
@@ -235,26 +235,41 @@ pub fn rule_text(strings: &Strings, rule: Rule) -> String {
     }
 }
 
-fn bullets(strings: &Strings, rules: &[Rule]) -> String {
-    rules
-        .iter()
-        .map(|r| format!("- {}", rule_text(strings, *r)))
+/// The policy's rules as one list, one rule a line. After a try that missed some, every rule
+/// is marked met or not met (a missed rule the list does not have is added, as not met), so
+/// the employee reads one checklist rather than the missed rules and then all of them again.
+fn checklist(strings: &Strings, rules: &[Rule], unmet: &[Rule]) -> String {
+    let mut all = rules.to_vec();
+    for rule in unmet {
+        if !all.contains(rule) {
+            all.push(*rule);
+        }
+    }
+    all.iter()
+        .map(|rule| {
+            let text = rule_text(strings, *rule);
+            let line = if unmet.is_empty() {
+                text
+            } else if unmet.contains(rule) {
+                strings.format("password.rule.unmet", &[("rule", &text)])
+            } else {
+                strings.format("password.rule.met", &[("rule", &text)])
+            };
+            format!("- {line}")
+        })
         .collect::<Vec<_>>()
         .join("\n")
 }
 
-/// Choose a password (SPEC §6 screen 3): the policy up front; after a failed try, what went wrong.
+/// Choose a password (SPEC §6 screen 3): the policy up front; after a failed try, what went
+/// wrong, and the policy as a checklist of what the last try met.
 pub fn password(strings: &Strings, prompt: &PasswordPrompt) -> Screen {
     let mut parts = Vec::new();
     if prompt.mismatch {
         parts.push(format!("**{}**", strings.get("password.mismatch")));
     }
     if !prompt.unmet.is_empty() {
-        parts.push(format!(
-            "**{}**\n{}",
-            strings.get("password.unmet"),
-            bullets(strings, &prompt.unmet)
-        ));
+        parts.push(format!("**{}**", strings.get("password.unmet")));
     }
     if let Some(reason) = &prompt.rejected_by_directory {
         parts.push(format!(
@@ -264,11 +279,11 @@ pub fn password(strings: &Strings, prompt: &PasswordPrompt) -> Screen {
     }
     parts.push(strings.format("password.message", &[("account", &prompt.account)]));
     let rules = prompt.policy.rules();
-    if !rules.is_empty() {
+    if !rules.is_empty() || !prompt.unmet.is_empty() {
         parts.push(format!(
             "{}\n{}",
             strings.get("password.rules"),
-            bullets(strings, &rules)
+            checklist(strings, &rules, &prompt.unmet)
         ));
     }
     let mut screen = Screen::question(
@@ -338,19 +353,35 @@ mod tests {
     }
 
     #[test]
-    fn password_lists_policy_up_front_and_names_unmet_rules() {
+    fn password_lists_policy_up_front_then_one_checklist_after_a_miss() {
         let s = Strings::default();
         let first = password(&s, &prompt(vec![], false));
-        assert!(first.message.contains("at least 12 characters"));
-        assert!(first.message.contains("an upper-case letter"));
-        assert!(!first.message.contains("missing"));
+        assert!(first.message.contains("- at least 12 characters"));
+        assert!(first.message.contains("- an upper-case letter"));
+        assert!(!first.message.contains('✓') && !first.message.contains('✗'));
         let again = password(&s, &prompt(vec![Rule::MinLength(12), Rule::Number], false));
-        let missing = again.message.split("Your password needs").next().unwrap();
-        assert!(missing.contains("at least 12 characters"), "{missing}");
-        assert!(missing.contains("a number"), "{missing}");
-        assert!(!missing.contains("upper-case"), "{missing}");
+        let rule_lines: Vec<&str> = again
+            .message
+            .lines()
+            .filter(|l| l.starts_with("- "))
+            .collect();
+        // Every rule once, each marked: no second list.
+        assert_eq!(
+            rule_lines,
+            vec![
+                "- ✗ **at least 12 characters**",
+                "- ✓ an upper-case letter (A–Z)",
+                "- ✗ **a number (0–9)**"
+            ],
+            "{}",
+            again.message
+        );
+        assert_eq!(again.message.matches("at least 12 characters").count(), 1);
         assert_eq!(again.fields.len(), 2);
         assert!(again.fields.iter().all(|f| f.secure && f.required));
+        // A missed rule the policy does not list still shows, as missed.
+        let extra = password(&s, &prompt(vec![Rule::Symbol], false));
+        assert!(extra.message.contains("- ✗ **a symbol"), "{}", extra.message);
     }
 
     #[test]

@@ -8,4 +8,5 @@ mod host;
 mod jumpcloud;
 mod packaging;
 mod sim;
+mod swiftdialog;
 mod ui;

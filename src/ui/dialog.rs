@@ -454,10 +454,22 @@ impl Ui for DialogUi {
         if !self.window_alive() {
             if let Some(mut old) = self.window.take() {
                 let status = old.child.try_wait().ok().flatten();
-                warn!(status = ?status, "the swiftDialog progress window is gone; reopening it");
                 old.resender.abort();
                 old.file.remove();
                 self.ledger.remove(old.file.mac_path());
+                let exit = status.and_then(|s| s.code()).map(DialogExit::from_code);
+                if exit == Some(DialogExit::KeyAuthRefused) {
+                    // Every window would exit 30 the same way.
+                    return Err(exit::exit_error(DialogExit::KeyAuthRefused, "", ""));
+                }
+                let why = match exit {
+                    Some(e) if !e.is_closed_without_answer() && e != DialogExit::Button1 => self
+                        .exit_error(e, &old.file.mac_path().display().to_string())
+                        .await
+                        .to_string(),
+                    _ => format!("{status:?}"),
+                };
+                warn!(status = %why, "the swiftDialog progress window is gone; reopening it");
             }
             self.open_window(&screen)?;
         }

@@ -2,6 +2,7 @@
 
 mod cli;
 mod config;
+mod dialog_enrollment;
 mod engine;
 mod faults;
 mod host;

@@ -37,8 +37,8 @@ use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
 pub use args::{
-    message_value, modal_args, progress_lines, progress_window_args, textfield_arg,
-    textfield_text, NO_QUIT_KEY,
+    message_value, modal_args, progress_lines, progress_window_args, textfield_arg, textfield_text,
+    NO_QUIT_KEY,
 };
 pub use command_file::{CommandFile, COMMAND_FILE_DIR, COMMAND_FILE_PREFIX};
 pub use exit::{DialogExit, AUTH_KEY_HINT};

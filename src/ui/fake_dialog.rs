@@ -422,7 +422,15 @@ mod tests {
 
     #[test]
     fn options_are_found_anywhere_and_unknown_ones_reported() {
-        let a = Args::new(&s(&["--json", "-t", "Hi", "--message", "-x", "--title", "T2"]));
+        let a = Args::new(&s(&[
+            "--json",
+            "-t",
+            "Hi",
+            "--message",
+            "-x",
+            "--title",
+            "T2",
+        ]));
         assert_eq!(a.text("title").as_deref(), Some("T2"));
         // A value that starts with `-` is replaced by the default.
         assert_eq!(a.text("message").as_deref(), Some(""));

@@ -29,7 +29,9 @@ pub enum UiError {
     #[error("swiftDialog {found} is installed, but prestage needs 2.5.0 or later: {hint}")]
     DialogTooOld { found: String, hint: String },
     /// Exit 30: a profile requires an authorisation key prestage does not pass.
-    #[error("swiftDialog refused to open any window (exit code 30, key authorisation required): {hint}")]
+    #[error(
+        "swiftDialog refused to open any window (exit code 30, key authorisation required): {hint}"
+    )]
     DialogAuthorisation { hint: String },
     #[error("swiftDialog failed: {0}")]
     Dialog(String),

@@ -381,7 +381,11 @@ mod tests {
         assert!(again.fields.iter().all(|f| f.secure && f.required));
         // A missed rule the policy does not list still shows, as missed.
         let extra = password(&s, &prompt(vec![Rule::Symbol], false));
-        assert!(extra.message.contains("- ✗ **a symbol"), "{}", extra.message);
+        assert!(
+            extra.message.contains("- ✗ **a symbol"),
+            "{}",
+            extra.message
+        );
     }
 
     #[test]

@@ -287,12 +287,18 @@ async fn a_killed_run_leaves_exactly_one_window_once_the_next_is_up_and_none_at_
     child.kill().await.unwrap();
     let _ = child.wait().await;
     let orphans = fake_dialog::windows(&s.root);
-    assert_eq!(orphans.len(), 1, "the window outlives the kill: {orphans:?}");
+    assert_eq!(
+        orphans.len(),
+        1,
+        "the window outlives the kill: {orphans:?}"
+    );
     let orphan = orphans[0].pid;
 
     let child = spawn(&s);
     wait_until("the next run's window", || {
-        fake_dialog::windows(&s.root).iter().any(|w| w.pid != orphan)
+        fake_dialog::windows(&s.root)
+            .iter()
+            .any(|w| w.pid != orphan)
     })
     .await;
     wait_until("the killed run's window to go", || {
@@ -310,7 +316,11 @@ async fn a_killed_run_leaves_exactly_one_window_once_the_next_is_up_and_none_at_
         "{:?}",
         fake_dialog::windows(&s.root)
     );
-    assert!(command_files_left(&s).is_empty(), "{:?}", command_files_left(&s));
+    assert!(
+        command_files_left(&s).is_empty(),
+        "{:?}",
+        command_files_left(&s)
+    );
     assert!(log(&s).contains("a previous run left behind"));
 }
 

@@ -12,9 +12,7 @@ use prestage::ui::dialog::{COMMAND_FILE_DIR, COMMAND_FILE_PREFIX, NO_QUIT_KEY};
 use prestage::ui::fake_dialog::{self, ScriptedAnswer};
 use prestage::ui::{Ui, UiError};
 
-use super::ui::{
-    answer, identity_prompt, last_call_values, mac_with, progress, ui_for, wait_for,
-};
+use super::ui::{answer, identity_prompt, last_call_values, mac_with, progress, ui_for, wait_for};
 
 #[tokio::test]
 async fn the_progress_window_follows_the_command_file_until_quit() {
@@ -160,7 +158,12 @@ async fn the_fake_ignores_options_swiftdialog_does_not_have_but_records_them() {
 /// What prestage sends is all swiftDialog's: no unknown option in any window of a session.
 fn assert_no_unknown_options(root: &Root) {
     for call in fake_dialog::calls(root) {
-        assert!(call.unknown.is_empty(), "{:?} in {:?}", call.unknown, call.args);
+        assert!(
+            call.unknown.is_empty(),
+            "{:?} in {:?}",
+            call.unknown,
+            call.args
+        );
     }
 }
 
@@ -193,7 +196,10 @@ async fn a_dropped_ui_still_tells_its_window_to_quit() {
         .await
         .unwrap();
     let root = mac.root.clone();
-    wait_for("the window to start", || !fake_dialog::calls(&root).is_empty()).await;
+    wait_for("the window to start", || {
+        !fake_dialog::calls(&root).is_empty()
+    })
+    .await;
     let command_file = last_call_values(&mac.root, "--commandfile").remove(0);
     drop(ui);
     let text = std::fs::read_to_string(mac.root.resolve(&command_file)).unwrap();
@@ -208,20 +214,24 @@ async fn every_window_gets_its_own_private_command_file_removed_when_it_is_gone(
     use std::os::unix::fs::MetadataExt;
     let mac = mac_with("welcome", true, None);
     let me = rustix::process::geteuid().as_raw();
-    fake_dialog::write_script(&mac.root, &[answer(&[("identifier", "ada@example.com")])])
-        .unwrap();
+    fake_dialog::write_script(&mac.root, &[answer(&[("identifier", "ada@example.com")])]).unwrap();
     let mut ui = ui_for(&mac, UiConfig::default());
     ui.progress(&progress(10, "progress.installing_agent", 1))
         .await
         .unwrap();
     let root = mac.root.clone();
-    wait_for("the window to start", || !fake_dialog::calls(&root).is_empty()).await;
+    wait_for("the window to start", || {
+        !fake_dialog::calls(&root).is_empty()
+    })
+    .await;
     let progress_file = last_call_values(&mac.root, "--commandfile").remove(0);
     let meta = std::fs::symlink_metadata(mac.root.resolve(&progress_file)).unwrap();
     assert!(meta.file_type().is_file());
     assert_eq!(meta.uid(), me);
     assert_eq!(meta.mode() & 0o777, 0o644);
-    ui.ask_identity(&identity_prompt(false, None)).await.unwrap();
+    ui.ask_identity(&identity_prompt(false, None))
+        .await
+        .unwrap();
     let question_file = last_call_values(&mac.root, "--commandfile").remove(0);
     assert_ne!(question_file, progress_file);
     assert!(question_file.starts_with(&format!("{COMMAND_FILE_DIR}/{COMMAND_FILE_PREFIX}")));
@@ -237,8 +247,9 @@ async fn every_window_gets_its_own_private_command_file_removed_when_it_is_gone(
             .find(|w| w[0] == "--commandfile")
             .map(|w| w[1].clone());
         assert!(
-            file.as_deref()
-                .is_some_and(|f| f.starts_with(&format!("{COMMAND_FILE_DIR}/{COMMAND_FILE_PREFIX}"))),
+            file.as_deref().is_some_and(
+                |f| f.starts_with(&format!("{COMMAND_FILE_DIR}/{COMMAND_FILE_PREFIX}"))
+            ),
             "{:?}",
             call.args
         );
@@ -267,8 +278,7 @@ async fn an_old_swiftdialog_is_refused_naming_its_version_or_upgraded_from_its_p
     // What an old app does: `name=` is ignored, the answer is keyed by the label.
     let mac = mac_with("welcome", false, None);
     fake_dialog::install_fake_dialog_version(&mac.root, exe, "2.4.2").unwrap();
-    fake_dialog::write_script(&mac.root, &[answer(&[("identifier", "ada@example.com")])])
-        .unwrap();
+    fake_dialog::write_script(&mac.root, &[answer(&[("identifier", "ada@example.com")])]).unwrap();
     let out = tokio::process::Command::new(mac.root.tool(mac::DIALOG))
         .args(["--textfield", "Email,name=identifier", "--json"])
         .output()
@@ -289,10 +299,20 @@ async fn an_old_swiftdialog_is_refused_naming_its_version_or_upgraded_from_its_p
         "{err:?}"
     );
     let text = err.to_string();
-    for part in ["2.4.2", "2.5.0", "UI.DialogPackagePath", "macOS 15", "2.5.x"] {
+    for part in [
+        "2.4.2",
+        "2.5.0",
+        "UI.DialogPackagePath",
+        "macOS 15",
+        "2.5.x",
+    ] {
         assert!(text.contains(part), "{part} not in {text}");
     }
-    assert_eq!(fake_dialog::calls(&mac.root).len(), 1, "no window opened by prestage");
+    assert_eq!(
+        fake_dialog::calls(&mac.root).len(),
+        1,
+        "no window opened by prestage"
+    );
 
     // With swiftDialog's signed package: installed, then used.
     let mac = mac_with(
@@ -404,9 +424,15 @@ async fn a_closed_question_is_a_cancel_and_a_managed_key_a_permanent_error() {
         .ask_identity(&identity_prompt(false, None))
         .await
         .unwrap_err();
-    assert!(matches!(err, UiError::DialogAuthorisation { .. }), "{err:?}");
+    assert!(
+        matches!(err, UiError::DialogAuthorisation { .. }),
+        "{err:?}"
+    );
     let text = err.to_string();
-    assert!(text.contains("AuthorisationKey") && text.contains("au.csiro.dialog"), "{text}");
+    assert!(
+        text.contains("AuthorisationKey") && text.contains("au.csiro.dialog"),
+        "{text}"
+    );
 }
 
 /// Another swiftDialog workflow's `quit:` in the shared `/var/tmp/dialog.log` does not reach
@@ -415,8 +441,7 @@ async fn a_closed_question_is_a_cancel_and_a_managed_key_a_permanent_error() {
 async fn a_foreign_quit_in_the_shared_command_file_does_not_close_our_question() {
     let mac = mac_with("welcome", true, None);
     fake_dialog::set_think_time(&mac.root, Duration::from_millis(800)).unwrap();
-    fake_dialog::write_script(&mac.root, &[answer(&[("identifier", "ada@example.com")])])
-        .unwrap();
+    fake_dialog::write_script(&mac.root, &[answer(&[("identifier", "ada@example.com")])]).unwrap();
     let shared = mac.root.resolve(fake_dialog::DEFAULT_COMMAND_FILE);
     std::fs::create_dir_all(shared.parent().unwrap()).unwrap();
     let foreign = tokio::spawn(async move {
@@ -446,7 +471,10 @@ async fn a_window_left_behind_by_a_killed_run_is_closed_by_the_next() {
         .await
         .unwrap();
     let root = mac.root.clone();
-    wait_for("the first window", || fake_dialog::windows(&root).len() == 1).await;
+    wait_for("the first window", || {
+        fake_dialog::windows(&root).len() == 1
+    })
+    .await;
     let orphan = fake_dialog::windows(&mac.root).remove(0);
     // As after kill -9: no destructor runs, the launcher is not killed.
     std::mem::forget(killed);
@@ -477,22 +505,27 @@ async fn texts_swiftdialog_would_mangle_reach_it_intact() {
     let mut strings = std::collections::BTreeMap::new();
     strings.insert("identity.label.company_email".to_owned(), label.to_owned());
     strings.insert("identity.invalid_email".to_owned(), regex_error.to_owned());
-    strings.insert("steps.agent".to_owned(), "Step 2: JumpCloud=agent, fast".to_owned());
+    strings.insert(
+        "steps.agent".to_owned(),
+        "Step 2: JumpCloud=agent, fast".to_owned(),
+    );
     let config = UiConfig {
         window_title: Some("-Setup".into()),
         welcome_text: Some("- one\n- two".into()),
         strings: strings.clone(),
         ..UiConfig::default()
     };
-    fake_dialog::write_script(&mac.root, &[answer(&[("identifier", "ada@example.com")])])
-        .unwrap();
+    fake_dialog::write_script(&mac.root, &[answer(&[("identifier", "ada@example.com")])]).unwrap();
     let mut ui = prestage::ui::dialog::DialogUi::new(
         mac.root.clone(),
         config,
         prestage::ui::strings::Strings::new("en", &strings),
         mac.host.clone(),
     );
-    let a = ui.ask_identity(&identity_prompt(false, None)).await.unwrap();
+    let a = ui
+        .ask_identity(&identity_prompt(false, None))
+        .await
+        .unwrap();
     assert_eq!(a.identifier, "ada@example.com");
     let arg = last_call_values(&mac.root, "--textfield").remove(0);
     let tf = fake_dialog::parse_textfield(&arg, true);
@@ -543,8 +576,11 @@ async fn the_fake_launcher_refuses_what_the_real_one_refuses() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("symbolic link"));
     std::fs::write(tmp.join("private.log"), b"").unwrap();
-    std::fs::set_permissions(tmp.join("private.log"), std::fs::Permissions::from_mode(0o600))
-        .unwrap();
+    std::fs::set_permissions(
+        tmp.join("private.log"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
     let out = run(vec!["--commandfile".into(), "/var/tmp/private.log".into()]).await;
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not readable by user welcome"));

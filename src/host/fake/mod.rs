@@ -161,7 +161,10 @@ pub const FAKE_DIALOG_VERSION: &str = "3.0.1";
 pub fn install_swiftdialog(root: &Root, exe: &Path, version: &str) -> Result<(), WorldError> {
     link(&root.tool(mac::DIALOG), exe)?;
     link(&root.resolve(mac::DIALOG_APP_BINARY), exe)?;
-    let major = version.split('.').next().and_then(|m| m.parse::<u32>().ok());
+    let major = version
+        .split('.')
+        .next()
+        .and_then(|m| m.parse::<u32>().ok());
     let minimum = if major.is_some_and(|major| major >= 3) {
         "15.0"
     } else {

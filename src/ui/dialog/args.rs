@@ -192,7 +192,11 @@ pub fn progress_window_args(
 ) -> Vec<String> {
     let mut args = window_args(root, ui, screen, command_file);
     args.extend(["--progress".to_owned(), "100".to_owned()]);
-    if let Some(text) = screen.progress_text.as_deref().filter(|t| !t.trim().is_empty()) {
+    if let Some(text) = screen
+        .progress_text
+        .as_deref()
+        .filter(|t| !t.trim().is_empty())
+    {
         args.extend(["--progresstext".to_owned(), text_value(text)]);
     }
     args.extend([
@@ -253,7 +257,11 @@ pub fn progress_lines(screen: &Screen) -> Vec<String> {
     if let Some(p) = screen.progress {
         lines.push(format!("progress: {p}"));
     }
-    if let Some(t) = screen.progress_text.as_deref().filter(|t| !t.trim().is_empty()) {
+    if let Some(t) = screen
+        .progress_text
+        .as_deref()
+        .filter(|t| !t.trim().is_empty())
+    {
         lines.push(format!("progresstext: {}", one_line(t)));
     }
     for (title, status) in &screen.items {

@@ -36,8 +36,8 @@ use crate::ui::UiError;
 /// Opens `path` without following a symbolic link, close-on-exec.
 fn open(path: &Path, flags: OFlags, mode: Mode) -> std::io::Result<File> {
     rustix::fs::open(path, flags | OFlags::NOFOLLOW | OFlags::CLOEXEC, mode)
-    .map(File::from)
-    .map_err(std::io::Error::from)
+        .map(File::from)
+        .map_err(std::io::Error::from)
 }
 
 /// The folder and name prefix of prestage's command files.
@@ -103,7 +103,10 @@ impl CommandFile {
         let real = root.resolve(path);
         let meta = fs::symlink_metadata(&real).ok()?;
         if !meta.file_type().is_file() || meta.uid() != rustix::process::geteuid().as_raw() {
-            warn!(path = mac_path, "command file is not ours any more; left alone");
+            warn!(
+                path = mac_path,
+                "command file is not ours any more; left alone"
+            );
             return None;
         }
         Some(Self {
@@ -196,14 +199,20 @@ impl Ledger {
 
     /// Lists a window's command file (before the window starts).
     pub fn add(&self, file: &CommandFile) -> Result<(), UiError> {
-        let mut entries = self.entries.lock().expect("the ledger lock is never poisoned");
+        let mut entries = self
+            .entries
+            .lock()
+            .expect("the ledger lock is never poisoned");
         entries.push(file.mac_path.display().to_string());
         self.save(&entries).map_err(UiError::from)
     }
 
     /// Takes a window off the list (once it is gone).
     pub fn remove(&self, mac_path: &Path) {
-        let mut entries = self.entries.lock().expect("the ledger lock is never poisoned");
+        let mut entries = self
+            .entries
+            .lock()
+            .expect("the ledger lock is never poisoned");
         let text = mac_path.display().to_string();
         let before = entries.len();
         entries.retain(|e| *e != text);

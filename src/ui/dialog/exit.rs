@@ -152,7 +152,10 @@ mod tests {
     fn exit_1_with_a_user_names_the_command_file_and_30_the_preference() {
         let e = exit_error(DialogExit::LauncherRefused, "welcome", "/var/tmp/x.log");
         let text = e.to_string();
-        assert!(text.contains("/var/tmp/x.log") && text.contains("welcome"), "{text}");
+        assert!(
+            text.contains("/var/tmp/x.log") && text.contains("welcome"),
+            "{text}"
+        );
         assert!(!text.contains("no console"), "{text}");
         let e = exit_error(DialogExit::KeyAuthRefused, "welcome", "");
         assert!(matches!(e, UiError::DialogAuthorisation { .. }));

@@ -32,8 +32,8 @@ use std::time::{Duration, SystemTime};
 
 use super::args::{parse_listitem, parse_textfield, Args, TextField};
 use super::{
-    append_jsonl, json_output, now_ms, pop_answer, settings, window_file, CommandLine,
-    FakeWindow, COMMANDS_FILE, DEFAULT_COMMAND_FILE, EXIT_SCRIPT,
+    append_jsonl, json_output, now_ms, pop_answer, settings, window_file, CommandLine, FakeWindow,
+    COMMANDS_FILE, DEFAULT_COMMAND_FILE, EXIT_SCRIPT,
 };
 use crate::paths::{mac, Root};
 
@@ -75,7 +75,7 @@ fn managed_key(root: &Root) -> Option<String> {
     let dict = prefs.as_dictionary()?;
     ["AuthorisationKey", "AuthorizationKey", "AuthKey", "Key"]
         .iter()
-        .find_map(|k| dict.get(*k).and_then(plist::Value::as_string))
+        .find_map(|k| dict.get(k).and_then(plist::Value::as_string))
         .filter(|k| !k.is_empty())
         .map(str::to_owned)
 }
@@ -305,7 +305,11 @@ fn person(
     let stdout = if args.present("json") {
         format!("{}\n", json_output(&out))
     } else {
-        out.iter().map(|(k, v)| format!("{k} : {v}\n")).collect()
+        out.iter().fold(String::new(), |mut text, (k, v)| {
+            use std::fmt::Write as _;
+            let _ = writeln!(text, "{k} : {v}");
+            text
+        })
     };
     Exit { code: 0, stdout }
 }

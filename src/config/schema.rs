@@ -104,13 +104,13 @@ fn ui() -> Value {
             "WindowTitle": prop(1, "string", "Window title", "Title of the dialog windows.", &json!({})),
             "WelcomeTitle": prop(2, "string", "Welcome title", "Heading of the full-screen welcome window.", &json!({})),
             "WelcomeText": prop(3, "string", "Welcome text", "Body of the welcome window (markdown).", &json!({})),
-            "Icon": prop(4, "string", "Icon", "Path on the Mac (an image or an app bundle), URL or SF Symbol (SF=name) of the icon.", &json!({})),
+            "Icon": prop(4, "string", "Icon", "Path on the Mac, URL or SF Symbol (SF=name) of the icon.", &json!({})),
             "BannerImage": prop(5, "string", "Banner image", "Path on the Mac or URL of a banner image.", &json!({})),
             "FullScreen": prop(6, "boolean", "Full screen", "Show the welcome and progress window full screen.", &json!({ "default": true })),
             "Language": prop(7, "string", "Language", "Language code of the texts (en, de, fr, en-GB, ...); default: the console user's language.", &json!({ "pattern": "^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$" })),
             "Strings": prop(8, "object", "Text overrides", "Replace any built-in text, by string id.", &json!({ "additionalProperties": { "type": "string" } })),
             "DialogPath": prop(9, "string", "swiftDialog path", "Where swiftDialog's dialog launcher is.", &json!({ "default": mac::DIALOG, "pattern": "^/" })),
-            "DialogPackagePath": prop(10, "string", "swiftDialog package", "A swiftDialog package on the Mac, installed (after a signature check) when dialog is missing or older than 2.5.0 (3.x needs macOS 15; ship 2.5.x for older Macs).", &json!({ "pattern": "^/" })),
+            "DialogPackagePath": prop(10, "string", "swiftDialog package", "A swiftDialog package on the Mac, installed (after a signature check) when dialog is missing.", &json!({ "pattern": "^/" })),
         }),
     )
 }

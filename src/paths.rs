@@ -49,6 +49,17 @@ pub mod mac {
     pub const FDESETUP: &str = "/usr/bin/fdesetup";
     pub const DISKUTIL: &str = "/usr/sbin/diskutil";
     pub const DIALOG: &str = "/usr/local/bin/dialog";
+    /// swiftDialog's app bundle: its launcher starts the app's binary from here
+    /// (`dialogcli/dialogcli.swift`, `dialogAppPath`), and its `Info.plist` holds the version
+    /// (SPEC §4, "UI version"). Read, never executed by prestage.
+    pub const DIALOG_APP: &str = "/Library/Application Support/Dialog/Dialog.app";
+    pub const DIALOG_INFO_PLIST: &str =
+        "/Library/Application Support/Dialog/Dialog.app/Contents/Info.plist";
+    pub const DIALOG_APP_BINARY: &str =
+        "/Library/Application Support/Dialog/Dialog.app/Contents/MacOS/Dialog";
+    /// The state-directory file naming the command files of swiftDialog windows that may still
+    /// be up (so a later run can close windows a killed run left behind).
+    pub const DIALOG_WINDOWS_FILE: &str = "/var/db/prestage/dialog-windows.json";
 
     /// Every tool of SPEC §4, for fakes and for the README table.
     pub const TOOLS: &[&str] = &[

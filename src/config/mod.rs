@@ -272,6 +272,13 @@ pub fn check_command(
     )
 }
 
+/// What `config check` reminds every admin of: the Mac needs swiftDialog 2.5.0 or later
+/// (`name=` of text fields, SPEC §4 "UI version"), and 3.x runs only on macOS 15 (its deployment
+/// target, swiftDialog's `project.pbxproj`).
+pub const SWIFTDIALOG_NOTE: &str = "the Mac needs swiftDialog 2.5.0 or later, installed by your \
+    MDM or from UI.DialogPackagePath; swiftDialog 3.x runs only on macOS 15 or later, so for \
+    Macs on macOS 12 to 14 ship swiftDialog 2.5.x (2.5.6 is the last 2.x release)";
+
 /// [`check_command`] with explicit [`LoadOptions`] (tests pass their own uid as owner).
 pub fn check_command_with(
     file: &Path,
@@ -295,6 +302,7 @@ pub fn check_command_with(
                 };
                 let _ = writeln!(out, "{tag}: {w}");
             }
+            let _ = writeln!(out, "note: {SWIFTDIALOG_NOTE}");
             let _ = writeln!(out, "{}: configuration is valid", file.display());
             0
         }

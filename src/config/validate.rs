@@ -861,6 +861,17 @@ impl<'a> Validator<'a> {
                 continue;
             }
             match value {
+                // swiftDialog's launcher drops blank arguments, so the window would show
+                // swiftDialog's placeholder (`dialogcli.swift`, `filteredArgs`). Texts with a
+                // leading `-` or a `word=` are fine: prestage escapes them (`ui::dialog`).
+                Value::String(s) if s.trim().is_empty() => {
+                    self.err(
+                        &path,
+                        "is empty (swiftDialog would show its own placeholder text)",
+                        "write the text, or remove the key to use prestage's built-in text",
+                    );
+                    ok = false;
+                }
                 Value::String(s) => {
                     out.insert(id.clone(), s.clone());
                 }

@@ -194,6 +194,10 @@ impl From<UiError> for StepError {
             UiError::DialogMissing { .. } | UiError::Unanswerable(_) => {
                 StepError::permanent_from("error.generic", e)
             }
+            // An admin must change what is installed or what a profile sets.
+            UiError::DialogTooOld { .. } | UiError::DialogAuthorisation { .. } => {
+                StepError::permanent_from("error.configuration", e)
+            }
             other => StepError::transient_from(other),
         }
     }

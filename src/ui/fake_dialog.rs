@@ -1,335 +1,60 @@
-//! A fake swiftDialog `dialog` launcher for tests, the simulator and `prestage demo`.
+//! A fake swiftDialog for tests, the simulator and `prestage demo`: the 3.x launcher
+//! (`/usr/local/bin/dialog`, [`launcher`]) and the app it starts (`Dialog.app`, [`app`]), each
+//! a separate process as on a Mac.
 //!
-//! `<root>/usr/local/bin/dialog` links to the fake Mac's shim (`host::fake::install_fake_dialog`),
-//! which hands the call to [`run`]. It:
-//! - parses exactly swiftDialog 2.x's argument syntax (options of
-//!   `dialog/Command Line/CommandLineArguments.swift`, `--textfield` modifiers of the wiki's
-//!   "Text Fields" page). Real swiftDialog silently ignores an option it does not know; the fake
-//!   is stricter on purpose and fails with [`EXIT_BAD_ARGS`], so a typo in prestage's arguments
-//!   shows up in a test instead of as a missing feature on a Mac;
-//! - records every argv to `/.fakemac/dialog-calls.jsonl` (and to the fake world's tool log);
-//! - for a window with `--commandfile`, follows the file from its size at start (lines written
-//!   before are ignored, like swiftDialog 2.3.2+), records every line to
-//!   `/.fakemac/dialog-commands.jsonl` and exits 5 on `quit:`;
-//! - answers a modal question from the queue in `/.fakemac/dialog-script.json` and prints the
-//!   `--json` output as swiftDialog does (SwiftyJSON's pretty print: `"key" : "value"`);
-//! - exits 1 like the launcher when nobody is logged in (console user `root` or `_mbsetupuser`)
-//!   unless `--loginwindow`.
+//! `<root>/usr/local/bin/dialog` (the launcher) and `<root>/Library/Application Support/Dialog/
+//! Dialog.app/Contents/MacOS/Dialog` (the app) link to the fake Mac's shim
+//! ([`crate::host::fake::install_fake_dialog`]), which hands the call to [`run`] or [`run_app`].
+//! Every behaviour follows swiftDialog's source (github swiftDialog/swiftDialog:
+//! `dialogcli/dialogcli.swift`, `dialog/Command Line/CLOptions.swift` and
+//! `ProcessCLOptions.swift`, `dialog/App Processing/AppVariables.swift`,
+//! `dialog/Updatable Content/DialogUpdatableContent.swift`, `dialog/Functions/System.swift`,
+//! `Preferences.swift`), cited where it is modelled. What the fake adds for tests:
+//! - every launcher argv is recorded in `/.fakemac/dialog-calls.jsonl` (and the fake world's
+//!   tool log), with the arguments swiftDialog would not understand ([`DialogCall::unknown`]:
+//!   the real one ignores them silently);
+//! - every command-file line a window read is recorded in `/.fakemac/dialog-commands.jsonl`,
+//!   with whether it was taken in (written after the window started) or ignored;
+//! - each open window keeps its state (what the employee sees) in
+//!   `/.fakemac/dialog-windows/<pid>.json` ([`windows`]), and takes key presses
+//!   ([`press_keys`]);
+//! - a question is answered from the queue in `/.fakemac/dialog-script.json`, after the
+//!   scripted employee's think time ([`set_think_time`]).
+
+mod app;
+mod args;
+mod launcher;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use crate::host::fake::world::{self, World};
+pub use app::MANAGED_DIALOG_PREFERENCES;
+pub use args::{
+    parse_listitem, parse_textfield, split_using_arg_regex, unknown_options, Args, TextField,
+};
+pub use launcher::reorder_arguments;
+
+use crate::host::fake::world;
 use crate::paths::{mac, Root};
 
 pub const CALLS_FILE: &str = "/.fakemac/dialog-calls.jsonl";
 pub const COMMANDS_FILE: &str = "/.fakemac/dialog-commands.jsonl";
 pub const SCRIPT_FILE: &str = "/.fakemac/dialog-script.json";
+pub const WINDOWS_DIR: &str = "/.fakemac/dialog-windows";
+pub const SETTINGS_FILE: &str = "/.fakemac/dialog-settings.json";
+/// The command file every swiftDialog window shares unless it is given one: the 3.x launcher's
+/// `defaultCommandFile` and the app's `defaultStatusLogFile`.
+pub const DEFAULT_COMMAND_FILE: &str = "/var/tmp/dialog.log";
 
-/// Exit code of the fake for arguments swiftDialog would not understand (real swiftDialog would
-/// ignore them; see the module docs). 64 is `EX_USAGE`, a code swiftDialog never uses.
-pub const EXIT_BAD_ARGS: i32 = 64;
 /// Exit code of the fake when the script cannot answer the question (the real window would
-/// stay open waiting for a person). 70 is `EX_SOFTWARE`.
+/// stay open waiting for a person). 70 is `EX_SOFTWARE`, a code swiftDialog never uses.
 pub const EXIT_SCRIPT: i32 = 70;
-
-/// Whether an option takes a value. The list is swiftDialog 2.x's (CommandLineArguments.swift).
-const VALUE_OPTIONS: &[&str] = &[
-    "title",
-    "subtitle",
-    "message",
-    "style",
-    "messagealignment",
-    "helpalignment",
-    "alignment",
-    "messageposition",
-    "helpmessage",
-    "helpimage",
-    "helpsheetbuttontext",
-    "icon",
-    "iconsize",
-    "iconalpha",
-    "iconalttext",
-    "overlayicon",
-    "bannerimage",
-    "bannertitle",
-    "bannertext",
-    "bannerheight",
-    "button1text",
-    "button1action",
-    "button1shellaction",
-    "button1symbol",
-    "button2text",
-    "button2action",
-    "button2symbol",
-    "infobuttontext",
-    "infobuttonaction",
-    "infobuttonsymbol",
-    "buttonstyle",
-    "buttonsize",
-    "buttontextsize",
-    "selecttitle",
-    "selectvalues",
-    "selectdefault",
-    "selectstyle",
-    "titlefont",
-    "messagefont",
-    "textfield",
-    "checkbox",
-    "checkboxstyle",
-    "timer",
-    "progress",
-    "progresstext",
-    "progresstextalignment",
-    "image",
-    "imagecaption",
-    "width",
-    "height",
-    "background",
-    "bgalpha",
-    "bgposition",
-    "bgfill",
-    "bgscale",
-    "position",
-    "positionoffset",
-    "video",
-    "videocaption",
-    "debug",
-    "jsonfile",
-    "jsonstring",
-    "commandfile",
-    "listitem",
-    "liststyle",
-    "infotext",
-    "infobox",
-    "quitkey",
-    "webcontent",
-    "key",
-    "checksum",
-    "displaylog",
-    "loghistory",
-    "vieworder",
-    "appearance",
-    "seticon",
-    "identifier",
-    "pid",
-    "sound",
-    "dockicon",
-    "dockiconbadge",
-    "onadvance",
-];
-const FLAG_OPTIONS: &[&str] = &[
-    "button1disabled",
-    "button2disabled",
-    "button2",
-    "infobutton",
-    "version",
-    "hideicon",
-    "centreicon",
-    "centericon",
-    "help",
-    "demo",
-    "licence",
-    "hidetimerbar",
-    "hidetimer",
-    "autoplay",
-    "blurscreen",
-    "notification",
-    "verbose",
-    "showdockicon",
-    "builder",
-    "moveable",
-    "ontop",
-    "small",
-    "big",
-    "fullscreen",
-    "quitoninfo",
-    "listfonts",
-    "json",
-    "ignorednd",
-    "mini",
-    "eula",
-    "presentation",
-    "windowbuttons",
-    "resizable",
-    "showonallscreens",
-    "enablenotificationsounds",
-    "loginwindow",
-    "hidedefaultkeyboardaction",
-    "alwaysreturninput",
-    "remove",
-    "showsoundcontrols",
-    "hideotherapps",
-    "textfieldlivevalidation",
-    "enablelistselect",
-];
-/// Short forms (`-t` …) and the long options they stand for.
-const SHORT_OPTIONS: &[(&str, &str)] = &[
-    ("t", "title"),
-    ("m", "message"),
-    ("i", "icon"),
-    ("y", "overlayicon"),
-    ("n", "bannerimage"),
-    ("g", "image"),
-    ("k", "key"),
-    ("2", "button2"),
-    ("3", "infobutton"),
-    ("v", "version"),
-    ("h", "hideicon"),
-    ("o", "moveable"),
-    ("p", "ontop"),
-    ("s", "small"),
-    ("b", "big"),
-    ("f", "fullscreen"),
-    ("j", "json"),
-    ("d", "ignorednd"),
-];
-/// `--textfield` modifiers (wiki "Text Fields").
-const TEXTFIELD_FLAGS: &[&str] = &["secure", "required", "confirm", "fileselect", "editor"];
-const TEXTFIELD_VALUES: &[&str] = &[
-    "name",
-    "prompt",
-    "regex",
-    "regexerror",
-    "value",
-    "filetype",
-    "path",
-];
-
-/// One `--textfield`, parsed.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub struct TextField {
-    pub label: String,
-    pub name: Option<String>,
-    pub secure: bool,
-    pub required: bool,
-    pub regex: Option<String>,
-    pub regexerror: Option<String>,
-    pub value: Option<String>,
-}
-
-impl TextField {
-    /// The key of this field in the `--json` output: `name` when set, else the label.
-    pub fn key(&self) -> &str {
-        self.name.as_deref().unwrap_or(&self.label)
-    }
-}
-
-/// A parsed command line: options in order (a repeated option such as `--textfield` repeats).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Parsed {
-    pub options: Vec<(String, Option<String>)>,
-    pub textfields: Vec<TextField>,
-}
-
-impl Parsed {
-    pub fn has(&self, name: &str) -> bool {
-        self.options.iter().any(|(k, _)| k == name)
-    }
-    pub fn value(&self, name: &str) -> Option<&str> {
-        self.options
-            .iter()
-            .rev()
-            .find(|(k, _)| k == name)
-            .and_then(|(_, v)| v.as_deref())
-    }
-    pub fn values(&self, name: &str) -> Vec<&str> {
-        self.options
-            .iter()
-            .filter(|(k, _)| k == name)
-            .filter_map(|(_, v)| v.as_deref())
-            .collect()
-    }
-}
-
-/// Parses a `--textfield` value.
-pub fn parse_textfield(spec: &str) -> Result<TextField, String> {
-    let mut parts = spec.split(',');
-    let label = parts.next().unwrap_or("").trim().to_owned();
-    if label.is_empty() {
-        return Err(format!("--textfield {spec:?} has no label"));
-    }
-    let mut tf = TextField {
-        label,
-        ..TextField::default()
-    };
-    for part in parts {
-        let part = part.trim();
-        if let Some((key, value)) = part.split_once('=') {
-            if !TEXTFIELD_VALUES.contains(&key) {
-                return Err(format!("--textfield modifier {key:?} is not swiftDialog's"));
-            }
-            let value = value.to_owned();
-            match key {
-                "name" => tf.name = Some(value),
-                "regex" => tf.regex = Some(value),
-                "regexerror" => tf.regexerror = Some(value),
-                "value" => tf.value = Some(value),
-                _ => {}
-            }
-        } else if TEXTFIELD_FLAGS.contains(&part) {
-            match part {
-                "secure" => tf.secure = true,
-                "required" => tf.required = true,
-                _ => {}
-            }
-        } else {
-            return Err(format!(
-                "--textfield modifier {part:?} is not swiftDialog's"
-            ));
-        }
-    }
-    if tf.regexerror.is_some() && tf.regex.is_none() {
-        return Err("--textfield has regexerror= without regex=".into());
-    }
-    if let Some(re) = &tf.regex {
-        regex::Regex::new(re).map_err(|e| format!("--textfield regex {re:?} is invalid: {e}"))?;
-    }
-    Ok(tf)
-}
-
-/// Parses swiftDialog's command line strictly.
-pub fn parse_args(args: &[String]) -> Result<Parsed, String> {
-    let mut parsed = Parsed::default();
-    let mut i = 0;
-    while i < args.len() {
-        let arg = &args[i];
-        let name = if let Some(long) = arg.strip_prefix("--") {
-            long.to_owned()
-        } else if let Some(short) = arg.strip_prefix('-') {
-            SHORT_OPTIONS
-                .iter()
-                .find(|(s, _)| *s == short)
-                .map(|(_, l)| (*l).to_owned())
-                .ok_or_else(|| format!("unknown option {arg}"))?
-        } else {
-            return Err(format!("unexpected argument {arg:?} (not an option)"));
-        };
-        if VALUE_OPTIONS.contains(&name.as_str()) {
-            let value = args
-                .get(i + 1)
-                .ok_or_else(|| format!("--{name} needs a value"))?
-                .clone();
-            if name == "textfield" {
-                parsed.textfields.push(parse_textfield(&value)?);
-            }
-            parsed.options.push((name, Some(value)));
-            i += 2;
-        } else if FLAG_OPTIONS.contains(&name.as_str()) {
-            parsed.options.push((name, None));
-            i += 1;
-        } else {
-            return Err(format!("unknown option {arg}"));
-        }
-    }
-    Ok(parsed)
-}
 
 /// One answer of the script: field values by key, and the exit code (default 0, button 1).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -345,13 +70,132 @@ pub struct ScriptedAnswer {
 pub struct DialogCall {
     pub args: Vec<String>,
     pub at_ms: u64,
+    /// Arguments that look like options swiftDialog does not have (it would ignore them, or
+    /// lose the value that starts with `-`).
+    #[serde(default)]
+    pub unknown: Vec<String>,
 }
 
-/// One recorded command-file line.
+/// One command-file line a window read.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CommandLine {
     pub line: String,
     pub at_ms: u64,
+    /// Written after the window started (else swiftDialog ignores it).
+    #[serde(default)]
+    pub accepted: bool,
+    /// The command file, as the window was given it.
+    #[serde(default)]
+    pub command_file: String,
+    /// The window (the app's process).
+    #[serde(default)]
+    pub pid: u32,
+}
+
+/// An open window and what it shows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FakeWindow {
+    pub pid: u32,
+    /// The launcher it watches (3.x), if any.
+    pub launcher_pid: Option<u32>,
+    pub command_file: String,
+    /// `progress` (button 1 disabled), `question` (text fields) or `message`.
+    pub kind: String,
+    pub title: String,
+    pub message: String,
+    pub progress: Option<f64>,
+    pub progress_text: Option<String>,
+    /// The step list: title and status.
+    pub items: Vec<(String, String)>,
+    /// The `--json` keys of its text fields.
+    pub fields: Vec<String>,
+    pub quit_key: String,
+    /// The app's `CFBundleShortVersionString`.
+    pub version: String,
+    pub started_ms: u64,
+}
+
+impl FakeWindow {
+    fn save(&self, path: &Path) {
+        if let Some(dir) = path.parent() {
+            let _ = fs::create_dir_all(dir);
+        }
+        let tmp = path.with_extension("json.tmp");
+        if let Ok(bytes) = serde_json::to_vec_pretty(self) {
+            if fs::write(&tmp, bytes).is_ok() {
+                let _ = fs::rename(&tmp, path);
+            }
+        }
+    }
+}
+
+fn window_file(root: &Root, pid: u32) -> PathBuf {
+    root.resolve(WINDOWS_DIR).join(format!("{pid}.json"))
+}
+
+/// Whether `pid` still runs (a zombie, exited but not yet reaped, does not).
+fn alive(pid: u32) -> bool {
+    let Some(p) = i32::try_from(pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+    else {
+        return false;
+    };
+    if rustix::process::test_kill_process(p).is_err() {
+        return false;
+    }
+    match fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_none_or(|state| state != "Z" && state != "X"),
+        Err(_) => true,
+    }
+}
+
+/// The swiftDialog windows open on the fake Mac now, oldest first.
+pub fn windows(root: &Root) -> Vec<FakeWindow> {
+    let Ok(entries) = fs::read_dir(root.resolve(WINDOWS_DIR)) else {
+        return Vec::new();
+    };
+    let mut out: Vec<FakeWindow> = entries
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+        .filter_map(|e| serde_json::from_slice(&fs::read(e.path()).ok()?).ok())
+        .filter(|w: &FakeWindow| alive(w.pid))
+        .collect();
+    out.sort_by_key(|w| (w.started_ms, w.pid));
+    out
+}
+
+/// The employee presses `keys` (e.g. `cmd+q`) on window `pid`.
+pub fn press_keys(root: &Root, pid: u32, keys: &str) -> std::io::Result<()> {
+    let path = window_file(root, pid).with_extension("keys");
+    let mut f = OpenOptions::new().create(true).append(true).open(path)?;
+    writeln!(f, "{keys}")
+}
+
+/// Knobs of the scripted employee.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    /// How long the employee takes before answering a question or closing a message.
+    pub think_ms: u64,
+}
+
+fn settings(root: &Root) -> Settings {
+    fs::read(root.resolve(SETTINGS_FILE))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default()
+}
+
+/// How long the scripted employee thinks before they answer (default: not at all).
+pub fn set_think_time(root: &Root, think: Duration) -> std::io::Result<()> {
+    let settings = Settings {
+        think_ms: u64::try_from(think.as_millis()).unwrap_or(u64::MAX),
+    };
+    fs::write(root.resolve(SETTINGS_FILE), serde_json::to_vec(&settings)?)
 }
 
 fn now_ms() -> u64 {
@@ -381,17 +225,43 @@ fn read_jsonl<T: for<'de> Deserialize<'de>>(path: &Path) -> Vec<T> {
         .collect()
 }
 
+/// Records a launcher run.
+fn record_call(root: &Root, args: &[String]) {
+    let call = DialogCall {
+        args: args.to_vec(),
+        at_ms: now_ms(),
+        unknown: unknown_options(args),
+    };
+    if let Err(e) = append_jsonl(&root.resolve(CALLS_FILE), &call) {
+        eprintln!("fake dialog: cannot record the call: {e}");
+    }
+    let _ = world::record_call(
+        root,
+        &world::Call {
+            tool: mac::DIALOG.to_owned(),
+            args: args.to_vec(),
+            at_ms: call.at_ms,
+        },
+    );
+}
+
 /// Every `dialog` run recorded under `root`.
 pub fn calls(root: &Root) -> Vec<DialogCall> {
     read_jsonl(&root.resolve(CALLS_FILE))
 }
 
-/// Every command-file line recorded under `root`.
+/// Every command-file line a window took in (written after it started), in order.
 pub fn command_lines(root: &Root) -> Vec<String> {
-    read_jsonl::<CommandLine>(&root.resolve(COMMANDS_FILE))
+    all_command_lines(root)
         .into_iter()
+        .filter(|c| c.accepted)
         .map(|c| c.line)
         .collect()
+}
+
+/// Every command-file line any window read, taken in or ignored.
+pub fn all_command_lines(root: &Root) -> Vec<CommandLine> {
+    read_jsonl(&root.resolve(COMMANDS_FILE))
 }
 
 /// Replaces the answer queue.
@@ -409,7 +279,7 @@ pub fn write_script(root: &Root, answers: &[ScriptedAnswer]) -> std::io::Result<
 /// one of the question's fields (or that has no values, e.g. a button choice). So a script may
 /// queue several identities and several passwords, and a restarted prestage that asks again
 /// gets the next answer of the right kind.
-fn pop_answer(root: &Root, fields: &[&str]) -> Result<Option<ScriptedAnswer>, String> {
+pub(crate) fn pop_answer(root: &Root, fields: &[&str]) -> Result<Option<ScriptedAnswer>, String> {
     let path = root.resolve(SCRIPT_FILE);
     let mut file = match OpenOptions::new().read(true).write(true).open(&path) {
         Ok(f) => f,
@@ -475,168 +345,31 @@ pub fn json_output(values: &[(String, String)]) -> String {
     format!("{{\n{body}\n}}")
 }
 
-/// Runs the fake `dialog` with `args` (without argv[0]); returns the exit code.
+/// Installs the fake swiftDialog (its current version) on the fake Mac: the launcher, the app
+/// and the app's `Info.plist`. Returns the launcher's path.
+pub fn install_fake_dialog(root: &Root, exe: &Path) -> std::io::Result<PathBuf> {
+    install_fake_dialog_version(root, exe, crate::host::fake::FAKE_DIALOG_VERSION)
+}
+
+/// [`install_fake_dialog`] of a given swiftDialog version (e.g. an old `2.4.2`).
+pub fn install_fake_dialog_version(
+    root: &Root,
+    exe: &Path,
+    version: &str,
+) -> std::io::Result<PathBuf> {
+    crate::host::fake::install_swiftdialog(root, exe, version).map_err(std::io::Error::other)?;
+    Ok(root.tool(mac::DIALOG))
+}
+
+/// Runs the fake app (`Dialog.app/Contents/MacOS/Dialog`, which the launcher starts) with
+/// `args`; returns its exit code.
+pub fn run_app(root: &Root, args: &[String]) -> i32 {
+    app::run(root, args)
+}
+
+/// Runs the fake launcher `dialog` with `args` (without argv[0]); returns the exit code.
 pub fn run(root: &Root, args: &[String]) -> i32 {
-    // Where the command file stood when we started: only later lines count (2.3.2+).
-    let parsed = parse_args(args);
-    let follow_from = parsed
-        .as_ref()
-        .ok()
-        .and_then(|p| p.value("commandfile"))
-        .map(|f| {
-            let real = root.resolve(f);
-            (real.clone(), fs::metadata(&real).map_or(0, |m| m.len()))
-        });
-    let call = DialogCall {
-        args: args.to_vec(),
-        at_ms: now_ms(),
-    };
-    if let Err(e) = append_jsonl(&root.resolve(CALLS_FILE), &call) {
-        eprintln!("fake dialog: cannot record the call: {e}");
-    }
-    let _ = world::record_call(
-        root,
-        &world::Call {
-            tool: mac::DIALOG.to_owned(),
-            args: args.to_vec(),
-            at_ms: call.at_ms,
-        },
-    );
-
-    let parsed = match parsed {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("fake dialog: {e}");
-            return EXIT_BAD_ARGS;
-        }
-    };
-    let console = World::load(root)
-        .map(|w| w.console_user)
-        .unwrap_or_default();
-    if (console == "root" || console == "_mbsetupuser" || console.is_empty())
-        && !parsed.has("loginwindow")
-    {
-        eprintln!("ERROR: No user logged in");
-        return 1;
-    }
-    if parsed.has("version") {
-        println!("2.5.6.4805");
-        return 0;
-    }
-    if let Some((path, start)) = follow_from {
-        if parsed.textfields.is_empty() {
-            return follow(root, &path, start);
-        }
-    }
-    answer(root, &parsed)
-}
-
-/// The long-lived window: follows the command file until `quit:` (exit 5) or until the process
-/// that started us is gone (exit 40, as with `--pid`).
-fn follow(root: &Root, path: &Path, start: u64) -> i32 {
-    let parent = rustix::process::getppid();
-    let mut pos = start;
-    let mut pending = String::new();
-    loop {
-        if let Ok(mut f) = File::open(path) {
-            let len = f.metadata().map_or(0, |m| m.len());
-            if len < pos {
-                // Truncated: swiftDialog reads on from the new end.
-                pos = 0;
-            }
-            if len > pos && f.seek(SeekFrom::Start(pos)).is_ok() {
-                let mut buf = Vec::new();
-                if f.read_to_end(&mut buf).is_ok() {
-                    pos += buf.len() as u64;
-                    pending.push_str(&String::from_utf8_lossy(&buf));
-                    while let Some(nl) = pending.find('\n') {
-                        let line: String = pending.drain(..=nl).collect();
-                        let line = line.trim_end_matches(['\n', '\r']).to_owned();
-                        if line.trim().is_empty() {
-                            continue;
-                        }
-                        let _ = append_jsonl(
-                            &root.resolve(COMMANDS_FILE),
-                            &CommandLine {
-                                line: line.clone(),
-                                at_ms: now_ms(),
-                            },
-                        );
-                        if line.trim() == "quit:" {
-                            return 5;
-                        }
-                    }
-                }
-            }
-        }
-        if rustix::process::getppid() != parent {
-            return 40;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// A modal window: answers from the script and prints what swiftDialog prints.
-fn answer(root: &Root, parsed: &Parsed) -> i32 {
-    let timer = parsed.value("timer").and_then(|t| t.parse::<u64>().ok());
-    let scripted = if parsed.textfields.is_empty() {
-        // A message without fields: a person reads it and presses button 1 (or it times out).
-        None
-    } else {
-        let fields: Vec<&str> = parsed.textfields.iter().map(TextField::key).collect();
-        match pop_answer(root, &fields) {
-            Ok(Some(a)) => Some(a),
-            Ok(None) if timer.is_some() => return 4,
-            Ok(None) => {
-                eprintln!("fake dialog: no scripted answer left for a question with text fields");
-                return EXIT_SCRIPT;
-            }
-            Err(e) => {
-                eprintln!("fake dialog: cannot read the script: {e}");
-                return EXIT_SCRIPT;
-            }
-        }
-    };
-    let scripted = scripted.unwrap_or_default();
-    if scripted.exit != 0 {
-        return scripted.exit;
-    }
-    let mut out = Vec::new();
-    for tf in &parsed.textfields {
-        let value = scripted
-            .values
-            .get(tf.key())
-            .cloned()
-            .or_else(|| tf.value.clone())
-            .unwrap_or_default();
-        if tf.required && value.is_empty() {
-            eprintln!(
-                "fake dialog: required field {:?} has no scripted value (swiftDialog would not close)",
-                tf.key()
-            );
-            return EXIT_SCRIPT;
-        }
-        if let (Some(re), false) = (&tf.regex, value.is_empty()) {
-            let ok = regex::Regex::new(re).is_ok_and(|r| r.is_match(&value));
-            if !ok {
-                eprintln!(
-                    "fake dialog: field {:?} does not match its regex; swiftDialog would show {:?}",
-                    tf.key(),
-                    tf.regexerror.as_deref().unwrap_or("")
-                );
-                return EXIT_SCRIPT;
-            }
-        }
-        out.push((tf.key().to_owned(), value));
-    }
-    if parsed.has("json") {
-        println!("{}", json_output(&out));
-    } else {
-        for (k, v) in &out {
-            println!("{k} : {v}");
-        }
-    }
-    0
+    launcher::run(root, args)
 }
 
 #[cfg(test)]
@@ -648,37 +381,53 @@ mod tests {
     }
 
     #[test]
-    fn parses_known_options_and_textfields() {
-        let p = parse_args(&s(&[
-            "--title",
-            "Hi",
-            "-m",
-            "msg",
-            "--textfield",
-            "Email,name=identifier,required,regex=^a$,regexerror=bad",
-            "--textfield",
-            "Secret,name=secret,secure",
-            "--json",
-            "--ontop",
-        ]))
-        .unwrap();
-        assert_eq!(p.value("message"), Some("msg"));
-        assert_eq!(p.textfields.len(), 2);
-        assert_eq!(p.textfields[0].key(), "identifier");
-        assert!(p.textfields[0].required);
-        assert!(p.textfields[1].secure);
-        assert!(p.has("json"));
+    fn textfields_are_cut_at_word_equals_and_flag_words_not_at_every_comma() {
+        let tf = parse_textfield(
+            "Email, please,name=identifier,required,regex=^[0-9]{4,6}$,regexerror=bad",
+            true,
+        );
+        assert_eq!(tf.label, "Email, please");
+        assert_eq!(tf.key(), "identifier");
+        assert!(tf.required && !tf.secure);
+        assert_eq!(tf.regex.as_deref(), Some("^[0-9]{4,6}$"));
+        assert_eq!(tf.regexerror.as_deref(), Some("bad"));
+        // `word=` cuts even without a comma; unknown words are ignored.
+        let tf = parse_textfield("Pick a=b,secure", true);
+        assert_eq!(tf.label, "Pick");
+        assert!(tf.secure);
+        // Before 2.5.0 `name=` is ignored and the answer is keyed by the label.
+        let tf = parse_textfield("Your email,name=identifier", false);
+        assert_eq!(tf.key(), "Your email");
+        assert_eq!(
+            split_using_arg_regex("A,name=x,secure"),
+            vec!["A", ",name=", "x", ",secure", ""]
+        );
     }
 
     #[test]
-    fn rejects_unknown_options_and_modifiers() {
-        assert!(parse_args(&s(&["--titel", "x"])).is_err());
-        assert!(parse_args(&s(&["--title"])).is_err());
-        assert!(parse_args(&s(&["-z"])).is_err());
-        assert!(parse_args(&s(&["stray"])).is_err());
-        assert!(parse_args(&s(&["--textfield", "A,name=a,hidden"])).is_err());
-        assert!(parse_args(&s(&["--textfield", "A,colour=red"])).is_err());
-        assert!(parse_args(&s(&["--textfield", ",name=a"])).is_err());
+    fn options_are_found_anywhere_and_unknown_ones_reported() {
+        let a = Args::new(&s(&[
+            "--json",
+            "-t",
+            "Hi",
+            "--message",
+            "-x",
+            "--title",
+            "T2",
+        ]));
+        assert_eq!(a.text("title").as_deref(), Some("T2"));
+        // A value that starts with `-` is replaced by the default.
+        assert_eq!(a.text("message").as_deref(), Some(""));
+        assert!(a.present("json"));
+        assert_eq!(
+            unknown_options(&s(&["--titel", "x", "-z", "--json", "- item"])),
+            vec!["--titel", "-z", "- item"]
+        );
+        assert_eq!(
+            reorder_arguments(&s(&["--ontop", "--title", "T", "--json"])),
+            Some(s(&["--title", "T", "--ontop", "--json"]))
+        );
+        assert_eq!(reorder_arguments(&s(&["--title", "T", "x"])), None);
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The employee's screens (SPEC §6).
 //!
-//! The engine talks to a [`Ui`]; `dialog::DialogUi` drives swiftDialog 2.x, `scripted::ScriptedUi`
+//! The engine talks to a [`Ui`]; `dialog::DialogUi` drives swiftDialog (2.5.0 or later), `scripted::ScriptedUi`
 //! answers from a script (tests, `prestage demo`), `terminal::TerminalUi` asks in the terminal
 //! (`demo --interactive`). `strings` holds every text by id with translations; `preview` draws
 //! every screen to HTML for admins. `screen` builds what each screen shows, once, for all of
@@ -29,6 +29,14 @@ use crate::policy::{PasswordPolicy, Rule, RuleCheck, RuleStatus};
 pub enum UiError {
     #[error("swiftDialog is not installed at {path}: {hint}")]
     DialogMissing { path: String, hint: String },
+    /// The installed swiftDialog is older than 2.5.0 (`name=` of text fields).
+    #[error("swiftDialog {found} is installed, but prestage needs 2.5.0 or later: {hint}")]
+    DialogTooOld { found: String, hint: String },
+    /// Exit 30: a profile requires an authorisation key prestage does not pass.
+    #[error(
+        "swiftDialog refused to open any window (exit code 30, key authorisation required): {hint}"
+    )]
+    DialogAuthorisation { hint: String },
     #[error("swiftDialog failed: {0}")]
     Dialog(String),
     #[error("the dialog was closed without an answer (exit code {code})")]

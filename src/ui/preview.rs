@@ -175,8 +175,8 @@ fn copy_asset(
     if !path.is_file() {
         notes.push(format!(
             "{what} {} is not on this machine; the preview shows a placeholder (on the Mac, \
-             swiftDialog would quit with exit code 201 if it is missing there too, so prestage \
-             leaves it out)",
+             prestage leaves out a file that is missing there too and swiftDialog shows its \
+             default icon; an app bundle such as Self Service.app shows the app's icon)",
             path.display()
         ));
         return Ok(None);

@@ -5,7 +5,7 @@
 //! turns a [`Screen`] into arguments, the preview into HTML, the terminal into lines.
 
 use crate::config::{Identifier, SecretKind, UiConfig};
-use crate::policy::Rule;
+use crate::policy::{Rule, RuleCheck, RuleStatus};
 use crate::ui::strings::Strings;
 use crate::ui::{IdentityPrompt, ItemStatus, PasswordPrompt, Progress};
 
@@ -17,9 +17,9 @@ pub mod field {
     pub const CONFIRMATION: &str = "confirmation";
 }
 
-/// A loose email check for the company/personal email field. It has no comma, because
-/// swiftDialog splits `--textfield` modifiers on commas (REFERENCE, swiftDialog wiki
-/// "Text Fields").
+/// A loose email check for the company/personal email field. Nothing in it is cut by
+/// swiftDialog's `--textfield` parser (no `word=`, no `,required` and the like:
+/// `dialog::args`).
 /// Spaces around the address are allowed: prestage trims the input, and swiftDialog would
 /// otherwise refuse an address typed with a trailing space.
 pub const EMAIL_REGEX: &str = r"^\s*[^@\s]+@[^@\s]+\.[^@\s]+\s*$";
@@ -227,26 +227,16 @@ pub fn rule_text(strings: &Strings, rule: Rule) -> String {
     crate::ui::strings::rule_text(strings, rule)
 }
 
-fn bullets(strings: &Strings, rules: &[Rule]) -> String {
-    rules
-        .iter()
-        .map(|r| format!("- {}", rule_text(strings, *r)))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
 
-/// Choose a password (SPEC §6 screen 3): the policy up front; after a failed try, what went wrong.
+/// Choose a password (SPEC §6 screen 3): the policy up front; after a failed try, what went
+/// wrong, and the policy as a checklist of what the last try met.
 pub fn password(strings: &Strings, prompt: &PasswordPrompt) -> Screen {
     let mut parts = Vec::new();
     if prompt.mismatch {
         parts.push(format!("**{}**", strings.get("password.mismatch")));
     }
     if !prompt.unmet.is_empty() {
-        parts.push(format!(
-            "**{}**\n{}",
-            strings.get("password.unmet"),
-            bullets(strings, &prompt.unmet)
-        ));
+        parts.push(format!("**{}**", strings.get("password.unmet")));
     }
     if let Some(reason) = &prompt.rejected_by_directory {
         parts.push(format!(
@@ -255,11 +245,29 @@ pub fn password(strings: &Strings, prompt: &PasswordPrompt) -> Screen {
         ));
     }
     parts.push(strings.format("password.message", &[("account", &prompt.account)]));
-    let checklist = prompt.checklist();
-    if !checklist.is_empty() {
-        let lines: Vec<String> = checklist
+    // One checklist: every rule of the policy once, marked met or not after a try (the rules
+    // only JumpCloud checks say so), plus any rule a try missed that the policy does not list.
+    let mut checks = prompt.checklist();
+    for rule in &prompt.unmet {
+        if !checks.iter().any(|c| c.rule == *rule) {
+            checks.push(RuleCheck {
+                rule: *rule,
+                status: RuleStatus::Unmet,
+            });
+        }
+    }
+    if !checks.is_empty() {
+        let lines: Vec<String> = checks
             .iter()
-            .map(|c| format!("- {}", crate::ui::strings::rule_line(strings, *c)))
+            .map(|c| {
+                let text = crate::ui::strings::rule_line(strings, *c);
+                let line = match c.status {
+                    RuleStatus::Met => strings.format("password.rule.met", &[("rule", &text)]),
+                    RuleStatus::Unmet => strings.format("password.rule.unmet", &[("rule", &text)]),
+                    RuleStatus::Unchecked | RuleStatus::CheckedByDirectory => text,
+                };
+                format!("- {line}")
+            })
             .collect();
         parts.push(format!(
             "{}\n{}",
@@ -335,19 +343,39 @@ mod tests {
     }
 
     #[test]
-    fn password_lists_policy_up_front_and_names_unmet_rules() {
+    fn password_lists_policy_up_front_then_one_checklist_after_a_miss() {
         let s = Strings::default();
         let first = password(&s, &prompt(vec![], false));
-        assert!(first.message.contains("at least 12 characters"));
-        assert!(first.message.contains("an upper-case letter"));
-        assert!(!first.message.contains("missing"));
+        assert!(first.message.contains("- at least 12 characters"));
+        assert!(first.message.contains("- an upper-case letter"));
+        assert!(!first.message.contains('✓') && !first.message.contains('✗'));
         let again = password(&s, &prompt(vec![Rule::MinLength(12), Rule::Number], false));
-        let missing = again.message.split("Your password needs").next().unwrap();
-        assert!(missing.contains("at least 12 characters"), "{missing}");
-        assert!(missing.contains("a number"), "{missing}");
-        assert!(!missing.contains("upper-case"), "{missing}");
+        let rule_lines: Vec<&str> = again
+            .message
+            .lines()
+            .filter(|l| l.starts_with("- "))
+            .collect();
+        // Every rule once, each marked: no second list.
+        assert_eq!(
+            rule_lines,
+            vec![
+                "- ✗ **at least 12 characters**",
+                "- ✓ an upper-case letter (A–Z)",
+                "- ✗ **a number (0–9)**"
+            ],
+            "{}",
+            again.message
+        );
+        assert_eq!(again.message.matches("at least 12 characters").count(), 1);
         assert_eq!(again.fields.len(), 2);
         assert!(again.fields.iter().all(|f| f.secure && f.required));
+        // A missed rule the policy does not list still shows, as missed.
+        let extra = password(&s, &prompt(vec![Rule::Symbol], false));
+        assert!(
+            extra.message.contains("- ✗ **a symbol"),
+            "{}",
+            extra.message
+        );
     }
 
     #[test]

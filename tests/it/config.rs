@@ -59,6 +59,13 @@ fn examples_pass_check() {
         assert_eq!(code, 0, "{name}:\n{out}");
         assert!(out.contains("configuration is valid"), "{out}");
         assert!(!out.contains("warning"), "{name} has warnings:\n{out}");
+        // Which swiftDialog to ship, for every admin.
+        assert!(
+            out.contains("note: the Mac needs swiftDialog 2.5.0 or later")
+                && out.contains("macOS 15")
+                && out.contains("2.5.x"),
+            "{out}"
+        );
     }
 }
 
@@ -137,6 +144,13 @@ const BAD: &[(&str, &str, &str)] = &[
         "unknown-string-id.plist",
         "UI.Strings.welcome.titel",
         "is not the id of a built-in text",
+    ),
+    // Blank: swiftDialog's launcher drops it. (Its `done.message`, starting with `-` and
+    // holding `name=` and `, required`, is fine: prestage escapes such texts.)
+    (
+        "blank-string.plist",
+        "UI.Strings.welcome.title",
+        "is empty (swiftDialog would show its own placeholder text)",
     ),
     (
         "bool-as-string.plist",

@@ -3,6 +3,7 @@
 mod answers;
 mod cli;
 mod config;
+mod dialog_enrollment;
 mod engine;
 mod faults;
 mod host;
@@ -12,5 +13,6 @@ mod packaging;
 mod pppc;
 mod realmac;
 mod sim;
+mod swiftdialog;
 mod tenant;
 mod ui;

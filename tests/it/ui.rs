@@ -1,7 +1,6 @@
 //! Integration tests: the employee's screens through the swiftDialog backend, with the fake
 //! `dialog` (the prestage binary run as `<root>/usr/local/bin/dialog`).
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -12,18 +11,18 @@ use prestage::host::fake::world::World;
 use prestage::host::{Caffeinate, Host, HostError, PackageSignature};
 use prestage::paths::{mac, Root};
 use prestage::policy::{PasswordPolicy, Rule};
-use prestage::ui::dialog::{DialogUi, COMMAND_FILE};
+use prestage::ui::dialog::DialogUi;
 use prestage::ui::fake_dialog::{self, ScriptedAnswer};
 use prestage::ui::strings::{Strings, IDS};
 use prestage::ui::{IdentityPrompt, ItemStatus, PasswordPrompt, Progress, StepItem, Ui, UiError};
 use secrecy::ExposeSecret;
 
 /// A host that only answers what the UI asks: the console user, and package checks/installs.
-struct StubHost {
-    root: Root,
-    console: String,
-    signer: Option<String>,
-    installed: Mutex<Vec<PathBuf>>,
+pub(super) struct StubHost {
+    pub(super) root: Root,
+    pub(super) console: String,
+    pub(super) signer: Option<String>,
+    pub(super) installed: Mutex<Vec<PathBuf>>,
 }
 
 #[async_trait]
@@ -96,14 +95,14 @@ impl Host for StubHost {
     }
 }
 
-struct Mac {
+pub(super) struct Mac {
     _dir: tempfile::TempDir,
-    root: Root,
-    host: Arc<StubHost>,
+    pub(super) root: Root,
+    pub(super) host: Arc<StubHost>,
 }
 
 /// A fake Mac with `console` logged in and (when `with_dialog`) the fake dialog installed.
-fn mac_with(console: &str, with_dialog: bool, signer: Option<&str>) -> Mac {
+pub(super) fn mac_with(console: &str, with_dialog: bool, signer: Option<&str>) -> Mac {
     let dir = tempfile::tempdir().unwrap();
     let root = Root::new(dir.path());
     let mut world = World {
@@ -132,7 +131,7 @@ fn mac_with(console: &str, with_dialog: bool, signer: Option<&str>) -> Mac {
     }
 }
 
-fn ui_for(mac: &Mac, config: UiConfig) -> DialogUi {
+pub(super) fn ui_for(mac: &Mac, config: UiConfig) -> DialogUi {
     DialogUi::new(
         mac.root.clone(),
         config,
@@ -141,7 +140,7 @@ fn ui_for(mac: &Mac, config: UiConfig) -> DialogUi {
     )
 }
 
-fn answer(values: &[(&str, &str)]) -> ScriptedAnswer {
+pub(super) fn answer(values: &[(&str, &str)]) -> ScriptedAnswer {
     ScriptedAnswer {
         values: values
             .iter()
@@ -152,7 +151,7 @@ fn answer(values: &[(&str, &str)]) -> ScriptedAnswer {
 }
 
 /// The value following `opt` in the last recorded dialog call.
-fn last_call_values(root: &Root, opt: &str) -> Vec<String> {
+pub(super) fn last_call_values(root: &Root, opt: &str) -> Vec<String> {
     let calls = fake_dialog::calls(root);
     let args = &calls.last().expect("dialog was called").args;
     args.windows(2)
@@ -176,7 +175,7 @@ fn all_file_text(dir: &Path) -> String {
     out
 }
 
-fn identity_prompt(secret: bool, attempts_left: Option<u32>) -> IdentityPrompt {
+pub(super) fn identity_prompt(secret: bool, attempts_left: Option<u32>) -> IdentityPrompt {
     IdentityPrompt {
         identifier_label_id: "identity.label.company_email",
         secret_label_id: secret.then_some("identity.secret.employee_id"),
@@ -257,7 +256,7 @@ async fn a_wrong_secret_shows_attempts_left() {
     assert!(last_call_values(&mac.root, "--message")[0].contains("5 minutes"));
 }
 
-fn password_prompt(unmet: Vec<Rule>, mismatch: bool) -> PasswordPrompt {
+pub(super) fn password_prompt(unmet: Vec<Rule>, mismatch: bool) -> PasswordPrompt {
     PasswordPrompt {
         account: "ada".into(),
         policy: PasswordPolicy {
@@ -295,13 +294,23 @@ async fn a_password_that_misses_two_rules_names_both() {
         .unwrap();
     assert_eq!(a.password.expose_secret(), "Correct-Horse-7-Battery");
     assert_eq!(a.confirmation.expose_secret(), "Correct-Horse-7-Battery");
-    let message = &last_call_values(&mac.root, "--message")[0];
-    let (missing, policy) = message.split_once("Your password needs:").unwrap();
-    assert!(missing.contains("Your password is missing:"), "{message}");
-    assert!(missing.contains("at least 12 characters"), "{message}");
-    assert!(missing.contains("a number (0–9)"), "{message}");
-    assert!(!missing.contains("upper-case"), "{message}");
-    assert!(policy.contains("an upper-case letter"), "{message}");
+    // One checklist: every rule once, each marked met or not (`ui preview` screen 06).
+    let message = last_call_values(&mac.root, "--message")[0].replace("\\n", "\n");
+    assert!(
+        message.contains("Your password does not meet every rule yet."),
+        "{message}"
+    );
+    let rules: Vec<&str> = message.lines().filter(|l| l.starts_with("- ")).collect();
+    assert_eq!(
+        rules,
+        vec![
+            "- ✗ **at least 12 characters**",
+            "- ✓ an upper-case letter (A–Z)",
+            "- ✓ a lower-case letter (a–z)",
+            "- ✗ **a number (0–9)**",
+        ],
+        "{message}"
+    );
     let fields = last_call_values(&mac.root, "--textfield");
     assert_eq!(
         fields,
@@ -377,7 +386,7 @@ async fn closing_a_question_is_a_cancel_and_nobody_logged_in_is_reported() {
     assert!(matches!(err, UiError::NoConsoleUser), "{err:?}");
 }
 
-fn progress(percent: u8, text_id: &'static str, done: usize) -> Progress {
+pub(super) fn progress(percent: u8, text_id: &'static str, done: usize) -> Progress {
     let ids = ["steps.prepare", "steps.agent", "steps.identity"];
     Progress {
         percent,
@@ -399,7 +408,7 @@ fn progress(percent: u8, text_id: &'static str, done: usize) -> Progress {
 }
 
 /// Waits (bounded, only fails on a real hang) until `cond` holds.
-async fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+pub(super) async fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
     let start = Instant::now();
     while !cond() {
         assert!(
@@ -408,127 +417,6 @@ async fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
         );
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-}
-
-#[tokio::test]
-async fn the_progress_window_follows_the_command_file_until_quit() {
-    let mac = mac_with("welcome", true, None);
-    let icon = mac.root.resolve("/Library/Acme/icon.png");
-    std::fs::create_dir_all(icon.parent().unwrap()).unwrap();
-    std::fs::write(&icon, b"png").unwrap();
-    let config = UiConfig {
-        window_title: Some("ACME, Inc. IT".into()),
-        welcome_title: Some("Welcome to ACME".into()),
-        icon: Some("/Library/Acme/icon.png".into()),
-        banner_image: Some("/Library/Acme/missing-banner.png".into()),
-        ..UiConfig::default()
-    };
-    let mut ui = ui_for(&mac, config);
-    ui.progress(&progress(10, "progress.installing_agent", 1))
-        .await
-        .unwrap();
-    let root = mac.root.clone();
-    wait_for("the progress window to start", || {
-        !fake_dialog::calls(&root).is_empty()
-    })
-    .await;
-    let args = &fake_dialog::calls(&mac.root)[0].args;
-    let value = |opt: &str| {
-        args.iter()
-            .position(|a| a == opt)
-            .map(|i| args[i + 1].clone())
-    };
-    assert_eq!(value("--commandfile").as_deref(), Some(COMMAND_FILE));
-    assert_eq!(value("--title").as_deref(), Some("ACME, Inc. IT"));
-    assert!(value("--message")
-        .unwrap()
-        .starts_with("## Welcome to ACME\\n\\n"));
-    assert_eq!(value("--icon").as_deref(), Some("/Library/Acme/icon.png"));
-    assert_eq!(value("--bannerimage"), None, "a missing banner is left out");
-    assert!(args.contains(&"--blurscreen".to_owned()));
-    assert!(args.contains(&"--listitem".to_owned()));
-
-    let mode = std::fs::metadata(mac.root.resolve(COMMAND_FILE))
-        .unwrap()
-        .permissions()
-        .mode();
-    assert_eq!(mode & 0o777, 0o644);
-
-    // Give the window time to start following before the update we check.
-    ui.progress(&progress(60, "progress.binding", 2))
-        .await
-        .unwrap();
-    wait_for("the update to be read", || {
-        fake_dialog::command_lines(&root).contains(&"progress: 60".to_owned())
-    })
-    .await;
-    ui.close().await.unwrap();
-    let lines = fake_dialog::command_lines(&mac.root);
-    for expected in [
-        "progress: 60",
-        "progresstext: Linking your account to this Mac…",
-        "listitem: title: Install JumpCloud, status: success",
-        "listitem: title: Confirm who you are, status: wait",
-        "quit:",
-    ] {
-        assert!(
-            lines.contains(&expected.to_owned()),
-            "{expected} not in {lines:?}"
-        );
-    }
-    assert_eq!(lines.last().map(String::as_str), Some("quit:"));
-}
-
-#[tokio::test]
-async fn the_fake_only_follows_lines_written_after_it_started() {
-    let mac = mac_with("welcome", true, None);
-    let file = mac.root.resolve("/var/tmp/dialog.log");
-    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
-    std::fs::write(&file, "progress: 1\nquit:\n").unwrap();
-    let mut child = tokio::process::Command::new(mac.root.tool(mac::DIALOG))
-        .args(["--title", "t", "--commandfile", "/var/tmp/dialog.log"])
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let root = mac.root.clone();
-    wait_for("the fake to start", || {
-        !fake_dialog::calls(&root).is_empty()
-    })
-    .await;
-    std::fs::OpenOptions::new()
-        .append(true)
-        .open(&file)
-        .and_then(|mut f| std::io::Write::write_all(&mut f, b"progress: 2\nquit:\n"))
-        .unwrap();
-    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
-        .await
-        .expect("fake dialog quits")
-        .unwrap();
-    assert_eq!(status.code(), Some(5));
-    assert_eq!(
-        fake_dialog::command_lines(&mac.root),
-        vec!["progress: 2", "quit:"]
-    );
-}
-
-#[tokio::test]
-async fn the_fake_rejects_options_swiftdialog_does_not_have() {
-    let mac = mac_with("welcome", true, None);
-    let out = tokio::process::Command::new(mac.root.tool(mac::DIALOG))
-        .args(["--title", "x", "--titlecolour", "red"])
-        .output()
-        .await
-        .unwrap();
-    assert_eq!(out.status.code(), Some(fake_dialog::EXIT_BAD_ARGS));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--titlecolour"));
-    // The same window with real options is accepted (a message: button 1, no JSON fields).
-    let out = tokio::process::Command::new(mac.root.tool(mac::DIALOG))
-        .args(["-t", "x", "--message", "m", "--json", "--ontop"])
-        .output()
-        .await
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0));
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "{\n\n}\n");
 }
 
 #[tokio::test]
@@ -676,27 +564,6 @@ async fn overrides_branding_done_and_error_screens_reach_swiftdialog() {
     );
 }
 
-#[tokio::test]
-async fn the_fake_shows_at_the_login_window_only_when_asked() {
-    let mac = mac_with("root", true, None);
-    World::update(&mac.root, |w| w.console_user = "root".into()).unwrap();
-    let run = |extra: &'static [&'static str]| {
-        let dialog = mac.root.tool(mac::DIALOG);
-        async move {
-            tokio::process::Command::new(dialog)
-                .args(["--title", "t"])
-                .args(extra)
-                .output()
-                .await
-                .unwrap()
-                .status
-                .code()
-        }
-    };
-    assert_eq!(run(&[]).await, Some(1));
-    assert_eq!(run(&["--loginwindow"]).await, Some(0));
-}
-
 #[test]
 fn the_demo_script_fixture_loads() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ui/demo-script.json");
@@ -706,18 +573,6 @@ fn the_demo_script_fixture_loads() {
     assert!(script.passwords[2].confirmation.is_none());
     let err = prestage::ui::scripted::Script::load(Path::new("/nonexistent.json")).unwrap_err();
     assert!(err.to_string().contains("/nonexistent.json"));
-}
-
-#[tokio::test]
-async fn a_dropped_ui_still_tells_its_window_to_quit() {
-    let mac = mac_with("welcome", true, None);
-    let mut ui = ui_for(&mac, UiConfig::default());
-    ui.progress(&progress(10, "progress.preflight", 0))
-        .await
-        .unwrap();
-    drop(ui);
-    let text = std::fs::read_to_string(mac.root.resolve(COMMAND_FILE)).unwrap();
-    assert!(text.ends_with("quit:\n"), "{text}");
 }
 
 /// Reads answers from this process's stdin (run by hand:
@@ -745,68 +600,6 @@ async fn terminal_reads_answers_from_stdin() {
     ui.done("ada").await.unwrap();
 }
 
-/// SPEC §6: the command file is created by prestage and owned by root (here: by us), readable by
-/// the user and never world-writable, even when someone planted a file or a symlink at its path
-/// in the world-writable `/var/tmp` beforehand.
-#[tokio::test]
-async fn the_command_file_is_made_afresh_never_reused() {
-    use std::os::unix::fs::MetadataExt;
-    let mac = mac_with("welcome", true, None);
-    let path = mac.root.resolve(COMMAND_FILE);
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    let me = {
-        let probe = path.with_extension("probe");
-        std::fs::write(&probe, b"").unwrap();
-        let uid = std::fs::metadata(&probe).unwrap().uid();
-        std::fs::remove_file(&probe).unwrap();
-        uid
-    };
-
-    // A planted regular file: someone else's (when we may give it away), writable by all.
-    std::fs::write(&path, b"message: planted\n").unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).unwrap();
-    let chowned = std::os::unix::fs::chown(&path, Some(4242), Some(4242)).is_ok();
-    let planted_ino = std::fs::metadata(&path).unwrap().ino();
-    // Keep the planted inode alive so a new file cannot reuse its number.
-    let _keep = std::fs::File::open(&path).unwrap();
-
-    let mut ui = ui_for(&mac, UiConfig::default());
-    ui.progress(&progress(10, "progress.installing_agent", 1))
-        .await
-        .unwrap();
-    let meta = std::fs::symlink_metadata(&path).unwrap();
-    assert!(meta.file_type().is_file());
-    assert_ne!(meta.ino(), planted_ino, "the planted file was reused");
-    assert_eq!(
-        meta.uid(),
-        me,
-        "owned by prestage (chowned the plant: {chowned})"
-    );
-    assert_eq!(
-        meta.mode() & 0o777,
-        0o644,
-        "readable by the user, writable only by us"
-    );
-    let text = std::fs::read_to_string(&path).unwrap();
-    assert!(!text.contains("planted"), "{text}");
-    ui.close().await.unwrap();
-
-    // A planted symlink is replaced, its target left alone.
-    let target = mac.root.resolve("/var/tmp/target");
-    std::fs::write(&target, b"keep").unwrap();
-    std::fs::remove_file(&path).unwrap();
-    std::os::unix::fs::symlink(&target, &path).unwrap();
-    let mut ui = ui_for(&mac, UiConfig::default());
-    ui.progress(&progress(10, "progress.installing_agent", 1))
-        .await
-        .unwrap();
-    let meta = std::fs::symlink_metadata(&path).unwrap();
-    assert!(meta.file_type().is_file(), "still a symlink");
-    assert_eq!(meta.mode() & 0o777, 0o644);
-    assert_eq!(std::fs::read(&target).unwrap(), b"keep");
-    ui.close().await.unwrap();
-}
-
 /// `UI.Icon` and `UI.BannerImage` may be a path, a URL or an SF Symbol (README, swiftDialog
 /// wiki "Icons"): only a path can be checked for existence; the others reach swiftDialog.
 #[tokio::test]
@@ -827,7 +620,7 @@ async fn icons_given_as_url_or_sf_symbol_reach_swiftdialog() {
         last_call_values(&mac.root, "--bannerimage"),
         vec!["https://example.com/banner.png"]
     );
-    // A path that is not there is still left out (swiftDialog would quit with 201).
+    // A path that is not there is still left out (swiftDialog would show its default icon).
     let config = UiConfig {
         icon: Some("/Library/Acme/missing.png".into()),
         ..UiConfig::default()
@@ -835,4 +628,16 @@ async fn icons_given_as_url_or_sf_symbol_reach_swiftdialog() {
     let mut ui = ui_for(&mac, config);
     ui.done("ada").await.unwrap();
     assert!(last_call_values(&mac.root, "--icon").is_empty());
+    // An app bundle is a folder: swiftDialog shows the app's icon (`IconView.swift`).
+    std::fs::create_dir_all(mac.root.resolve("/Applications/Self Service.app/Contents")).unwrap();
+    let config = UiConfig {
+        icon: Some("/Applications/Self Service.app".into()),
+        ..UiConfig::default()
+    };
+    let mut ui = ui_for(&mac, config);
+    ui.done("ada").await.unwrap();
+    assert_eq!(
+        last_call_values(&mac.root, "--icon"),
+        vec!["/Applications/Self Service.app"]
+    );
 }

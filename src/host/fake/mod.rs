@@ -44,6 +44,9 @@ pub fn run(tool_path: &Path, args: &[String]) -> i32 {
     if let Some(root) = root_of(tool_path, mac::DIALOG) {
         return crate::ui::fake_dialog::run(&root, args);
     }
+    if let Some(root) = root_of(tool_path, mac::DIALOG_APP_BINARY) {
+        return crate::ui::fake_dialog::run_app(&root, args);
+    }
     eprintln!(
         "prestage-fake: {} is not a faked tool under a simulated Mac (no .fakemac folder)",
         tool_path.display()
@@ -185,18 +188,52 @@ pub fn install_fake_tools(root: &Root, exe: &Path) -> Result<(), WorldError> {
     World::update(root, |_| ())
 }
 
-/// Installs the fake swiftDialog launcher at `/usr/local/bin/dialog` under `root` (a Mac that
-/// already has swiftDialog): a link to the shim, written for `exe` if it is not there yet.
-pub fn install_fake_dialog(root: &Root, exe: &Path) -> Result<PathBuf, WorldError> {
+/// The swiftDialog version a fake Mac has unless a test says otherwise: the newest stable
+/// release at the time of the source audit (tag v3.0.1).
+pub const FAKE_DIALOG_VERSION: &str = "3.0.1";
+
+/// Installs swiftDialog `version` on the fake Mac, as its package does: the launcher
+/// `/usr/local/bin/dialog` and the app's binary (both links to the shim, written for `exe` if
+/// it is not there yet), and the app's `Info.plist`. The plist carries what a real one does
+/// for prestage: `CFBundleShortVersionString` (e.g. `3.0.1`), `CFBundleVersion` (the build),
+/// `CFBundleIdentifier` `au.csiro.dialog` and `LSMinimumSystemVersion`, which swiftDialog takes
+/// from its deployment target: 15.0 for 3.x, 12.0 for 2.5.x (`dialog.xcodeproj/project.pbxproj`,
+/// `dialog/Info.plist`; swiftDialog source audit row 1).
+pub fn install_swiftdialog(root: &Root, exe: &Path, version: &str) -> Result<(), WorldError> {
     let shim = root.resolve(SHIM);
     let shim = if shim.is_file() {
         shim
     } else {
         write_shim(root, exe)?
     };
-    let dialog = root.tool(mac::DIALOG);
-    link(&dialog, &shim)?;
-    Ok(dialog)
+    link(&root.tool(mac::DIALOG), &shim)?;
+    link(&root.resolve(mac::DIALOG_APP_BINARY), &shim)?;
+    let major = version
+        .split('.')
+        .next()
+        .and_then(|m| m.parse::<u32>().ok());
+    let minimum = if major.is_some_and(|major| major >= 3) {
+        "15.0"
+    } else {
+        "12.0"
+    };
+    let mut info = plist::Dictionary::new();
+    info.insert("CFBundleIdentifier".into(), "au.csiro.dialog".into());
+    info.insert("CFBundleName".into(), "Dialog".into());
+    info.insert("CFBundleShortVersionString".into(), version.into());
+    info.insert("CFBundleVersion".into(), "4805".into());
+    info.insert("LSMinimumSystemVersion".into(), minimum.into());
+    let path = root.resolve(mac::DIALOG_INFO_PLIST);
+    plist::Value::Dictionary(info)
+        .to_file_xml(&path)
+        .map_err(|e| io(&path)(std::io::Error::other(e)))
+}
+
+/// Installs the fake swiftDialog ([`FAKE_DIALOG_VERSION`]) for tests whose Mac already has it.
+/// Returns the launcher's path.
+pub fn install_fake_dialog(root: &Root, exe: &Path) -> Result<PathBuf, WorldError> {
+    install_swiftdialog(root, exe, FAKE_DIALOG_VERSION)?;
+    Ok(root.tool(mac::DIALOG))
 }
 
 /// The shim every fake tool path links to.

@@ -447,6 +447,13 @@ pub(super) fn installer(root: &Root, args: &[String]) -> Outcome {
             ..Reply::default()
         });
     };
+    // A real install takes its time: JumpCloud's agent installer waits up to about five
+    // minutes for Full Disk Access when no PPPC profile grants it (REFERENCE, JumpCloud's
+    // `install_agent_and_serviceaccount.sh` lines 193-202). Tests set how long.
+    let delay = World::load(root)?.behaviour().install_delay_ms;
+    if delay > 0 && package.identifier == AGENT_PACKAGE_ID {
+        std::thread::sleep(Duration::from_millis(delay));
+    }
     if package.identifier == AGENT_PACKAGE_ID {
         super::realmac::agent_installer_reads_creds(root)?;
         if let Some(reply) = super::realmac::agent_installer_waits_for_fda(root, display_name(pkg))?
@@ -475,9 +482,9 @@ pub(super) fn installer(root: &Root, args: &[String]) -> Outcome {
         });
     }
     if package.identifier == DIALOG_PACKAGE_ID {
-        // swiftDialog's package installs the `dialog` launcher: the fake one runs through the
-        // same shim as every fake tool.
-        super::link(&root.tool(mac::DIALOG), &root.resolve(super::SHIM))?;
+        // swiftDialog's package installs the app (with its Info.plist and version) and the
+        // `dialog` launcher, running through the same shim as every fake tool.
+        super::install_swiftdialog(root, std::path::Path::new(""), &package.version)?;
     }
     Ok(Reply::ok(format!(
         "installer: Package name is {}\ninstaller: Installing at base path /\ninstaller: The install was successful.\n",

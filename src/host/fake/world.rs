@@ -379,6 +379,8 @@ pub struct Behaviour {
     pub sntp_unreachable: bool,
     /// When set, `installer` fails with this `installer: Error - ...` text.
     pub install_error: Option<String>,
+    /// How long `installer` takes to install the JumpCloud agent's package (milliseconds).
+    pub install_delay_ms: u64,
     /// When set, `launchctl bootstrap system` of prestage's daemon fails with launchd's
     /// `Bootstrap failed: 5: Input/output error`, as right after a bootout of the old job.
     pub bootstrap_fails: bool,
@@ -422,6 +424,7 @@ impl Default for Behaviour {
             logged_out_at_ms: None,
             sntp_unreachable: false,
             install_error: None,
+            install_delay_ms: 0,
             bootstrap_fails: false,
             logout_ignored_once: false,
             logout_never_works: false,

@@ -90,6 +90,32 @@ where
     }
 }
 
+/// Hands `L` the events that happen outside every span, and nothing else (no span, no event
+/// inside one): what the unified-log layer can take.
+///
+/// tracing-oslog 0.3.0 looks up the current span of each event it gets and panics when that
+/// span is not one it saw opened (`OsLogger::on_event`: `ctx.span(..).expect("invalid span, this
+/// shouldn't happen")`; Absolucy/tracing-oslog#20, open). Behind its own level filter it never
+/// sees the debug spans that h2 opens around its warnings with `-vv`, yet `Context::current_span`
+/// still names them (tokio-rs/tracing#2396), and the release build aborts on a panic. prestage
+/// opens no span of its own, so none of its lines is lost; a dependency's warning inside its
+/// spans still reaches the file log and stderr.
+#[cfg(any(target_os = "macos", test))]
+struct OutsideSpans<L>(L);
+
+#[cfg(any(target_os = "macos", test))]
+impl<S, L> Layer<S> for OutsideSpans<L>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    L: Layer<S>,
+{
+    fn on_event(&self, event: &tracing::Event<'_>, ctx: tracing_subscriber::layer::Context<'_, S>) {
+        if ctx.current_span().id().is_none() {
+            self.0.on_event(event, ctx);
+        }
+    }
+}
+
 /// Installs the global subscriber. Returns a note when the file log could not be opened (the
 /// caller prints it; logging still goes to stderr).
 pub fn init(opts: &LogOptions) -> Option<String> {
@@ -134,7 +160,7 @@ pub fn init(opts: &LogOptions) -> Option<String> {
     }
     #[cfg(target_os = "macos")]
     layers.push(
-        tracing_oslog::OsLogger::new(mac::LABEL, "default")
+        OutsideSpans(tracing_oslog::OsLogger::new(mac::LABEL, "default"))
             .with_filter(LevelFilter::INFO)
             .boxed(),
     );
@@ -150,4 +176,67 @@ pub fn init(opts: &LogOptions) -> Option<String> {
         .with(env)
         .try_init();
     note
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use tracing_subscriber::layer::Context;
+    use tracing_subscriber::registry::LookupSpan;
+
+    use super::*;
+
+    /// What tracing-oslog 0.3.0's `OsLogger::on_event` does with an event's span (src/logger.rs:
+    /// `if let Some(parent_id) = ctx.current_span().id() { let span = ctx.span(parent_id)
+    /// .expect("invalid span, this shouldn't happen"); ... }`), counting what it would log.
+    struct LikeOsLogger(Arc<AtomicUsize>);
+
+    impl<S> Layer<S> for LikeOsLogger
+    where
+        S: tracing::Subscriber + for<'a> LookupSpan<'a>,
+    {
+        fn on_event(&self, _event: &tracing::Event<'_>, ctx: Context<'_, S>) {
+            if let Some(parent_id) = ctx.current_span().id() {
+                let _span = ctx
+                    .span(parent_id)
+                    .expect("invalid span, this shouldn't happen");
+            }
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// A warning inside a debug span, as h2 logs one, with a debug layer beside the unified log
+    /// (as with `-vv`) so that the span exists; then a line outside any span.
+    fn log_like_h2<L>(unified_log: L)
+    where
+        L: Layer<tracing_subscriber::Registry> + Send + Sync + 'static,
+    {
+        let debug_layer = tracing_subscriber::fmt::layer()
+            .with_writer(std::io::sink)
+            .with_filter(LevelFilter::DEBUG);
+        let subscriber = tracing_subscriber::registry()
+            .with(unified_log.with_filter(LevelFilter::INFO))
+            .with(debug_layer);
+        tracing::subscriber::with_default(subscriber, || {
+            let span = tracing::debug_span!("Connection", peer = "client");
+            span.in_scope(|| tracing::warn!("recv PING ack that we never sent"));
+            tracing::info!("enrollment finished");
+        });
+    }
+
+    #[test]
+    fn the_unified_log_gets_lines_outside_spans_and_never_a_span_it_did_not_see() {
+        let logged = Arc::new(AtomicUsize::new(0));
+        log_like_h2(OutsideSpans(LikeOsLogger(Arc::clone(&logged))));
+        assert_eq!(logged.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn the_unified_log_layer_alone_panics_on_a_warning_inside_a_span_it_did_not_see() {
+        let logged = Arc::new(AtomicUsize::new(0));
+        let layer = LikeOsLogger(Arc::clone(&logged));
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| log_like_h2(layer)));
+        assert!(outcome.is_err(), "expected the panic OutsideSpans prevents");
+    }
 }

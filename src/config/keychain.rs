@@ -3,7 +3,8 @@
 //! On a Mac (`SystemKeychain`, compiled on macOS only) the secret is a generic password whose
 //! *service* is the configured name, in `/Library/Keychains/System.keychain`; a JumpCloud
 //! command writes it there (for example `security add-generic-password -s <service> -a prestage
-//! -w <key> /Library/Keychains/System.keychain`) and prestage deletes it when enrollment is done.
+//! -T /usr/local/libexec/prestage/prestage -w <key> /Library/Keychains/System.keychain`, where
+//! `-T` puts prestage in the item's access list) and prestage deletes it when enrollment is done.
 //!
 //! The daemon uses [`system`]. Tests, the simulator and `prestage demo` wire in a simulation
 //! instead (`host::fake::keychain::FakeKeychain`, only compiled with the `sim` feature): the
@@ -88,6 +89,25 @@ impl SystemKeychain {
     /// `errSecItemNotFound` (Security framework, SecBase.h).
     const NOT_FOUND: i32 = -25300;
 
+    /// Keeps the Security framework from asking anyone anything until the guard is dropped.
+    /// Reading an item whose access list lacks prestage otherwise prompts ("the user is prompted
+    /// before access is allowed", Apple's SecKeychainFindGenericPassword reference), which a
+    /// daemon cannot answer; with interaction off the call fails at once with
+    /// `errSecInteractionNotAllowed` ("functions that normally display a user interface will
+    /// instead return an error", SecKeychainSetUserInteractionAllowed), which the engine
+    /// reports with the fix. Process-wide: the guard turns interaction back on when dropped.
+    fn no_prompt(
+        service: &str,
+    ) -> Result<security_framework::os::macos::keychain::KeychainUserInteractionLock, KeychainError>
+    {
+        security_framework::os::macos::keychain::SecKeychain::disable_user_interaction().map_err(
+            |e| KeychainError::System {
+                service: service.to_owned(),
+                code: e.code(),
+            },
+        )
+    }
+
     fn find(
         service: &str,
     ) -> Result<
@@ -104,7 +124,9 @@ impl SystemKeychain {
             code: e.code(),
         };
         let keychain = SecKeychain::open(Self::PATH).map_err(err)?;
-        // An empty account name matches any account.
+        // An empty account name matches any account: SecKeychainFindGenericPassword only adds
+        // the account to its query `if (accountName && accountNameLength)` (Apple's Security
+        // source, libsecurity_keychain/lib/SecKeychain.cpp).
         match find_generic_password(Some(std::slice::from_ref(&keychain)), service, "") {
             Ok(found) => Ok(Some(found)),
             Err(e) if e.code() == Self::NOT_FOUND => Ok(None),
@@ -116,6 +138,7 @@ impl SystemKeychain {
 #[cfg(target_os = "macos")]
 impl Keychain for SystemKeychain {
     fn read(&self, service: &str) -> Result<Option<SecretString>, KeychainError> {
+        let _no_prompt = Self::no_prompt(service)?;
         let Some((password, _item)) = Self::find(service)? else {
             return Ok(None);
         };
@@ -130,6 +153,7 @@ impl Keychain for SystemKeychain {
         // `SecKeychainItem::delete` does not report `SecKeychainItemDelete`'s status, and
         // `find` returns one item of possibly several (other account names): delete until
         // none is found, and treat one that survives as an error.
+        let _no_prompt = Self::no_prompt(service)?;
         for _ in 0..16 {
             match Self::find(service)? {
                 Some((_password, item)) => item.delete(),

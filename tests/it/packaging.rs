@@ -30,6 +30,8 @@ const SCRIPTS: &[&str] = &[
     "packaging/uninstall.sh",
     "packaging/scripts/preinstall",
     "packaging/scripts/postinstall",
+    ".ci/run",
+    ".ci/mac-check",
 ];
 
 fn repo() -> PathBuf {

@@ -685,14 +685,7 @@ mod tests {
         let root = crate::paths::Root::new(dir.path());
         let path = root.resolve("/Users/ada/Library/Preferences/.GlobalPreferences.plist");
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        rustix::fs::mknodat(
-            rustix::fs::CWD,
-            &path,
-            rustix::fs::FileType::Fifo,
-            rustix::fs::Mode::from_raw_mode(0o600),
-            0,
-        )
-        .unwrap();
+        crate::host::untrusted::make_fifo(&path);
         // Returns (without the file's languages) instead of blocking on the FIFO.
         let langs = user_languages(&root, "ada").await;
         assert!(langs.iter().all(|l| !l.starts_with("fr")), "{langs:?}");

@@ -117,20 +117,21 @@ enum Planted {
     Huge,
 }
 
+fn make_fifo(path: &Path) {
+    let status = std::process::Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .expect("run mkfifo");
+    assert!(status.success(), "mkfifo {}", path.display());
+}
+
 fn plant(s: &Scenario, what: Planted) {
     let path = s
         .root
         .resolve("/Users/welcome/Library/Preferences/.GlobalPreferences.plist");
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     match what {
-        Planted::Fifo => rustix::fs::mknodat(
-            rustix::fs::CWD,
-            &path,
-            rustix::fs::FileType::Fifo,
-            rustix::fs::Mode::from_raw_mode(0o644),
-            0,
-        )
-        .unwrap(),
+        Planted::Fifo => make_fifo(&path),
         Planted::LinkToDevZero => std::os::unix::fs::symlink("/dev/zero", &path).unwrap(),
         Planted::Huge => std::fs::File::create(&path)
             .unwrap()

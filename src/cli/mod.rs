@@ -29,6 +29,11 @@ pub struct Cli {
     /// Use this configuration instead of the managed and local ones (run, demo, ui preview).
     #[arg(long, value_name = "FILE", global = true)]
     pub config: Option<PathBuf>,
+    /// `run` reads the API key from the simulated Mac's keychain (`<root>/.fakemac/keychain.json`)
+    /// instead of the System keychain: the wiring tests use (builds with the `sim` feature only).
+    #[cfg(feature = "sim")]
+    #[arg(long, global = true, hide = true)]
+    pub simulated_keychain: bool,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -253,6 +258,13 @@ fn dispatch(cli: Cli) -> Result<u8, CliError> {
                 eprintln!("warning: {note}");
             }
             let rt = runtime()?;
+            #[cfg(feature = "sim")]
+            let keychain: Box<dyn crate::config::keychain::Keychain> = if cli.simulated_keychain {
+                Box::new(crate::host::fake::keychain::FakeKeychain::for_root(&root))
+            } else {
+                crate::config::keychain::system()
+            };
+            #[cfg(not(feature = "sim"))]
             let keychain = crate::config::keychain::system();
             rt.block_on(run(root, config, keychain))
         }

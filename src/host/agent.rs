@@ -206,6 +206,20 @@ impl AgentFiles {
     /// same script). `true` when there was one to remove.
     pub fn remove_service_account_creds(&self) -> Result<bool, AgentError> {
         let path = self.root.resolve(mac::JC_SECURETOKEN_CREDS);
+        // A writer killed between writing its temporary file and the rename leaves the
+        // password in `.JumpCloud-SecureToken-Creds.<pid>.tmp`: those go too.
+        if let Some(dir) = path.parent() {
+            if let Ok(entries) = fs::read_dir(dir) {
+                for entry in entries.flatten() {
+                    let name = entry.file_name();
+                    let name = name.to_string_lossy();
+                    if name.starts_with(".JumpCloud-SecureToken-Creds.") && name.ends_with(".tmp") {
+                        let leftover = entry.path();
+                        fs::remove_file(&leftover).map_err(io(&leftover))?;
+                    }
+                }
+            }
+        }
         match fs::remove_file(&path) {
             Ok(()) => Ok(true),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),

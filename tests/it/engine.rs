@@ -111,7 +111,7 @@ pub(super) fn clean_script(s: &Scenario) -> Script {
 
 pub(super) fn spawn(s: &Scenario) -> Child {
     Command::new(EXE)
-        .args(["run", "--root"])
+        .args(["run", "--simulated-keychain", "--root"])
         .arg(s.root_dir())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

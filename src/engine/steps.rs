@@ -274,6 +274,9 @@ async fn install_agent(e: &mut Engine) -> Result<(), StepError> {
     e.record("effect", "agent package installed", |s| {
         s.agent_installed = true;
     })?;
+    if pkg.starts_with(crate::host::staging::STAGING_DIR) {
+        crate::host::staging::remove(&e.root, &pkg);
+    }
     Ok(())
 }
 
@@ -300,7 +303,13 @@ async fn agent_package(e: &mut Engine) -> Result<PathBuf, StepError> {
                 ),
             ));
         }
-        return Ok(path.clone());
+        // Checked and installed as a copy in the root-only state directory: the admin's
+        // folder may be one other users can write to.
+        return crate::host::staging::stage(&e.root, path, "jumpcloud-agent.pkg")
+            .await
+            .map_err(|err| {
+                StepError::permanent("error.agent_install", format!("Agent.PackagePath: {err}"))
+            });
     }
     let mac_dest = PathBuf::from(mac::AGENT_PACKAGE);
     let dest = e.root.resolve(&mac_dest);

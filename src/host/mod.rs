@@ -9,6 +9,7 @@ pub mod agent;
 pub mod fake;
 mod filevault;
 pub mod mac;
+pub mod staging;
 pub mod untrusted;
 
 use std::path::Path;

@@ -368,15 +368,16 @@ async fn active_user_is_not_asked_for_a_password() {
         .iter()
         .any(|c| c.args.iter().any(|a| a.contains("name=password"))));
     assert_eq!(successful_binds(&s), 1);
-    // Agent.PackagePath goes to pkgutil and installer as written, not rewritten under --root
-    // (SPEC §1).
+    // Agent.PackagePath is copied into the root-only state directory first; that copy (its
+    // macOS path, not rewritten under --root: SPEC §1) is what pkgutil checks and installer
+    // installs, so a package in a folder others can write cannot be swapped in between.
     let pkg_args: Vec<Vec<String>> = world::calls(&s.root)
         .unwrap()
         .into_iter()
         .filter(|c| c.tool == mac::PKGUTIL || c.tool == mac::INSTALLER)
         .map(|c| c.args)
         .collect();
-    let pkg = prestage::demo::DEMO_AGENT_PACKAGE;
+    let pkg = "/var/db/prestage/staged/jumpcloud-agent.pkg";
     assert_eq!(
         pkg_args,
         [
@@ -384,6 +385,9 @@ async fn active_user_is_not_asked_for_a_password() {
             vec!["-pkg", pkg, "-target", "/"]
         ]
     );
+    // The copy is gone once installed; the admin's package is untouched.
+    assert!(!s.root.resolve(pkg).exists());
+    assert!(s.root.resolve(prestage::demo::DEMO_AGENT_PACKAGE).exists());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

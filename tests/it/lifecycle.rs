@@ -311,3 +311,61 @@ async fn a_step_that_keeps_failing_stops_after_its_patience() {
         "the hint names what to check: {message}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_package_in_a_world_writable_folder_is_copied_checked_and_installed_from_the_state_dir() {
+    use std::os::unix::fs::PermissionsExt;
+    let mut s = Scenario::new(
+        ScenarioOptions {
+            kind: EmployeeKind::Active,
+            bootout_kills_caller: false,
+            ..ScenarioOptions::default()
+        },
+        Path::new(FAKES),
+    )
+    .await
+    .unwrap();
+    // The MDM dropped the agent package in /Users/Shared (1777: anyone may replace it).
+    let shared = s.root.resolve("/Users/Shared");
+    std::fs::create_dir_all(&shared).unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    std::fs::rename(
+        s.root.resolve(prestage::demo::DEMO_AGENT_PACKAGE),
+        shared.join("jumpcloud-agent.pkg"),
+    )
+    .unwrap();
+    let mut agent = s.config["Agent"].as_dictionary().unwrap().clone();
+    agent.insert(
+        "PackagePath".into(),
+        "/Users/Shared/jumpcloud-agent.pkg".into(),
+    );
+    s.config.insert("Agent".into(), agent.into());
+    prestage::demo::write_plist(
+        &s.root.resolve(prestage::paths::mac::LOCAL_CONFIG),
+        &s.config,
+    )
+    .unwrap();
+    let engine = s.engine(s.scripted_ui(s.demo_script()).unwrap()).unwrap();
+    let outcome = tokio::time::timeout(Duration::from_secs(60), engine.run(std::future::pending()))
+        .await
+        .expect("the run hung");
+    assert_eq!(outcome, Outcome::Done);
+    let calls = prestage::host::fake::world::calls(&s.root).unwrap();
+    let staged = "/var/db/prestage/staged/jumpcloud-agent.pkg";
+    let check = calls
+        .iter()
+        .find(|c| c.tool == prestage::paths::mac::PKGUTIL)
+        .expect("checked");
+    let install = calls
+        .iter()
+        .find(|c| c.tool == prestage::paths::mac::INSTALLER)
+        .expect("installed");
+    assert_eq!(check.args, ["--check-signature", staged]);
+    assert_eq!(install.args, ["-pkg", staged, "-target", "/"]);
+    assert!(
+        !calls
+            .iter()
+            .any(|c| c.args.iter().any(|a| a.starts_with("/Users/Shared"))),
+        "the shared path is never given to a tool"
+    );
+}

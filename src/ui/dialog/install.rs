@@ -135,6 +135,15 @@ pub async fn ensure(root: &Root, ui: &UiConfig, host: &dyn Host) -> Result<(), U
             ),
         });
     }
+    // Checked and installed as a copy in the root-only state directory: the admin's folder may
+    // be one other users can write to.
+    let admin_pkg = pkg;
+    let pkg = crate::host::staging::stage(root, &admin_pkg, "swiftDialog.pkg")
+        .await
+        .map_err(|e| UiError::DialogMissing {
+            path: path.clone(),
+            hint: format!("UI.DialogPackagePath: {e}"),
+        })?;
     let sig = host
         .package_signature(&pkg)
         .await
@@ -164,6 +173,7 @@ pub async fn ensure(root: &Root, ui: &UiConfig, host: &dyn Host) -> Result<(), U
             path: path.clone(),
             hint: format!("installing {} failed: {e}", pkg.display()),
         })?;
+    crate::host::staging::remove(root, &pkg);
     let after = installed(root, &ui.dialog_path);
     if after.usable() {
         return Ok(());
@@ -174,7 +184,7 @@ pub async fn ensure(root: &Root, ui: &UiConfig, host: &dyn Host) -> Result<(), U
             hint: format!(
                 "UI.DialogPackagePath {} installed it: ship swiftDialog 2.5.0 or later there \
                  ({WHICH_SWIFTDIALOG})",
-                pkg.display()
+                admin_pkg.display()
             ),
         },
         other => UiError::DialogMissing {

@@ -22,6 +22,7 @@ pub fn connector(host: Arc<dyn Host>, config: &Config) -> Connect {
             options.org_id.clone_from(&creds.org_id);
         }
         options.clock_sync = Some(clock.clone());
+        options.admin_fallback = Some(Arc::clone(&creds.fallback_flag));
         let mut system_key = None;
         if let Some((key, pem)) = &creds.system {
             if creds.admin_fallback && creds.api_key.is_some() {

@@ -45,6 +45,9 @@ pub struct Credentials {
     pub system: Option<(String, SecretString)>,
     /// System context refused earlier in this enrollment: use the admin key for system calls.
     pub admin_fallback: bool,
+    /// The same decision, shared with every client built: a client that falls back sets it,
+    /// and the engine persists it ([`Engine::record`]). One owner, one flag.
+    pub fallback_flag: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// Builds a JumpCloud client for the current credentials.
@@ -324,6 +327,9 @@ pub struct Engine {
     /// The current client and the credentials it was built for.
     directory: Option<(Arc<dyn Directory>, BuiltFor)>,
     observer: Option<Observer>,
+    /// "System calls go with the admin key", shared with every JumpCloud client the engine
+    /// builds; persisted as `state.admin_fallback`.
+    fallback_flag: Arc<std::sync::atomic::AtomicBool>,
     /// Whether the progress window was opened by this process.
     pub(crate) window_open: bool,
 }
@@ -358,6 +364,7 @@ impl Engine {
             event: if state.runs == 1 { "start" } else { "restart" }.into(),
             detail: format!("run {}", state.runs),
         })?;
+        let fallback_flag = Arc::new(std::sync::atomic::AtomicBool::new(state.admin_fallback));
         Ok(Self {
             agent: AgentFiles::new(root.clone()),
             root,
@@ -371,6 +378,7 @@ impl Engine {
             timing: Timing::default(),
             api_key: None,
             directory: None,
+            fallback_flag,
             observer: None,
             window_open: false,
         })
@@ -425,8 +433,25 @@ impl Engine {
         f: impl FnOnce(&mut State),
     ) -> Result<(), StepError> {
         f(&mut self.state);
+        self.sync_fallback()?;
         self.save()?;
         self.journal(event, detail)
+    }
+
+    /// Takes into the state a fallback to the admin key that a client decided on its own (a
+    /// system call got 401 while the API key works), so it is persisted with the next save
+    /// and a restart starts with it; and the other way round for a decision the engine made.
+    fn sync_fallback(&mut self) -> Result<(), StepError> {
+        use std::sync::atomic::Ordering;
+        if self.state.admin_fallback {
+            self.fallback_flag.store(true, Ordering::Relaxed);
+        } else if self.fallback_flag.load(Ordering::Relaxed) {
+            info!("system context is refused: the admin key is used for system calls from now on (persisted)");
+            self.state.admin_fallback = true;
+            self.save()?;
+            self.journal("effect", "admin fallback")?;
+        }
+        Ok(())
     }
 
     /// The JumpCloud client for the current credentials (rebuilt when the API key or the
@@ -470,6 +495,7 @@ impl Engine {
             org_id,
             system,
             admin_fallback: fallback,
+            fallback_flag: Arc::clone(&self.fallback_flag),
         };
         let dir = (self.connect)(&creds)?;
         self.directory = Some((Arc::clone(&dir), built_for));
@@ -585,6 +611,7 @@ impl Engine {
         }
         record.attempts += 1;
         self.state.attempts += 1;
+        self.sync_fallback()?;
         self.save()?;
         self.journal("begin", format!("attempt {}", self.state.attempts))?;
         if first || self.state.attempts == 1 {
@@ -611,6 +638,7 @@ impl Engine {
         {
             self.state.last_error = None;
         }
+        self.sync_fallback()?;
         self.save()?;
         self.journal("done", format!("{step} finished"))?;
         let took = Duration::from_millis(now.saturating_sub(started));

@@ -79,6 +79,11 @@ pub struct ClientOptions {
     /// Configuration key of each group id the client may be asked about, so a 404 names it
     /// (`EnrollmentGroupID 5f… does not exist in this organisation: check EnrollmentGroupID`).
     pub group_keys: BTreeMap<String, &'static str>,
+    /// The decision "system calls go with the admin key" (system context refused), shared with
+    /// the owner of the enrollment's state: true when it was taken earlier (so no signed
+    /// attempt, no second 401 and no `sntp` after a restart), set by the client when it takes
+    /// it. Each client has its own when `None`.
+    pub admin_fallback: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
 
 impl std::fmt::Debug for ClientOptions {
@@ -92,6 +97,7 @@ impl std::fmt::Debug for ClientOptions {
             .field("clock_sync", &self.clock_sync.is_some())
             .field("timeouts", &self.timeouts)
             .field("group_keys", &self.group_keys)
+            .field("admin_fallback", &self.admin_fallback)
             .finish()
     }
 }
@@ -108,6 +114,7 @@ impl ClientOptions {
             clock_sync: None,
             timeouts: Timeouts::default(),
             group_keys: BTreeMap::new(),
+            admin_fallback: None,
         }
     }
 

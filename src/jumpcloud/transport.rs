@@ -199,8 +199,9 @@ struct Inner {
     state: RwLock<State>,
     /// One clock sync per client (SPEC §5: "one sntp").
     clock_synced: AtomicBool,
-    /// System calls go with the admin key from now on.
-    admin_fallback: AtomicBool,
+    /// System calls go with the admin key from now on (shared with the engine, which
+    /// persists it: [`super::ClientOptions::admin_fallback`]).
+    admin_fallback: Arc<AtomicBool>,
     requests: AtomicU64,
     per_call: Mutex<BTreeMap<&'static str, u64>>,
     /// No request before this instant: the end of the last `Retry-After` window.
@@ -275,7 +276,7 @@ impl Client {
                     system_key,
                 }),
                 clock_synced: AtomicBool::new(false),
-                admin_fallback: AtomicBool::new(false),
+                admin_fallback: options.admin_fallback.unwrap_or_default(),
                 requests: AtomicU64::new(0),
                 per_call: Mutex::new(BTreeMap::new()),
                 not_before: Mutex::new(None),

@@ -751,7 +751,7 @@ fn assert_exactly_once(s: &Scenario, outputs: &[RunResult]) {
 }
 
 /// A script that answers every question right, enough times for any number of restarts.
-fn repeating_script(s: &Scenario, times: usize) -> Script {
+pub(super) fn repeating_script(s: &Scenario, times: usize) -> Script {
     let one = clean_script(s);
     Script {
         identities: std::iter::repeat_n(one.identities[0].clone(), times).collect(),

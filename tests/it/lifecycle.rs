@@ -369,3 +369,64 @@ async fn a_package_in_a_world_writable_folder_is_copied_checked_and_installed_fr
         "the shared path is never given to a tool"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_key_fallback_is_decided_once_and_survives_kills() {
+    use super::engine::{options, repeating_script, run_with_kills, scenario};
+    // A Mac that may not use system context (ADE, SPEC §5), with a plain APIKey: the client
+    // falls back by itself on the first 401 (after one sntp). The decision is persisted, so
+    // the restarts after each kill go straight to the admin key: one sntp in all, and no
+    // system-context signature after the decision.
+    let s = scenario(options(EmployeeKind::Pending)).await;
+    s.tenant.set_faults(prestage::sim::Faults {
+        system_context_disabled: true,
+        ..prestage::sim::Faults::default()
+    });
+    s.write_dialog_script(&repeating_script(&s, 10)).unwrap();
+    let mut killed_in: Vec<Step> = Vec::new();
+    let (kills, outputs) = run_with_kills(
+        &s,
+        |journal, _| {
+            let Some(step) = journal
+                .iter()
+                .rev()
+                .find(|e| e.event == "begin")
+                .map(|e| e.step)
+            else {
+                return false;
+            };
+            if step > Step::JoinGroup && step < Step::RemoveSetup && !killed_in.contains(&step) {
+                killed_in.push(step);
+                return true;
+            }
+            false
+        },
+        10,
+    )
+    .await;
+    assert!(kills >= 4, "killed {kills} times in {killed_in:?}");
+    assert_eq!(outputs.last().and_then(|o| o.code), Some(0), "{outputs:#?}");
+    let Ok(Loaded::Resumed(state)) = Store::new(&s.root).load() else {
+        panic!("no state")
+    };
+    assert!(state.admin_fallback, "the decision is in the state");
+    let sntp = prestage::host::fake::world::calls(&s.root)
+        .unwrap()
+        .iter()
+        .filter(|c| c.tool == prestage::paths::mac::SNTP)
+        .count();
+    assert_eq!(
+        sntp, 1,
+        "one clock sync for the whole enrollment, not one per restart"
+    );
+    let signed_refused = s
+        .tenant
+        .requests()
+        .iter()
+        .filter(|r| r.auth == prestage::sim::AuthKind::System && r.status == 401)
+        .count();
+    assert!(
+        signed_refused <= 2,
+        "{signed_refused} refused signatures: the restarts tried system context again"
+    );
+}

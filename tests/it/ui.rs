@@ -469,9 +469,11 @@ async fn missing_dialog_is_installed_only_from_swiftdialogs_signed_package() {
     ui.progress(&progress(0, "progress.preflight", 0))
         .await
         .unwrap();
+    // What was checked and installed is the copy in the root-only state directory, not the
+    // admin's path (which another user might be able to swap in between).
     assert_eq!(
         *mac.host.installed.lock().unwrap(),
-        vec![PathBuf::from(pkg)]
+        vec![PathBuf::from("/var/db/prestage/staged/swiftDialog.pkg")]
     );
     ui.close().await.unwrap();
 }

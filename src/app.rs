@@ -64,11 +64,12 @@ pub async fn run(
     let _lock = lock(&store)?;
     let host: Arc<dyn Host> = Arc::new(MacHost::new(root.clone()));
     if let Start::Finished(state) = lifecycle::start(&store)? {
+        let keychain: Arc<dyn Keychain> = Arc::from(keychain);
         return Ok(lifecycle::resume_finished(
             &root,
             *state,
             host.as_ref(),
-            keychain.as_ref(),
+            &keychain,
             &Timing::default(),
             shutdown,
         )

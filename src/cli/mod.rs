@@ -266,7 +266,11 @@ fn dispatch(cli: Cli) -> Result<u8, CliError> {
             };
             #[cfg(not(feature = "sim"))]
             let keychain = crate::config::keychain::system();
-            rt.block_on(run(root, config, keychain))
+            let code = rt.block_on(run(root, config, keychain));
+            // A keychain or file read stuck on its blocking thread must not keep a stopped
+            // daemon alive (dropping the runtime would wait for it).
+            rt.shutdown_timeout(std::time::Duration::from_secs(2));
+            code
         }
         Command::Status { json } => {
             logging::init(&log_options(&cli, None, false));

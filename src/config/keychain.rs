@@ -28,6 +28,8 @@ pub enum KeychainError {
     System { service: String, code: i32 },
     #[error("the System keychain item for service {service:?} is not text (an API key is); store it again with `security add-generic-password -s '{service}' -a prestage -w <key> -T /usr/local/libexec/prestage/prestage /Library/Keychains/System.keychain`")]
     NotText { service: String },
+    #[error("the System keychain did not answer for service {service:?} within {seconds} s; trying again")]
+    Slow { service: String, seconds: u64 },
     #[error("APIKeyKeychainService {service:?} needs the macOS System keychain, and this is not a Mac; use APIKey or EncryptedAPIKey here")]
     Unavailable { service: String },
     #[error("the System keychain still holds an item for service {service:?} after deleting it; delete it with `sudo security delete-generic-password -s '{service}' /Library/Keychains/System.keychain`")]
@@ -40,6 +42,29 @@ pub trait Keychain: Send + Sync {
     fn read(&self, service: &str) -> Result<Option<SecretString>, KeychainError>;
     /// Removes the secret stored under `service`; removing a missing one is not an error.
     fn delete(&self, service: &str) -> Result<(), KeychainError>;
+}
+
+/// How long one keychain call may take (securityd can be slow right after boot).
+pub const CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Runs `f` on `keychain` on a blocking thread, given up after [`CALL_TIMEOUT`]: the Security
+/// framework's calls are synchronous and may wait on securityd, and the daemon's only runtime
+/// thread must keep answering SIGTERM.
+pub async fn off_thread<T: Send + 'static>(
+    keychain: &std::sync::Arc<dyn Keychain>,
+    service: &str,
+    f: impl FnOnce(&dyn Keychain, &str) -> Result<T, KeychainError> + Send + 'static,
+) -> Result<T, KeychainError> {
+    let kc = std::sync::Arc::clone(keychain);
+    let owned = service.to_owned();
+    let task = tokio::task::spawn_blocking(move || f(kc.as_ref(), &owned));
+    match tokio::time::timeout(CALL_TIMEOUT, task).await {
+        Ok(Ok(result)) => result,
+        Ok(Err(_)) | Err(_) => Err(KeychainError::Slow {
+            service: service.to_owned(),
+            seconds: CALL_TIMEOUT.as_secs(),
+        }),
+    }
 }
 
 /// The keychain the daemon reads `APIKeyKeychainService` from: the System keychain on macOS;

@@ -55,7 +55,7 @@ pub async fn resume_finished(
     root: &Root,
     mut state: State,
     host: &dyn Host,
-    keychain: &dyn Keychain,
+    keychain: &std::sync::Arc<dyn Keychain>,
     timing: &Timing,
     shutdown: impl Future<Output = ()>,
 ) -> Outcome {
@@ -82,7 +82,7 @@ pub(crate) async fn finish_touches(
     store: &Store,
     state: &mut State,
     host: &dyn Host,
-    keychain: &dyn Keychain,
+    keychain: &std::sync::Arc<dyn Keychain>,
     timing: &Timing,
 ) -> Result<(), StepError> {
     let mut backoff = wait::Backoff::new(timing.backoff_base, timing.backoff_cap);

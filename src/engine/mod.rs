@@ -316,7 +316,8 @@ pub struct Engine {
     pub(crate) config: Config,
     pub(crate) host: Arc<dyn Host>,
     pub(crate) ui: Box<dyn Ui>,
-    pub(crate) keychain: Box<dyn Keychain>,
+    /// Called off the runtime thread ([`crate::config::keychain::off_thread`]).
+    pub(crate) keychain: Arc<dyn Keychain>,
     pub(crate) connect: Connect,
     pub(crate) agent: AgentFiles,
     pub(crate) store: Store,
@@ -371,7 +372,7 @@ impl Engine {
             config,
             host,
             ui,
-            keychain,
+            keychain: Arc::from(keychain),
             connect,
             store,
             state,
@@ -590,7 +591,7 @@ impl Engine {
             &self.store,
             &mut self.state,
             self.host.as_ref(),
-            self.keychain.as_ref(),
+            &self.keychain,
             &self.timing,
         )
         .await;

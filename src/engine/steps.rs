@@ -582,7 +582,9 @@ pub(crate) async fn ensure_api_key(e: &mut Engine, wait: bool) -> Result<(), Ste
             let mut announced = false;
             loop {
                 pacer.tick().await;
-                match e.keychain.read(&service) {
+                match crate::config::keychain::off_thread(&e.keychain, &service, |kc, s| kc.read(s))
+                    .await
+                {
                     Ok(Some(key)) => break key,
                     Ok(None) if wait => {
                         if !announced {
@@ -1220,18 +1222,20 @@ pub async fn finish(
     store: &super::state::Store,
     state: &mut super::state::State,
     host: &dyn crate::host::Host,
-    keychain: &dyn crate::config::keychain::Keychain,
+    keychain: &std::sync::Arc<dyn crate::config::keychain::Keychain>,
 ) -> Result<(), StepError> {
     // Every start after the last step comes here, even once finished: what this does is
     // idempotent, and the one thing that cannot be persisted after it happened (the bootout
     // ends this process) must be repeated if a crash came between the two.
     if let Some(service) = &state.keychain_service {
         // Not done until it is gone: the key must not outlive the enrollment.
-        keychain.delete(service).map_err(|err| {
-            StepError::Transient(format!(
-                "could not delete the API key from the System keychain: {err}"
-            ))
-        })?;
+        crate::config::keychain::off_thread(keychain, service, |kc, s| kc.delete(s))
+            .await
+            .map_err(|err| {
+                StepError::Transient(format!(
+                    "could not delete the API key from the System keychain: {err}"
+                ))
+            })?;
     }
     // The agent's credentials file too, should an installer and a crash have left it.
     let mut remove = vec![mac::LAUNCH_DAEMON, mac::JC_SECURETOKEN_CREDS];

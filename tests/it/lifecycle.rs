@@ -430,3 +430,99 @@ async fn the_admin_key_fallback_is_decided_once_and_survives_kills() {
         "{signed_refused} refused signatures: the restarts tried system context again"
     );
 }
+
+/// A System keychain that does not answer until the test lets it (securityd stuck after
+/// boot): at most a minute.
+struct SlowKeychain(std::sync::Mutex<std::sync::mpsc::Receiver<()>>);
+
+impl prestage::config::keychain::Keychain for SlowKeychain {
+    fn read(
+        &self,
+        _service: &str,
+    ) -> Result<Option<secrecy::SecretString>, prestage::config::keychain::KeychainError> {
+        if let Ok(release) = self.0.lock() {
+            let _ = release.recv_timeout(Duration::from_secs(60));
+        }
+        Ok(None)
+    }
+    fn delete(&self, _service: &str) -> Result<(), prestage::config::keychain::KeychainError> {
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_slow_keychain_never_blocks_the_runtime_thread() {
+    // The daemon's runtime has one thread: a keychain call on it would also hold up SIGTERM.
+    let mut s = Scenario::new(
+        ScenarioOptions {
+            kind: EmployeeKind::Active,
+            bootout_kills_caller: false,
+            ..ScenarioOptions::default()
+        },
+        Path::new(FAKES),
+    )
+    .await
+    .unwrap();
+    s.config.remove("APIKey");
+    s.config
+        .insert("APIKeyKeychainService".into(), "io.prestage.apikey".into());
+    prestage::demo::write_plist(
+        &s.root.resolve(prestage::paths::mac::LOCAL_CONFIG),
+        &s.config,
+    )
+    .unwrap();
+    let sources =
+        prestage::config::Sources::single(s.root.resolve(prestage::paths::mac::LOCAL_CONFIG));
+    let cfg = prestage::config::load(
+        &sources,
+        prestage::config::Mode::Run,
+        &prestage::ui::strings::is_known_id,
+    )
+    .unwrap()
+    .config;
+    let host: std::sync::Arc<dyn prestage::host::Host> =
+        std::sync::Arc::new(prestage::host::MacHost::new(s.root.clone()));
+    let connect = prestage::engine::connect::connector(std::sync::Arc::clone(&host), &cfg);
+    let ui = s.scripted_ui(s.demo_script()).unwrap();
+    let (release, release_rx) = std::sync::mpsc::channel::<()>();
+    let engine = prestage::engine::Engine::new(
+        s.root.clone(),
+        cfg,
+        host,
+        ui,
+        Box::new(SlowKeychain(std::sync::Mutex::new(release_rx))),
+        connect,
+    )
+    .unwrap()
+    .with_timing(prestage::demo::simulation_timing());
+    // Stop once the engine reads the keychain (from the group join on); the stop must be
+    // answered at once, not after the keychain call returns.
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let watcher = async {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        while step_of(&s).is_none_or(|step| step < Step::JoinGroup) {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "never reached JoinGroup"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let asked = std::time::Instant::now();
+        stop.send(()).unwrap();
+        asked
+    };
+    let run = engine.run(async move {
+        let _ = stopped.await;
+    });
+    let (outcome, asked) = tokio::join!(run, watcher);
+    // A blocked runtime would answer only when the keychain call returns (a minute): the
+    // bound is generous, it only fails on that hang.
+    let took = asked.elapsed();
+    let _ = release.send(());
+    assert_eq!(outcome, Outcome::Stopped);
+    assert!(
+        took < Duration::from_secs(30),
+        "the stop waited for the keychain ({took:?})"
+    );
+}

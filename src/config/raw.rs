@@ -115,35 +115,34 @@ pub(crate) fn secret_rules(raw: &RawConfig, mode: Mode, expected_owner: u32) -> 
     let mut out = Vec::new();
     let strict = matches!(mode, Mode::Check { .. });
     if let Some((file, dict)) = &raw.managed {
-        for key in SECRET_KEYS.iter().filter(|k| dict.contains_key(k)) {
-            let severity = match mode {
-                Mode::Check {
-                    allow_secret_in_profile: false,
-                } => Severity::Error,
-                _ => Severity::Warning,
-            };
-            out.push(Diagnostic {
-                file: file.clone(),
-                key: (*key).to_owned(),
-                message: "an API key in managed preferences is readable by every user of the Mac".to_owned(),
-                fix: Some("use APIKeyKeychainService instead, or pass --allow-secret-in-profile if you accept the risk".to_owned()),
-                severity,
-            });
-        }
-        for key in PASSWORD_KEYS.iter().filter(|k| dict.contains_key(k)) {
-            let severity = match mode {
-                Mode::Check {
-                    allow_secret_in_profile: false,
-                } => Severity::Error,
-                _ => Severity::Warning,
-            };
-            out.push(Diagnostic {
-                file: file.clone(),
-                key: (*key).to_owned(),
-                message: "a password in managed preferences is readable by every user of the Mac".to_owned(),
-                fix: Some("ship it in the package's local configuration (build-pkg.sh --config, root:wheel 0600) instead, or pass --allow-secret-in-profile if you accept the risk".to_owned()),
-                severity,
-            });
+        let severity = match mode {
+            Mode::Check {
+                allow_secret_in_profile: false,
+            } => Severity::Error,
+            _ => Severity::Warning,
+        };
+        let kinds: [(&[&str], &str, &str); 2] = [
+            (
+                &SECRET_KEYS,
+                "an API key in managed preferences is readable by every user of the Mac",
+                "use APIKeyKeychainService instead, or pass --allow-secret-in-profile if you accept the risk",
+            ),
+            (
+                &PASSWORD_KEYS,
+                "a password in managed preferences is readable by every user of the Mac",
+                "ship it in the package's local configuration (build-pkg.sh --config, root:wheel 0600) instead, or pass --allow-secret-in-profile if you accept the risk",
+            ),
+        ];
+        for (keys, message, fix) in kinds {
+            for key in keys.iter().filter(|k| dict.contains_key(**k)) {
+                out.push(Diagnostic {
+                    file: file.clone(),
+                    key: (*key).to_owned(),
+                    message: message.to_owned(),
+                    fix: Some(fix.to_owned()),
+                    severity,
+                });
+            }
         }
     }
     if let Some((file, dict)) = &raw.local {

@@ -21,7 +21,9 @@ use crate::config::SecretKind;
 
 /// Step 8 with a preset: finds the employee without asking.
 pub(super) async fn identify(e: &mut Engine, value: &str) -> Result<(), StepError> {
-    steps::show_progress(e, Step::Identify).await?;
+    let progress = steps::progress_for(Step::Identify, "progress.finding_account", Vec::new());
+    e.ui.progress(&progress).await?;
+    e.window_open = true;
     let identifier = e.config.identity.identifier;
     let dir = e.directory()?;
     let found = dir.find_users(identifier, value).await?;

@@ -432,8 +432,8 @@ impl<'a> Validator<'a> {
         // With Identity.Preset and no setup account (SSO during Setup Assistant), there is
         // nothing to delete: DeleteEnrollmentUsers then defaults to false.
         let preset_mode = super::preset::written(self.raw) && !top.has("EnrollmentUser");
-        let delete_enrollment_users =
-            delete_enrollment_users.or((preset_mode && !top.has("DeleteEnrollmentUsers")).then_some(false));
+        let delete_enrollment_users = delete_enrollment_users
+            .or((preset_mode && !top.has("DeleteEnrollmentUsers")).then_some(false));
         // When DeleteEnrollmentUsers itself is invalid, that is the error to fix first.
         let delete_invalid = top.has("DeleteEnrollmentUsers") && delete_enrollment_users.is_none();
         if !delete_invalid && delete_enrollment_users != Some(false) && !top.has("EnrollmentUser") {

@@ -107,7 +107,9 @@ pub(super) fn wait_login(e: &mut Engine) -> Result<(), StepError> {
         .unwrap_or_default();
     e.record(
         "effect",
-        format!("nothing to wait for: {name} has been logged in to their own account from the start"),
+        format!(
+            "nothing to wait for: {name} has been logged in to their own account from the start"
+        ),
         |s| s.login_seen_ms = Some(super::clock::now_ms()),
     )
 }

@@ -143,10 +143,15 @@ pub(super) fn review(config: &Config, mode: Mode, file: &std::path::Path) -> Vec
 
 /// The mode `config` describes, in one paragraph for `config check` (printed as a `note:`).
 pub fn describe(config: &Config) -> String {
-    let ident = config.identity.identifier.field();
+    let ident = match config.identity.identifier {
+        super::Identifier::CompanyEmail => "company email (JumpCloud email)",
+        super::Identifier::PersonalEmail => "personal email (JumpCloud description)",
+        super::Identifier::LastName => "last name (JumpCloud lastname)",
+        super::Identifier::Username => "username (JumpCloud username)",
+    };
     match EnrollmentMode::of_raw(config) {
         EnrollmentMode::PresetOwnAccount => format!(
-            "mode: SSO during Setup Assistant without a setup account. No identity question; prestage finds the one JumpCloud user whose {ident} is Identity.Preset and binds them; the account the console user has at the first login (created by Setup Assistant, its name prefilled by the MDM) must be the employee's own JumpCloud account name, which the agent takes over; nothing is logged out, hidden or deleted; pending users still choose their password"
+            "mode: SSO during Setup Assistant without a setup account. No identity question; prestage finds the one JumpCloud user whose {ident} is Identity.Preset and binds them; the account the console user has at the first login (created by Setup Assistant, its name prefilled by the MDM) should carry the employee's JumpCloud username (or systemUsername), and the agent takes it over; nothing is logged out, hidden or deleted; pending users still choose their password"
         ),
         EnrollmentMode::PresetWithSetupAccount => format!(
             "mode: SSO during Setup Assistant with the setup account {}. No identity question; prestage finds the one JumpCloud user whose {ident} is Identity.Preset; the agent creates their account, and the setup account is logged out, hidden{}",

@@ -533,3 +533,78 @@ fn the_schema_describes_identity_preset() {
     assert_eq!(preset["type"], "string");
     assert!(preset["description"].as_str().unwrap().contains("$EMAIL"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_console_account_with_another_name_is_handed_over_but_never_deleted() {
+    // The MDM prefilled a name that is not the employee's JumpCloud username: the agent
+    // creates `ada.lovelace`, and the account at the console (`welcome` here) is logged out
+    // and hidden like a setup account, but not deleted (there is no EnrollmentUser).
+    let s = scenario(ScenarioOptions {
+        base_config: Some(preset_config("ada.lovelace@example.com", "None")),
+        ..options(EmployeeKind::Active)
+    })
+    .await;
+    let mut config = s.config.clone();
+    config.remove("EnrollmentUser");
+    plist::Value::Dictionary(config)
+        .to_file_xml(s.root.resolve(mac::LOCAL_CONFIG))
+        .unwrap();
+    s.write_dialog_script(&answers(&s, 1)).unwrap();
+    let out = run_once(&s).await;
+    assert_eq!(out.code, Some(0), "{out:#?}\n{}", diagnose(&s));
+    let w = world(&s);
+    assert!(w.users.contains_key(EMPLOYEE_ACCOUNT), "{w:#?}");
+    let welcome = w.users.get(SETUP_ACCOUNT).expect("kept");
+    assert!(welcome.hidden, "handed over: {w:#?}");
+    assert!(w.deleted_users.is_empty(), "never deleted: {w:#?}");
+    assert_eq!(w.console_user, EMPLOYEE_ACCOUNT);
+    assert!(text_field_windows(&s).is_empty());
+    let log = std::fs::read_to_string(s.root.resolve(mac::LOG_FILE)).unwrap();
+    assert!(
+        log.contains("is not the employee's JumpCloud account name"),
+        "the log warns: {log}"
+    );
+}
+
+#[test]
+fn without_a_setup_account_nothing_is_deleted_by_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let load = |file: PathBuf| {
+        prestage::config::load_with(
+            &prestage::config::Sources::single(file),
+            prestage::config::Mode::Run,
+            &|_| true,
+            prestage::config::LoadOptions {
+                expected_owner: rustix::process::getuid().as_raw(),
+            },
+        )
+    };
+    let sso = write(
+        dir.path(),
+        "sso.plist",
+        "<key>Identity</key><dict><key>Preset</key><string>Ada@Example.com </string></dict>",
+    );
+    let loaded = load(sso).expect("valid");
+    let c = &loaded.config;
+    assert!(!c.delete_enrollment_users);
+    assert_eq!(c.enrollment_user, None);
+    assert_eq!(c.identity.preset.as_deref(), Some("Ada@Example.com"));
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    // Unsubstituted: no preset, and `run` warns.
+    let raw = write(
+        dir.path(),
+        "raw.plist",
+        "<key>Identity</key><dict><key>Preset</key><string>$EMAIL</string></dict>",
+    );
+    let loaded = load(raw).expect("valid");
+    assert_eq!(loaded.config.identity.preset, None);
+    assert_eq!(loaded.config.identity.preset_raw.as_deref(), Some("$EMAIL"));
+    assert!(
+        loaded
+            .warnings
+            .iter()
+            .any(|w| w.key == "Identity.Preset" && w.message.contains("did not substitute")),
+        "{:?}",
+        loaded.warnings
+    );
+}

@@ -15,6 +15,11 @@
 //! - `{EmailAddress}` (Workspace ONE lookup values, as listed in a public gist of AirWatch
 //!   lookup variables).
 //!
+//! That Jamf Pro leaves a variable it has no value for as typed, or substitutes nothing, is
+//! reported by admins (root3nl/SupportApp issue 87: `$FULLNAME` shown literally on Macs, and
+//! nothing at all for `$REALNAME` and `$USERNAME`, until User and Location was filled in):
+//! both count as no preset in `run`.
+//!
 //! A directory email never contains `$` followed by a letter, `%word%`, or braces around a word,
 //! so the test errs on the side of asking.
 

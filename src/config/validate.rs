@@ -694,8 +694,7 @@ impl<'a> Validator<'a> {
         let secret = self.secret_kind(&mut l);
         let max_attempts = self.integer(&mut l, "MaxAttempts", 1, 100, "attempts");
         let cooldown = self.seconds(&mut l, "CooldownSeconds", 0, 300);
-        let preset_raw = self.string(&mut l, "Preset").map(|s| s.trim().to_owned());
-        let preset_failed = l.has("Preset") && preset_raw.is_none();
+        let (preset_raw, preset_failed) = self.preset(&mut l);
         self.close(&l);
         if failed || preset_failed {
             return None;
@@ -713,6 +712,31 @@ impl<'a> Validator<'a> {
                 .map_or(Some(5), |n| u32::try_from(n).ok())?,
             cooldown: cooldown?,
         })
+    }
+
+    /// `Identity.Preset`, trimmed, and whether it failed validation. An empty value is what
+    /// Jamf Pro may send for a user variable it has no value for (see `preset`'s module docs):
+    /// in `run` that counts as no preset (a warning; the employee is asked), in `config check`
+    /// it is an error like any empty string.
+    fn preset(&mut self, l: &mut Level<'_>) -> (Option<String>, bool) {
+        let path = l.path("Preset");
+        if let (Mode::Run, Some(Value::String(v))) =
+            (self.mode, l.dict.and_then(|d| d.get("Preset")))
+        {
+            if v.trim().is_empty() {
+                l.asked.push("Preset");
+                self.push(
+                    &path,
+                    Severity::Warning,
+                    "is empty: the MDM substituted nothing for its payload variable (no user assigned to the device?), so the employee is asked who they are".to_owned(),
+                    Some("assign the user to the device in the MDM, or remove Identity.Preset".to_owned()),
+                );
+                return (None, false);
+            }
+        }
+        let value = self.string(l, "Preset").map(|s| s.trim().to_owned());
+        let failed = l.has("Preset") && value.is_none();
+        (value, failed)
     }
 
     /// `None` | `EmployeeID` | `Attribute:<name>` (a space after the colon is allowed).

@@ -607,4 +607,22 @@ fn without_a_setup_account_nothing_is_deleted_by_default() {
         "{:?}",
         loaded.warnings
     );
+    // Substituted with nothing (Jamf Pro without a value for the variable): in `run` no preset
+    // and a warning, never a configuration error that would stop the enrollment.
+    let empty = write(
+        dir.path(),
+        "empty.plist",
+        "<key>Identity</key><dict><key>Preset</key><string></string></dict>",
+    );
+    let loaded = load(empty).expect("an empty preset does not stop the enrollment");
+    assert_eq!(loaded.config.identity.preset, None);
+    assert!(!loaded.config.delete_enrollment_users);
+    assert!(
+        loaded
+            .warnings
+            .iter()
+            .any(|w| w.key == "Identity.Preset" && w.message.contains("is empty")),
+        "{:?}",
+        loaded.warnings
+    );
 }

@@ -242,6 +242,13 @@ async fn assert_refused(s: &Scenario, reason: &str) {
     assert!(err.permanent);
     assert!(log.contains(&reference), "reference in the log");
     assert!(text_field_windows(s).is_empty(), "never a question");
+    // The error window outlives prestage, so it may still be starting.
+    for _ in 0..200 {
+        if shown(s, &reference) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
     assert!(shown(s, &reference), "the employee sees the reference code");
     assert_eq!(successful_binds(s), 0, "nothing bound");
     assert!(s.tenant.bindings(&system_id(s)).is_empty());

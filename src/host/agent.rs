@@ -206,6 +206,19 @@ impl AgentFiles {
     /// same script). `true` when there was one to remove.
     pub fn remove_service_account_creds(&self) -> Result<bool, AgentError> {
         let path = self.root.resolve(mac::JC_SECURETOKEN_CREDS);
+        // A run killed between writing the temporary file and renaming it left the password
+        // in `.JumpCloud-SecureToken-Creds.<pid>.tmp`; a later run has another pid.
+        if let Some(dir) = path.parent() {
+            if let Ok(entries) = fs::read_dir(dir) {
+                for entry in entries.flatten() {
+                    let name = entry.file_name();
+                    let name = name.to_string_lossy();
+                    if name.starts_with(".JumpCloud-SecureToken-Creds.") && name.ends_with(".tmp") {
+                        let _ = fs::remove_file(entry.path());
+                    }
+                }
+            }
+        }
         match fs::remove_file(&path) {
             Ok(()) => Ok(true),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
@@ -477,6 +490,25 @@ mod tests {
         assert_eq!(bad_org.org_id, None);
         assert_eq!(parse_conf(br#"{"agentServerHost":"x"}"#).unwrap(), None);
         assert_eq!(parse_conf(br#"{"systemKey":""}"#).unwrap(), None);
+    }
+
+    #[test]
+    fn a_temporary_credentials_file_of_a_killed_run_is_removed() {
+        // kill -9 between writing `.JumpCloud-SecureToken-Creds.<pid>.tmp` and renaming it
+        // left the password there; the next run (another pid) removes it with the file.
+        let dir = tempfile::tempdir().unwrap();
+        let root = Root::new(dir.path());
+        let path = root.resolve(mac::JC_SECURETOKEN_CREDS);
+        let run = path.parent().unwrap().to_owned();
+        fs::create_dir_all(&run).unwrap();
+        let stale = run.join(".JumpCloud-SecureToken-Creds.4242.tmp");
+        fs::write(&stale, "welcome;secret\n").unwrap();
+        let other = run.join("unrelated.tmp");
+        fs::write(&other, "x").unwrap();
+        let files = AgentFiles::new(root);
+        assert!(!files.remove_service_account_creds().unwrap());
+        assert!(!stale.exists(), "the stale temporary file is gone");
+        assert!(other.exists(), "nothing else is touched");
     }
 
     #[test]

@@ -33,6 +33,8 @@ const LAUNCH_DAEMON_PLIST: &[u8] = include_bytes!("../launchd/io.prestage.enroll
 
 /// The MDM-created setup account.
 pub const SETUP_ACCOUNT: &str = "welcome";
+/// The employee's local account name in every scenario (the directory user's username).
+pub const EMPLOYEE_ACCOUNT: &str = "ada.lovelace";
 
 /// Which kind of employee the directory holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,6 +66,10 @@ pub struct ScenarioOptions {
     /// The fake `launchctl bootout system/io.prestage.enroll` sends SIGTERM to its caller, as
     /// the real one does to the daemon. Off when the engine runs inside the caller (demo).
     pub bootout_kills_caller: bool,
+    /// No setup account (SSO during Setup Assistant): Setup Assistant creates the employee's
+    /// own account `ada.lovelace` (admin, Secure Token, as the first account gets), which is
+    /// at the console from the start; the configuration gets no `EnrollmentUser`.
+    pub own_account: bool,
 }
 
 impl Default for ScenarioOptions {
@@ -80,6 +86,7 @@ impl Default for ScenarioOptions {
             setup_assistant_ms: 200,
             keep_root: false,
             bootout_kills_caller: true,
+            own_account: false,
         }
     }
 }
@@ -173,10 +180,16 @@ impl Scenario {
         crate::host::fake::install_fake_tools(&root, exe).map_err(err)?;
         crate::host::fake::install_fake_dialog(&root, exe).map_err(err)?;
         World::update(&root, |w| {
-            w.add_user(SETUP_ACCOUNT, true, true);
-            w.in_setup_assistant(SETUP_ACCOUNT, opts.setup_assistant_ms);
-            if let Some(delay) = opts.employee_login_delay_ms {
-                w.employee_logs_in("ada.lovelace", delay);
+            if opts.own_account {
+                // Setup Assistant creates the employee's own account (its name prefilled by the
+                // MDM); the first account gets a Secure Token.
+                w.in_setup_assistant(EMPLOYEE_ACCOUNT, opts.setup_assistant_ms);
+            } else {
+                w.add_user(SETUP_ACCOUNT, true, true);
+                w.in_setup_assistant(SETUP_ACCOUNT, opts.setup_assistant_ms);
+                if let Some(delay) = opts.employee_login_delay_ms {
+                    w.employee_logs_in(EMPLOYEE_ACCOUNT, delay);
+                }
             }
             w.edit_behaviour(|b| {
                 b.grant_secure_token_at_login = opts.grant_secure_token;
@@ -199,6 +212,18 @@ impl Scenario {
         let mut config = opts.base_config.clone().unwrap_or_default();
         let (identifier, secret) = identity_of(&config);
         fill_config(&mut config, &tenant, &group_id, &post_group_id);
+        if opts.own_account {
+            config.remove("EnrollmentUser");
+            config.remove("EnrollmentUserPassword");
+            // With Identity.Preset, false is the default; without one it must be said.
+            let preset = config
+                .get("Identity")
+                .and_then(plist::Value::as_dictionary)
+                .is_some_and(|i| i.contains_key("Preset"));
+            if !preset && !config.contains_key("DeleteEnrollmentUsers") {
+                config.insert("DeleteEnrollmentUsers".into(), false.into());
+            }
+        }
         write_plist(&root.resolve(mac::LOCAL_CONFIG), &config)?;
 
         let identifier_value = match identifier {
@@ -216,7 +241,7 @@ impl Scenario {
             identifier: identifier_value.to_owned(),
             secret: secret_value,
             password: "Analytical-Engine-1843".to_owned(),
-            account: "ada.lovelace".to_owned(),
+            account: EMPLOYEE_ACCOUNT.to_owned(),
         };
         let mut dir = Some(dir);
         if opts.keep_root {
@@ -405,6 +430,23 @@ fn tenant_key_hosts(key: &str) -> (String, String) {
     )
 }
 
+/// `config` with `Identity.Preset` set to `value` and no secret asked (the MDM authenticated
+/// the employee).
+fn with_preset(mut config: plist::Dictionary, value: &str) -> plist::Dictionary {
+    let mut identity = config
+        .get("Identity")
+        .and_then(plist::Value::as_dictionary)
+        .cloned()
+        .unwrap_or_default();
+    if !identity.contains_key("Identifier") {
+        identity.insert("Identifier".into(), "CompanyEmail".into());
+    }
+    identity.insert("Secret".into(), "None".into());
+    identity.insert("Preset".into(), value.to_owned().into());
+    config.insert("Identity".into(), identity.into());
+    config
+}
+
 /// Points a configuration at the simulated tenant: replaces every tenant-specific key and
 /// fills in what a rehearsal needs, keeping the admin's texts and identity settings.
 fn fill_config(config: &mut plist::Dictionary, tenant: &Tenant, group: &str, post_group: &str) {
@@ -505,6 +547,9 @@ pub fn simulation_timing() -> Timing {
 #[derive(Debug, Clone)]
 pub struct DemoOptions {
     pub interactive: bool,
+    /// `--preset VALUE`: `Identity.Preset` as the MDM would have substituted it; the simulated
+    /// Mac then starts with the employee's own account at the console and no setup account.
+    pub preset: Option<String>,
     pub config: Option<PathBuf>,
     pub verbosity: u8,
     pub log_format: LogFormat,
@@ -533,12 +578,18 @@ pub async fn run(opts: &DemoOptions) -> Result<u8, CliError> {
         ),
         None => None,
     };
+    let own_account = opts.preset.is_some();
+    let base_config = match &opts.preset {
+        Some(value) => Some(with_preset(base_config.unwrap_or_default(), value)),
+        None => base_config,
+    };
     let started = Instant::now();
     let scenario = Scenario::new(
         ScenarioOptions {
             base_config,
             keep_root: true,
             bootout_kills_caller: false,
+            own_account,
             ..ScenarioOptions::default()
         },
         &exe,
@@ -564,8 +615,16 @@ pub async fn run(opts: &DemoOptions) -> Result<u8, CliError> {
         scenario.tenant.url(),
         scenario.tenant.org_id()
     );
+    let setup = if own_account {
+        format!(
+            "no setup account: `{EMPLOYEE_ACCOUNT}` (their own) at the console, Identity.Preset {:?}",
+            opts.preset.as_deref().unwrap_or_default()
+        )
+    } else {
+        format!("setup account `{SETUP_ACCOUNT}`")
+    };
     println!(
-        "  employee          {} ({}), setup account `{SETUP_ACCOUNT}`",
+        "  employee          {} ({}), {setup}",
         scenario.employee.identifier,
         match ScenarioOptions::default().kind {
             EmployeeKind::Pending => "pending: no password yet",

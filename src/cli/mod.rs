@@ -57,6 +57,11 @@ pub enum Command {
         /// Answer the employee's questions in this terminal.
         #[arg(long)]
         interactive: bool,
+        /// Rehearse SSO during Setup Assistant: `Identity.Preset` as the MDM substituted it
+        /// (e.g. ada.lovelace@example.com for Jamf Pro's $EMAIL); the simulated Mac starts
+        /// with the employee's own account at the console and no setup account.
+        #[arg(long, value_name = "EMAIL")]
+        preset: Option<String>,
     },
     /// Run a fake macOS tool or swiftDialog of a simulated Mac (what its shim calls).
     #[cfg(feature = "sim")]
@@ -297,10 +302,14 @@ fn dispatch(cli: Cli) -> Result<u8, CliError> {
             Ok(u8::try_from(code & 0xff).unwrap_or(1))
         }
         #[cfg(feature = "sim")]
-        Command::Demo { interactive } => {
+        Command::Demo {
+            interactive,
+            preset,
+        } => {
             let rt = runtime()?;
             rt.block_on(crate::demo::run(&crate::demo::DemoOptions {
                 interactive: *interactive,
+                preset: preset.clone(),
                 config,
                 verbosity: cli.verbose,
                 log_format: cli.log_format,

@@ -23,6 +23,7 @@ pub mod import;
 pub mod keychain;
 pub mod legacy;
 mod model;
+pub mod preset;
 mod raw;
 mod read;
 pub mod schema;
@@ -302,6 +303,7 @@ pub fn check_command_with(
                 };
                 let _ = writeln!(out, "{tag}: {w}");
             }
+            let _ = writeln!(out, "note: {}", preset::describe(&loaded.config));
             let _ = writeln!(out, "note: {SWIFTDIALOG_NOTE}");
             let _ = writeln!(out, "{}: configuration is valid", file.display());
             0

@@ -99,6 +99,11 @@ pub struct IdentityConfig {
     pub secret: SecretKind,
     pub max_attempts: u32,
     pub cooldown: Duration,
+    /// `Identity.Preset`, trimmed, when it holds an identifier: no question is asked and no
+    /// secret checked. `None` when unset or still an unsubstituted MDM payload variable.
+    pub preset: Option<String>,
+    /// `Identity.Preset` as written (a placeholder such as `$EMAIL` included), for messages.
+    pub preset_raw: Option<String>,
 }
 
 /// Where the password rules come from (`Password.Policy`).

@@ -64,6 +64,7 @@ fn identity() -> Value {
             })),
             "MaxAttempts": prop(3, "integer", "Maximum attempts", "Wrong answers allowed before a cool-down.", &json!({ "minimum": 1, "maximum": 100, "default": 5 })),
             "CooldownSeconds": seconds(4, "Cool-down (seconds)", "Wait after MaxAttempts wrong answers; kept across restarts.", 0, 300),
+            "Preset": prop(5, "string", "Preset identifier", "The employee's identifier as the MDM already knows it from an authenticated enrollment (SSO during Setup Assistant), e.g. $EMAIL in Jamf Pro. When the MDM substituted it, no identity question is asked and no secret checked: prestage binds the one JumpCloud user whose Identifier field has this value. Left unsubstituted ($EMAIL itself), the employee is asked as without it. With no EnrollmentUser, the account Setup Assistant created is the employee's own and the agent takes it over.", &json!({})),
         }),
     )
 }

@@ -429,13 +429,23 @@ impl<'a> Validator<'a> {
 
         let enrollment_user = self.account_name(&mut top, "EnrollmentUser");
         let delete_enrollment_users = self.boolean(&mut top, "DeleteEnrollmentUsers");
+        // With Identity.Preset and no setup account (SSO during Setup Assistant), there is
+        // nothing to delete: DeleteEnrollmentUsers then defaults to false.
+        let preset_mode = super::preset::written(self.raw) && !top.has("EnrollmentUser");
+        let delete_enrollment_users = delete_enrollment_users
+            .or((preset_mode && !top.has("DeleteEnrollmentUsers")).then_some(false));
         // When DeleteEnrollmentUsers itself is invalid, that is the error to fix first.
         let delete_invalid = top.has("DeleteEnrollmentUsers") && delete_enrollment_users.is_none();
         if !delete_invalid && delete_enrollment_users != Some(false) && !top.has("EnrollmentUser") {
+            let fix = if preset_mode {
+                "with Identity.Preset and no setup account there is nothing to delete: remove DeleteEnrollmentUsers (or set it to false), or set EnrollmentUser to the setup account your MDM creates"
+            } else {
+                "set EnrollmentUser to the setup account your MDM creates (e.g. welcome), or set DeleteEnrollmentUsers to false"
+            };
             self.err(
                 "EnrollmentUser",
                 "is required while DeleteEnrollmentUsers is true (the default)",
-                "set EnrollmentUser to the setup account your MDM creates (e.g. welcome), or set DeleteEnrollmentUsers to false",
+                fix,
             );
         }
         let enrollment_user_password =
@@ -481,7 +491,7 @@ impl<'a> Validator<'a> {
         if self.diags.iter().any(|d| d.severity == Severity::Error) {
             return None;
         }
-        Some(Config {
+        let config = Config {
             connect_key: connect_key?,
             api_key: api_key?,
             api_base_url: api_base_url?,
@@ -501,7 +511,11 @@ impl<'a> Validator<'a> {
                 .ok()?
                 .unwrap_or_else(|| DEFAULT_NTP_SERVER.to_owned()),
             report_to_directory: report_to_directory.unwrap_or(true),
-        })
+        };
+        let file = self.raw.file_for("Identity.Preset").to_path_buf();
+        self.diags
+            .extend(super::preset::review(&config, self.mode, &file));
+        Some(config)
     }
 
     fn api_key_source(&mut self, top: &mut Level<'_>) -> Option<ApiKeySource> {
@@ -680,11 +694,17 @@ impl<'a> Validator<'a> {
         let secret = self.secret_kind(&mut l);
         let max_attempts = self.integer(&mut l, "MaxAttempts", 1, 100, "attempts");
         let cooldown = self.seconds(&mut l, "CooldownSeconds", 0, 300);
+        let (preset_raw, preset_failed) = self.preset(&mut l);
         self.close(&l);
-        if failed {
+        if failed || preset_failed {
             return None;
         }
+        let preset = preset_raw
+            .clone()
+            .filter(|p| !super::preset::is_unsubstituted(p));
         Some(IdentityConfig {
+            preset,
+            preset_raw,
             identifier: identifier.ok()?,
             secret: secret?,
             max_attempts: max_attempts
@@ -692,6 +712,31 @@ impl<'a> Validator<'a> {
                 .map_or(Some(5), |n| u32::try_from(n).ok())?,
             cooldown: cooldown?,
         })
+    }
+
+    /// `Identity.Preset`, trimmed, and whether it failed validation. An empty value is what
+    /// Jamf Pro may send for a user variable it has no value for (see `preset`'s module docs):
+    /// in `run` that counts as no preset (a warning; the employee is asked), in `config check`
+    /// it is an error like any empty string.
+    fn preset(&mut self, l: &mut Level<'_>) -> (Option<String>, bool) {
+        let path = l.path("Preset");
+        if let (Mode::Run, Some(Value::String(v))) =
+            (self.mode, l.dict.and_then(|d| d.get("Preset")))
+        {
+            if v.trim().is_empty() {
+                l.asked.push("Preset");
+                self.push(
+                    &path,
+                    Severity::Warning,
+                    "is empty: the MDM substituted nothing for its payload variable (no user assigned to the device?), so the employee is asked who they are".to_owned(),
+                    Some("assign the user to the device in the MDM, or remove Identity.Preset".to_owned()),
+                );
+                return (None, false);
+            }
+        }
+        let value = self.string(l, "Preset").map(|s| s.trim().to_owned());
+        let failed = l.has("Preset") && value.is_none();
+        (value, failed)
     }
 
     /// `None` | `EmployeeID` | `Attribute:<name>` (a space after the colon is allowed).

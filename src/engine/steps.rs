@@ -642,6 +642,10 @@ async fn identify(e: &mut Engine) -> Result<(), StepError> {
     if e.state.user.is_some() {
         return Ok(());
     }
+    // The MDM already knows the employee: no window, no secret.
+    if let Some(preset) = e.config.identity.preset.clone() {
+        return super::preset::identify(e, &preset).await;
+    }
     show_progress(e, Step::Identify).await?;
     let identity = e.config.identity.clone();
     let dir = e.directory()?;
@@ -680,21 +684,8 @@ async fn identify(e: &mut Engine) -> Result<(), StepError> {
         };
         match judge(&found, &identity.secret, answer.secret.as_ref()) {
             Ok(user) => {
-                let facts = UserFacts {
-                    id: user.id.clone(),
-                    local_name: user.local_name().to_owned(),
-                    pending: !user.activated,
-                    staged: user.state == Some(UserState::Staged),
-                    password_date: user.password_date.clone(),
-                    username: user.username.clone(),
-                };
-                check_local_name(e, &facts.local_name)?;
-                info!(user_id = %facts.id, account = %facts.local_name, pending = facts.pending, "employee identified");
-                e.record("effect", format!("identified {}", facts.id), |s| {
-                    s.user = Some(facts);
-                    s.identity_failures = 0;
-                })?;
-                return Ok(());
+                let user = user.clone();
+                return identified(e, &user, "");
             }
             Err(why) => {
                 // The employee sees one message for every cause; the admin reads which it was.
@@ -714,6 +705,25 @@ async fn identify(e: &mut Engine) -> Result<(), StepError> {
             }
         }
     }
+}
+
+/// Records the identified employee (`how` says how, for the journal).
+pub(super) fn identified(e: &mut Engine, user: &DirectoryUser, how: &str) -> Result<(), StepError> {
+    let facts = UserFacts {
+        id: user.id.clone(),
+        local_name: user.local_name().to_owned(),
+        pending: !user.activated,
+        staged: user.state == Some(UserState::Staged),
+        password_date: user.password_date.clone(),
+        username: user.username.clone(),
+    };
+    check_local_name(e, &facts.local_name)?;
+    info!(user_id = %facts.id, account = %facts.local_name, pending = facts.pending, "employee identified");
+    let detail = format!("identified {} {how}", facts.id);
+    e.record("effect", detail.trim_end(), |s| {
+        s.user = Some(facts);
+        s.identity_failures = 0;
+    })
 }
 
 /// Decides whether the search results and the typed secret identify exactly one employee.
@@ -751,7 +761,13 @@ pub fn judge<'a>(
 /// take it over and we would then delete it.
 fn check_local_name(e: &Engine, name: &str) -> Result<(), StepError> {
     crate::host::mac::check_name(name)?;
-    let setup: Vec<&str> = setup_accounts(e);
+    let mut setup: Vec<&str> = setup_accounts(e);
+    // No EnrollmentUser: the account at the console may be the employee's own (Setup
+    // Assistant created it with the name the MDM prefilled); the agent takes it over.
+    if e.config.enrollment_user.is_none() {
+        let console = e.state.setup_user.as_deref();
+        setup.retain(|s| Some(*s) != console);
+    }
     if is_system_user(name) || setup.iter().any(|s| same_account(s, name)) {
         return Err(StepError::permanent(
             "error.directory",
@@ -960,6 +976,9 @@ async fn wait_account(e: &mut Engine) -> Result<(), StepError> {
 // 12. Hand over
 
 async fn handover(e: &mut Engine) -> Result<(), StepError> {
+    if super::preset::own_account(e) {
+        return super::preset::handover(e).await;
+    }
     let Some(user) = e.state.user.clone() else {
         return Err(StepError::Transient("no employee identified yet".into()));
     };
@@ -1010,6 +1029,9 @@ async fn handover(e: &mut Engine) -> Result<(), StepError> {
 // 13. Wait for the employee's first login and Secure Token
 
 async fn wait_login(e: &mut Engine) -> Result<(), StepError> {
+    if super::preset::own_account(e) {
+        return super::preset::wait_login(e);
+    }
     let Some(user) = e.state.user.clone() else {
         return Err(StepError::Transient("no employee identified yet".into()));
     };
@@ -1085,9 +1107,22 @@ async fn remove_setup(e: &mut Engine) -> Result<(), StepError> {
         e.record("effect", "groups moved", |s| s.groups_moved = true)?;
     }
     // The FileVault unlock list before any deletion: the employee must be able to unlock the
-    // disk at the next start once the setup account is gone.
-    let preboot = super::removal::refresh_preboot(e, &user.local_name).await?;
-    if e.config.delete_enrollment_users {
+    // disk at the next start once the setup account is gone. Without a setup account there is
+    // nothing to delete (DeleteEnrollmentUsers needs EnrollmentUser).
+    let own = super::preset::own_account(e);
+    let preboot = if own {
+        e.journal(
+            "effect",
+            format!(
+                "nothing to delete: {} is the employee's own account (no EnrollmentUser)",
+                user.local_name
+            ),
+        )?;
+        Ok(())
+    } else {
+        super::removal::refresh_preboot(e, &user.local_name).await?
+    };
+    if e.config.delete_enrollment_users && !own {
         let mut candidates: Vec<String> = Vec::new();
         if let Some(u) = &e.config.enrollment_user {
             candidates.push(u.clone());

@@ -206,8 +206,8 @@ impl AgentFiles {
     /// same script). `true` when there was one to remove.
     pub fn remove_service_account_creds(&self) -> Result<bool, AgentError> {
         let path = self.root.resolve(mac::JC_SECURETOKEN_CREDS);
-        // A writer killed between writing its temporary file and the rename leaves the
-        // password in `.JumpCloud-SecureToken-Creds.<pid>.tmp`: those go too.
+        // A run killed between writing the temporary file and renaming it left the password
+        // in `.JumpCloud-SecureToken-Creds.<pid>.tmp`; a later run has another pid.
         if let Some(dir) = path.parent() {
             if let Ok(entries) = fs::read_dir(dir) {
                 for entry in entries.flatten() {
@@ -491,6 +491,25 @@ mod tests {
         assert_eq!(bad_org.org_id, None);
         assert_eq!(parse_conf(br#"{"agentServerHost":"x"}"#).unwrap(), None);
         assert_eq!(parse_conf(br#"{"systemKey":""}"#).unwrap(), None);
+    }
+
+    #[test]
+    fn a_temporary_credentials_file_of_a_killed_run_is_removed() {
+        // kill -9 between writing `.JumpCloud-SecureToken-Creds.<pid>.tmp` and renaming it
+        // left the password there; the next run (another pid) removes it with the file.
+        let dir = tempfile::tempdir().unwrap();
+        let root = Root::new(dir.path());
+        let path = root.resolve(mac::JC_SECURETOKEN_CREDS);
+        let run = path.parent().unwrap().to_owned();
+        fs::create_dir_all(&run).unwrap();
+        let stale = run.join(".JumpCloud-SecureToken-Creds.4242.tmp");
+        fs::write(&stale, "welcome;secret\n").unwrap();
+        let other = run.join("unrelated.tmp");
+        fs::write(&other, "x").unwrap();
+        let files = AgentFiles::new(root);
+        assert!(!files.remove_service_account_creds().unwrap());
+        assert!(!stale.exists(), "the stale temporary file is gone");
+        assert!(other.exists(), "nothing else is touched");
     }
 
     #[test]

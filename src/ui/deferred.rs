@@ -78,6 +78,9 @@ impl Ui for DeferredDialog {
     async fn done(&mut self, account: &str) -> Result<(), UiError> {
         self.ui().await.done(account).await
     }
+    async fn done_own_account(&mut self, account: &str) -> Result<(), UiError> {
+        self.ui().await.done_own_account(account).await
+    }
     async fn fatal(&mut self, reference: &str, detail_id: &'static str) -> Result<(), UiError> {
         self.ui().await.fatal(reference, detail_id).await
     }

@@ -532,6 +532,12 @@ impl Ui for DialogUi {
         self.tell(&screen, Some(DONE_TIMER_SECONDS)).await
     }
 
+    async fn done_own_account(&mut self, account: &str) -> Result<(), UiError> {
+        self.close_window().await?;
+        let screen = screen::done_own_account(&self.strings, account);
+        self.tell(&screen, Some(DONE_TIMER_SECONDS)).await
+    }
+
     async fn fatal(&mut self, reference: &str, detail_id: &'static str) -> Result<(), UiError> {
         self.close_window().await?;
         self.ensure_dialog().await?;

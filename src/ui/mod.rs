@@ -163,6 +163,12 @@ pub trait Ui: Send {
     async fn ask_password(&mut self, prompt: &PasswordPrompt) -> Result<PasswordAnswer, UiError>;
     /// Tells the employee to log in with their JumpCloud account `account`.
     async fn done(&mut self, account: &str) -> Result<(), UiError>;
+    /// Done without a setup account: the employee stays logged in to `account`, their own,
+    /// which now uses their JumpCloud password. Defaults to [`Ui::done`] for a UI without its
+    /// own screen for it.
+    async fn done_own_account(&mut self, account: &str) -> Result<(), UiError> {
+        self.done(account).await
+    }
     /// An error the employee cannot fix: "contact IT" with a reference code.
     async fn fatal(&mut self, reference: &str, detail_id: &'static str) -> Result<(), UiError>;
     /// Closes every window prestage opened.

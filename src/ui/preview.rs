@@ -393,6 +393,11 @@ pub fn sample_screens(ui: &UiConfig, strings: &Strings) -> Vec<(&'static str, St
             screen::done(strings, "ada.lovelace"),
         ),
         (
+            "09b-done-own-account",
+            "5b. Done without a setup account (SSO during Setup Assistant)".into(),
+            screen::done_own_account(strings, "ada.lovelace"),
+        ),
+        (
             "10-error",
             "Error with a reference code".into(),
             screen::fatal(strings, "PS-05-3F9A1C", "error.agent_timeout"),

@@ -305,6 +305,17 @@ pub fn done(strings: &Strings, account: &str) -> Screen {
     )
 }
 
+/// Done without a setup account (`Identity.Preset`, no `EnrollmentUser`): nothing logs out;
+/// the employee's own account now uses their JumpCloud password.
+pub fn done_own_account(strings: &Strings, account: &str) -> Screen {
+    Screen::question(
+        ScreenKind::Done,
+        strings.get("done.title").into_owned(),
+        strings.format("done.own_account_message", &[("account", account)]),
+        strings.get("button.ok").into_owned(),
+    )
+}
+
 /// An error the employee cannot fix, with the reference code that is also in the log.
 pub fn fatal(strings: &Strings, reference: &str, detail_id: &str) -> Screen {
     let detail = strings.get(detail_id);

@@ -244,6 +244,15 @@ impl Ui for ScriptedUi {
         Ok(())
     }
 
+    async fn done_own_account(&mut self, account: &str) -> Result<(), UiError> {
+        let s = screen::done_own_account(&self.strings, account);
+        self.record(format!(
+            "done: {} (stays logged in as {account}, JumpCloud password from now on)",
+            s.title
+        ));
+        Ok(())
+    }
+
     async fn fatal(&mut self, reference: &str, detail_id: &'static str) -> Result<(), UiError> {
         let s = screen::fatal(&self.strings, reference, detail_id);
         let detail = self.strings.get(detail_id).into_owned();

@@ -34,6 +34,7 @@ const EN: &[(&str, &str)] = &[
     ("progress.joining_group", "Registering this Mac…"),
     ("progress.reading_policy", "Reading your company's password rules…"),
     ("progress.identity", "Waiting for you to confirm who you are…"),
+    ("progress.finding_account", "Finding your company account…"),
     ("progress.password", "Waiting for your new password…"),
     ("progress.binding", "Linking your account to this Mac…"),
     ("progress.waiting_account", "Creating your account on this Mac…"),
@@ -106,6 +107,10 @@ const EN: &[(&str, &str)] = &[
         "done.message",
         "Your account **{account}** is ready.\n\nThis Mac will now log out. Then log in with your company username and password.",
     ),
+    (
+        "done.own_account_message",
+        "Your account **{account}** is now connected to your company account.\n\nFrom now on, use your company (JumpCloud) password to log in to and unlock this Mac. You can keep working: nothing logs out.",
+    ),
     // Errors the employee cannot fix.
     ("error.title", "Setup could not finish"),
     (
@@ -117,6 +122,7 @@ const EN: &[(&str, &str)] = &[
     ("error.takeover_timeout", "Your account could not be set up on this Mac in time."),
     ("error.configuration", "The setup of this Mac is not configured correctly."),
     ("error.directory", "Your company directory could not be reached or refused a request."),
+    ("error.preset", "Your company directory does not list exactly one account for the person this Mac was assigned to."),
     (
         "error.no_secure_token",
         "This Mac has no account that can unlock its disk for your new account.",
@@ -142,6 +148,7 @@ const DE: &[(&str, &str)] = &[
     ("progress.joining_group", "Dieser Mac wird angemeldet …"),
     ("progress.reading_policy", "Die Passwortregeln Ihres Unternehmens werden gelesen …"),
     ("progress.identity", "Warten auf Ihre Angaben …"),
+    ("progress.finding_account", "Ihr Firmenkonto wird gesucht …"),
     ("progress.password", "Warten auf Ihr neues Passwort …"),
     ("progress.binding", "Ihr Konto wird mit diesem Mac verknüpft …"),
     ("progress.waiting_account", "Ihr Konto wird auf diesem Mac angelegt …"),
@@ -215,6 +222,10 @@ const DE: &[(&str, &str)] = &[
         "done.message",
         "Ihr Konto **{account}** ist bereit.\n\nDieser Mac meldet sich jetzt ab. Melden Sie sich danach mit Ihrem Firmen-Benutzernamen und Passwort an.",
     ),
+    (
+        "done.own_account_message",
+        "Ihr Konto **{account}** ist jetzt mit Ihrem Firmenkonto verbunden.\n\nVerwenden Sie ab sofort Ihr Firmenpasswort (JumpCloud), um sich an diesem Mac anzumelden und ihn zu entsperren. Sie können weiterarbeiten: Sie werden nicht abgemeldet.",
+    ),
     ("error.title", "Die Einrichtung konnte nicht abgeschlossen werden"),
     (
         "error.message",
@@ -230,6 +241,10 @@ const DE: &[(&str, &str)] = &[
     (
         "error.directory",
         "Ihr Firmenverzeichnis war nicht erreichbar oder hat eine Anfrage abgelehnt.",
+    ),
+    (
+        "error.preset",
+        "Ihr Firmenverzeichnis führt nicht genau ein Konto für die Person, der dieser Mac zugewiesen wurde.",
     ),
     (
         "error.no_secure_token",
@@ -256,6 +271,7 @@ const FR: &[(&str, &str)] = &[
     ("progress.joining_group", "Enregistrement de ce Mac…"),
     ("progress.reading_policy", "Lecture des règles de mot de passe de votre entreprise…"),
     ("progress.identity", "En attente de votre identification…"),
+    ("progress.finding_account", "Recherche de votre compte d’entreprise…"),
     ("progress.password", "En attente de votre nouveau mot de passe…"),
     ("progress.binding", "Association de votre compte à ce Mac…"),
     ("progress.waiting_account", "Création de votre compte sur ce Mac…"),
@@ -332,6 +348,10 @@ const FR: &[(&str, &str)] = &[
         "done.message",
         "Votre compte **{account}** est prêt.\n\nCe Mac va maintenant fermer la session. Connectez-vous ensuite avec votre nom d’utilisateur et votre mot de passe d’entreprise.",
     ),
+    (
+        "done.own_account_message",
+        "Votre compte **{account}** est maintenant relié à votre compte d’entreprise.\n\nDésormais, utilisez votre mot de passe d’entreprise (JumpCloud) pour vous connecter à ce Mac et le déverrouiller. Vous pouvez continuer à travailler : la session reste ouverte.",
+    ),
     ("error.title", "La configuration n’a pas pu aboutir"),
     (
         "error.message",
@@ -344,6 +364,10 @@ const FR: &[(&str, &str)] = &[
     (
         "error.directory",
         "L’annuaire de votre entreprise était injoignable ou a refusé une demande.",
+    ),
+    (
+        "error.preset",
+        "L’annuaire de votre entreprise ne contient pas exactement un compte pour la personne à qui ce Mac a été attribué.",
     ),
     (
         "error.no_secure_token",

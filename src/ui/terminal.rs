@@ -195,6 +195,14 @@ impl Ui for TerminalUi {
         Ok(())
     }
 
+    async fn done_own_account(&mut self, account: &str) -> Result<(), UiError> {
+        println!(
+            "\n{}",
+            render(&screen::done_own_account(&self.strings, account))
+        );
+        Ok(())
+    }
+
     async fn fatal(&mut self, reference: &str, detail_id: &'static str) -> Result<(), UiError> {
         println!(
             "\n{}",

@@ -1053,6 +1053,8 @@ fn config(url: &Url, post_group: &str, policy: PolicySource) -> Config {
             secret: SecretKind::None,
             max_attempts: 5,
             cooldown: Duration::from_secs(300),
+            preset: None,
+            preset_raw: None,
         },
         password: PasswordConfig {
             require_for_active_users: false,

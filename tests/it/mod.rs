@@ -11,6 +11,7 @@ mod jumpcloud;
 mod lifecycle;
 mod packaging;
 mod pppc;
+mod preset;
 mod realmac;
 mod sim;
 mod swiftdialog;

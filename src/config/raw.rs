@@ -123,18 +123,18 @@ pub(crate) fn secret_rules(raw: &RawConfig, mode: Mode, expected_owner: u32) -> 
         };
         let kinds: [(&[&str], &str, &str); 2] = [
             (
-                &SECRET_KEYS,
+                SECRET_KEYS,
                 "an API key in managed preferences is readable by every user of the Mac",
                 "use APIKeyKeychainService instead, or pass --allow-secret-in-profile if you accept the risk",
             ),
             (
-                &PASSWORD_KEYS,
+                PASSWORD_KEYS,
                 "a password in managed preferences is readable by every user of the Mac",
                 "ship it in the package's local configuration (build-pkg.sh --config, root:wheel 0600) instead, or pass --allow-secret-in-profile if you accept the risk",
             ),
         ];
         for (keys, message, fix) in kinds {
-            for key in keys.iter().filter(|k| dict.contains_key(**k)) {
+            for key in keys.iter().filter(|k| dict.contains_key(k)) {
                 out.push(Diagnostic {
                     file: file.clone(),
                     key: (*key).to_owned(),

@@ -23,6 +23,7 @@ pub mod import;
 pub mod keychain;
 pub mod legacy;
 mod model;
+pub mod naming;
 mod raw;
 mod read;
 pub mod schema;

@@ -15,7 +15,7 @@ use plist::{Dictionary, Value};
 use super::{Diagnostic, Mode, Severity};
 
 /// Sections merged key by key.
-const SECTIONS: &[&str] = &["Identity", "Password", "UI", "Agent"];
+const SECTIONS: &[&str] = &["Identity", "Password", "UI", "Agent", "Preflight"];
 
 /// Keys that hold the admin API key (or a trivially reversible form of it).
 pub(crate) const SECRET_KEYS: &[&str] = &["APIKey", "EncryptedAPIKey"];

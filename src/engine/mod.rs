@@ -18,6 +18,7 @@ pub mod status;
 pub mod steps;
 pub mod takeover;
 pub mod wait;
+pub mod webhooks;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -326,6 +327,8 @@ pub struct Engine {
     observer: Option<Observer>,
     /// Whether the progress window was opened by this process.
     pub(crate) window_open: bool,
+    /// Messages to the admin's webhook receivers (sent in the background).
+    pub(crate) webhooks: webhooks::Outbox,
 }
 
 impl Engine {
@@ -358,7 +361,9 @@ impl Engine {
             event: if state.runs == 1 { "start" } else { "restart" }.into(),
             detail: format!("run {}", state.runs),
         })?;
+        let webhooks = webhooks::Outbox::open(store.dir(), config.webhooks.clone());
         Ok(Self {
+            webhooks,
             agent: AgentFiles::new(root.clone()),
             root,
             config,
@@ -485,6 +490,8 @@ impl Engine {
         if let Err(err) = self.host.keep_awake(std::process::id()).await {
             warn!(error = %err, "could not start caffeinate; the Mac may sleep during enrollment");
         }
+        // Messages an earlier run left pending go first; new ones are sent as they come.
+        self.webhooks.start();
         let store = self.store.clone();
         tokio::select! {
             outcome = self.drive() => outcome,
@@ -559,6 +566,9 @@ impl Engine {
 
     /// The finishing touches (idempotent; the last one is `launchctl bootout`).
     async fn finish_touches(&mut self) -> Outcome {
+        // The last touch removes the daemon: no later run would send what is still pending.
+        // The employee is at their desktop by now; nobody waits for this.
+        self.webhooks.drain(webhooks::DRAIN_LIMIT).await;
         let result = lifecycle::finish_touches(
             &self.root,
             &self.store,
@@ -647,6 +657,12 @@ impl Engine {
         if let Err(e) = self.journal("failed", format!("{reference}: {message}")) {
             warn!(error = %e, "could not record the failure in the journal");
         }
+        webhooks::notify(
+            self,
+            crate::config::WebhookEvent::Failed,
+            step,
+            Some(&reference),
+        );
         if self.state.setup_logged_out {
             // The employee is at their own desktop (or the login window): what is left is the
             // admin's to fix, and a full-screen error would lock them out of their work.
@@ -654,6 +670,8 @@ impl Engine {
         } else if let Err(e) = self.ui.fatal(&reference, detail_id).await {
             warn!(error = %e, "could not show the error to the employee");
         }
+        // Sent while the error is on screen; bounded, as the process ends next.
+        self.webhooks.drain(webhooks::DRAIN_LIMIT).await;
         if config {
             Outcome::ConfigInvalid { reference, message }
         } else {

@@ -36,7 +36,7 @@ use super::removal::Keep;
 use super::state::{PasswordPhase, Step, UserFacts};
 use super::wait::Pacer;
 use super::{clock, Engine, Event, StepError};
-use crate::config::{ApiKeySource, PolicySource, SecretKind};
+use crate::config::{ApiKeySource, PolicySource, SecretKind, WebhookEvent};
 use crate::host::agent::kickstart_urls;
 use crate::jumpcloud::{DirectoryUser, JcError, UserState};
 use crate::paths::mac;
@@ -138,7 +138,9 @@ async fn wait_desktop(e: &mut Engine) -> Result<(), StepError> {
 // 3. Welcome
 
 async fn welcome(e: &mut Engine) -> Result<(), StepError> {
-    show_progress(e, Step::Welcome).await
+    show_progress(e, Step::Welcome).await?;
+    super::webhooks::notify(e, WebhookEvent::Started, Step::Welcome, None);
+    Ok(())
 }
 
 /// Opens (or updates) the progress window for `step`.
@@ -1134,6 +1136,7 @@ async fn remove_setup(e: &mut Engine) -> Result<(), StepError> {
             kept_short.clone_from(&e.state.kept_users);
         }
         let _ = write!(line, "; setup account kept: {}", kept_short.join(", "));
+        super::webhooks::notify(e, WebhookEvent::AccountKept, Step::RemoveSetup, None);
     }
     report(e, &line).await;
     Ok(())
@@ -1198,6 +1201,7 @@ fn cleanup(e: &mut Engine) -> Result<(), StepError> {
         s.remove_local_config = holds_secret;
     })?;
     super::status::write_receipt(e)?;
+    super::webhooks::notify(e, WebhookEvent::Finished, Step::Cleanup, None);
     Ok(())
 }
 

@@ -1068,6 +1068,9 @@ fn config(url: &Url, post_group: &str, policy: PolicySource) -> Config {
         },
         ntp_server: "time.apple.com".to_owned(),
         report_to_directory: true,
+        computer_name: None,
+        webhooks: Vec::new(),
+        preflight: prestage::config::PreflightConfig::default(),
     }
 }
 

@@ -1,0 +1,155 @@
+//! What admins get from their other onboarding tools (issue 13): webhooks, computer names,
+//! preflight checks and the help button, end to end against the fakes and the simulated tenant.
+
+use std::time::Duration;
+
+use prestage::demo::{EmployeeKind, Scenario};
+use prestage::engine::state::Step;
+use prestage::sim::WebhookReceiver;
+use prestage::ui::scripted::Script;
+use secrecy::ExposeSecret;
+
+use super::engine::{
+    assert_enrolled, assert_no_secret, base_config, clean_script, options, run_once,
+    run_with_kills, scenario, system_id, RunResult,
+};
+
+/// The secret part of every receiver's URL (Slack's and Teams' URLs are bearer tokens).
+const HOOK_SECRET: &str = "XOXB-hook-secret-4f9a2c";
+
+fn webhooks_config(receiver: &WebhookReceiver) -> plist::Value {
+    let hook = |kind: &str, path: &str| {
+        let mut d = plist::Dictionary::new();
+        d.insert(
+            "URL".into(),
+            receiver.url(&format!("{path}/{HOOK_SECRET}")).to_string().into(),
+        );
+        d.insert("Kind".into(), kind.into());
+        plist::Value::Dictionary(d)
+    };
+    plist::Value::Array(vec![
+        hook("Generic", "generic"),
+        hook("Slack", "slack"),
+        hook("Teams", "teams"),
+    ])
+}
+
+fn repeating(s: &Scenario, times: usize) -> Script {
+    let one = clean_script(s);
+    Script {
+        identities: std::iter::repeat_n(one.identities[0].clone(), times).collect(),
+        passwords: std::iter::repeat_n(one.passwords[0].clone(), times).collect(),
+    }
+}
+
+/// Each receiver got `Started` then `Finished`, once each, in its own format; no secret in any.
+fn assert_started_and_finished_once(s: &Scenario, receiver: &WebhookReceiver) {
+    let got = receiver.received();
+    let generic: Vec<_> = got.iter().filter(|r| r.path.starts_with("/generic/")).collect();
+    let events: Vec<&str> = generic.iter().filter_map(|r| r.body["event"].as_str()).collect();
+    assert_eq!(events, ["Started", "Finished"], "{got:#?}");
+    let finished = &generic[1].body;
+    assert_eq!(finished["user"], "ada.lovelace");
+    assert_eq!(finished["systemID"], system_id(s).as_str());
+    assert_eq!(finished["step"], "cleanup");
+    assert!(finished["durationSeconds"].is_u64());
+    assert!(generic[0].body["user"].is_null(), "user only on Finished");
+    for kind in ["slack", "teams"] {
+        let mine: Vec<_> = got.iter().filter(|r| r.path.starts_with(&format!("/{kind}/"))).collect();
+        assert_eq!(mine.len(), 2, "{kind}: {mine:#?}");
+    }
+    let slack: Vec<_> = got.iter().filter(|r| r.path.starts_with("/slack/")).collect();
+    assert!(slack[0].body["text"].as_str().unwrap().contains("started"));
+    assert!(slack[1].body["text"].as_str().unwrap().contains("enrolled"));
+    let teams: Vec<_> = got.iter().filter(|r| r.path.starts_with("/teams/")).collect();
+    assert_eq!(
+        teams[1].body["attachments"][0]["contentType"],
+        "application/vnd.microsoft.card.adaptive"
+    );
+    let api_key = s.tenant.api_key().expose_secret().to_owned();
+    for r in &got {
+        for secret in [HOOK_SECRET, api_key.as_str(), s.employee.password.as_str()] {
+            assert!(!r.raw.contains(secret), "a secret in a message to {}", r.path);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_arrive_once_each_through_a_receiver_that_fails_half_the_time() {
+    let receiver = WebhookReceiver::start(true).await.unwrap();
+    let mut opts = options(EmployeeKind::Pending);
+    let mut config = base_config(&[], &[]);
+    config.insert("Webhooks".into(), webhooks_config(&receiver));
+    opts.base_config = Some(config);
+    let s = scenario(opts).await;
+    s.write_dialog_script(&clean_script(&s)).unwrap();
+    let out = run_once(&s).await;
+    assert_eq!(out.code, Some(0), "{out:#?}");
+    assert_enrolled(&s);
+    assert_started_and_finished_once(&s, &receiver);
+    // Every accepted message was refused once before.
+    assert!(receiver.posts() >= 2 * receiver.received().len(), "{}", receiver.posts());
+    assert_no_secret(&s, &[&out], &[HOOK_SECRET]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_arrive_once_each_through_kill_9_at_step_boundaries() {
+    let receiver = WebhookReceiver::start(true).await.unwrap();
+    let mut opts = options(EmployeeKind::Pending);
+    let mut config = base_config(&[], &[]);
+    config.insert("Webhooks".into(), webhooks_config(&receiver));
+    opts.base_config = Some(config);
+    let s = scenario(opts).await;
+    s.write_dialog_script(&repeating(&s, 8)).unwrap();
+    // Kill as these steps begin: right after Started was recorded (its first POST refused),
+    // and around the end.
+    let mut targets = vec![Step::InstallAgent, Step::Bind, Step::RemoveSetup, Step::Cleanup];
+    let (kills, outputs) = run_with_kills(
+        &s,
+        |journal, _| {
+            let Some(next) = targets.first().copied() else {
+                return false;
+            };
+            let hit = journal
+                .iter()
+                .any(|e| e.step == next && e.event == "begin");
+            if hit {
+                targets.remove(0);
+            }
+            hit
+        },
+        4,
+    )
+    .await;
+    assert_eq!(kills, 4);
+    assert_enrolled(&s);
+    assert_started_and_finished_once(&s, &receiver);
+    let refs: Vec<&RunResult> = outputs.iter().collect();
+    assert_no_secret(&s, &refs, &[HOOK_SECRET]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failure_is_sent_with_its_reference_and_step() {
+    let receiver = WebhookReceiver::start(false).await.unwrap();
+    let mut opts = options(EmployeeKind::Pending);
+    let mut config = base_config(&[], &[]);
+    config.insert("Webhooks".into(), webhooks_config(&receiver));
+    opts.base_config = Some(config);
+    let s = scenario(opts).await;
+    // The agent package is not there: the install fails for good.
+    std::fs::remove_file(s.root.resolve(prestage::demo::DEMO_AGENT_PACKAGE)).unwrap();
+    s.write_dialog_script(&clean_script(&s)).unwrap();
+    let out = tokio::time::timeout(Duration::from_secs(120), run_once(&s))
+        .await
+        .unwrap();
+    assert_eq!(out.code, Some(1), "{out:#?}");
+    let got = receiver.received();
+    let failed: Vec<_> = got
+        .iter()
+        .filter(|r| r.path.starts_with("/generic/") && r.body["event"] == "Failed")
+        .collect();
+    assert_eq!(failed.len(), 1, "{got:#?}");
+    let reference = failed[0].body["reference"].as_str().unwrap();
+    assert!(reference.starts_with("PS-04-"), "{reference}");
+    assert_eq!(failed[0].body["step"], "install_agent");
+}

@@ -12,6 +12,7 @@ pub mod connect;
 pub mod download;
 pub mod lifecycle;
 mod logout;
+pub mod naming;
 mod removal;
 pub mod state;
 pub mod status;

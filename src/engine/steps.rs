@@ -73,7 +73,10 @@ pub async fn run_step(e: &mut Engine, step: Step) -> Result<(), StepError> {
         Step::ReadOrg => read_org(e).await,
         Step::Identify => identify(e).await,
         Step::Password => password(e).await,
-        Step::Bind => bind(e).await,
+        Step::Bind => {
+            bind(e).await?;
+            super::naming::apply(e).await
+        }
         Step::WaitAccount => wait_account(e).await,
         Step::Handover => handover(e).await,
         Step::WaitLogin => wait_login(e).await,
@@ -139,6 +142,7 @@ async fn wait_desktop(e: &mut Engine) -> Result<(), StepError> {
 
 async fn welcome(e: &mut Engine) -> Result<(), StepError> {
     show_progress(e, Step::Welcome).await?;
+    super::naming::remember_serial(e).await;
     super::webhooks::notify(e, WebhookEvent::Started, Step::Welcome, None);
     Ok(())
 }
@@ -437,7 +441,7 @@ fn group_error(err: JcError, key: &str, group: &crate::config::ObjectId) -> Step
 /// known, repeats it with the admin key and uses the admin key for the rest of the run (SPEC
 /// §5: systems enrolled through ADE may not use system context). The client itself handles the
 /// clock-skew retry before this.
-async fn with_fallback<T, F, Fut>(e: &mut Engine, call: F) -> Result<T, StepError>
+pub(super) async fn with_fallback<T, F, Fut>(e: &mut Engine, call: F) -> Result<T, StepError>
 where
     F: Fn(std::sync::Arc<dyn crate::jumpcloud::Directory>) -> Fut,
     Fut: std::future::Future<Output = Result<T, JcError>>,

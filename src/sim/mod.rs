@@ -315,6 +315,8 @@ pub struct SimSystemView {
     pub hostname: String,
     /// Every `description` it had, oldest first (the first is empty).
     pub descriptions: Vec<String>,
+    /// `displayName` (the host name until an admin or prestage sets one).
+    pub display_name: String,
 }
 
 /// How a request authenticated (or tried to).

@@ -153,3 +153,48 @@ async fn a_failure_is_sent_with_its_reference_and_step() {
     assert!(reference.starts_with("PS-04-"), "{reference}");
     assert_eq!(failed[0].body["step"], "install_agent");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_mac_and_the_system_are_named_from_the_template_once_through_kill_9() {
+    let mut opts = options(EmployeeKind::Pending);
+    let mut config = base_config(&[], &[]);
+    config.insert("ComputerName".into(), "Acme %serial:-6% %user%".into());
+    opts.base_config = Some(config);
+    let s = scenario(opts).await;
+    prestage::host::fake::world::World::update(&s.root, |w| {
+        w.machine.serial = "C02XK1JHJG5J".into();
+    })
+    .unwrap();
+    s.write_dialog_script(&repeating(&s, 4)).unwrap();
+    let mut killed = false;
+    let (kills, _) = run_with_kills(
+        &s,
+        |journal, _| {
+            // Right after the name was decided, before scutil ran.
+            let hit = !killed
+                && journal
+                    .iter()
+                    .any(|e| e.event == "effect" && e.detail.starts_with("computer name"));
+            killed |= hit;
+            hit
+        },
+        1,
+    )
+    .await;
+    assert_eq!(kills, 1);
+    assert_enrolled(&s);
+    let m = super::engine::world(&s).machine;
+    assert_eq!(m.computer_name.as_deref(), Some("Acme JHJG5J ada.lovelace"));
+    assert_eq!(m.local_host_name.as_deref(), Some("Acme-JHJG5J-ada-lovelace"));
+    assert_eq!(m.host_name.as_deref(), Some("Acme-JHJG5J-ada-lovelace"));
+    // A kill between scutil and the record sets the same names again, never other ones.
+    let distinct: std::collections::BTreeSet<_> = m.names_set.iter().collect();
+    assert_eq!(distinct.len(), 3, "{:?}", m.names_set);
+    let sys = s
+        .tenant
+        .systems()
+        .into_iter()
+        .find(|x| x.id == system_id(&s))
+        .unwrap();
+    assert_eq!(sys.display_name, "Acme JHJG5J ada.lovelace");
+}

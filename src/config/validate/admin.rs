@@ -149,3 +149,94 @@ impl Validator<'_> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use plist::{Dictionary, Value};
+    use secrecy::ExposeSecret as _;
+
+    use super::super::{Mode, RawConfig, Severity, Validator};
+    use crate::config::{WebhookEvent, WebhookKind};
+
+    fn check(extra: &[(&str, Value)]) -> (Option<crate::config::Config>, Vec<super::super::Diagnostic>) {
+        let mut d = Dictionary::new();
+        d.insert("ConnectKey".into(), "0123456789abcdef0123456789abcdef01234567".into());
+        d.insert("APIKeyKeychainService".into(), "svc".into());
+        d.insert("DeleteEnrollmentUsers".into(), Value::Boolean(false));
+        for (k, v) in extra {
+            d.insert((*k).to_owned(), v.clone());
+        }
+        let raw = RawConfig::merge(None, Some((PathBuf::from("/c.plist"), d)));
+        let known = |_: &str| true;
+        let mut v = Validator::new(&raw, Mode::Check { allow_secret_in_profile: false }, &known);
+        let c = v.config();
+        (c, v.finish())
+    }
+
+    fn hook(pairs: &[(&str, Value)]) -> Value {
+        Value::Dictionary(pairs.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect())
+    }
+
+    #[test]
+    fn webhooks_default_to_generic_and_every_event_and_never_echo_the_url() {
+        let secret = "https://hooks.slack.com/services/T0/B0/S3CR3T";
+        let (c, diags) = check(&[(
+            "Webhooks",
+            Value::Array(vec![
+                hook(&[("URL", secret.into())]),
+                hook(&[
+                    ("URL", "https://x.example.com/h".into()),
+                    ("Kind", "Teams".into()),
+                    ("Events", Value::Array(vec!["Failed".into()])),
+                ]),
+            ]),
+        )]);
+        let c = c.unwrap_or_else(|| panic!("{diags:?}"));
+        assert_eq!(c.webhooks.len(), 2);
+        assert_eq!(c.webhooks[0].kind, WebhookKind::Generic);
+        assert_eq!(c.webhooks[0].events, WebhookEvent::ALL.to_vec());
+        assert_eq!(c.webhooks[0].url.expose_secret(), secret);
+        assert_eq!(c.webhooks[1].events, vec![WebhookEvent::Failed]);
+        assert!(!format!("{c:?}").contains("S3CR3T"));
+
+        let (c, diags) = check(&[(
+            "Webhooks",
+            Value::Array(vec![hook(&[
+                ("URL", "http://hooks.example.com/S3CR3T".into()),
+                ("Events", Value::Array(vec!["Done".into()])),
+            ])]),
+        )]);
+        assert!(c.is_none());
+        let keys: Vec<&str> = diags.iter().map(|d| d.key.as_str()).collect();
+        assert_eq!(keys, ["Webhooks[0].URL", "Webhooks[0].Events"], "{diags:?}");
+        assert!(diags.iter().all(|d| !d.message.contains("S3CR3T")
+            && !d.fix.as_deref().unwrap_or("").contains("S3CR3T")));
+    }
+
+    #[test]
+    fn computer_name_shows_a_sample_and_refuses_unknown_tokens() {
+        let (c, diags) = check(&[("ComputerName", "MAC-%serial:-6%".into())]);
+        assert!(c.is_some(), "{diags:?}");
+        let note = diags.iter().find(|d| d.severity == Severity::Note).unwrap();
+        assert!(note.message.contains("`MAC-JHJG5J`"), "{}", note.message);
+        let (c, diags) = check(&[("ComputerName", "MAC-%serail%".into())]);
+        assert!(c.is_none());
+        assert!(diags[0].message.contains("%serail%"), "{diags:?}");
+    }
+
+    #[test]
+    fn preflight_battery_default_and_range() {
+        let (c, _) = check(&[]);
+        assert_eq!(c.unwrap().preflight.minimum_battery_percent, 20);
+        let mut p = Dictionary::new();
+        p.insert("MinimumBatteryPercent".into(), Value::Integer(0.into()));
+        let (c, _) = check(&[("Preflight", Value::Dictionary(p.clone()))]);
+        assert_eq!(c.unwrap().preflight.minimum_battery_percent, 0);
+        p.insert("MinimumBatteryPercent".into(), Value::Integer(120.into()));
+        let (c, diags) = check(&[("Preflight", Value::Dictionary(p))]);
+        assert!(c.is_none());
+        assert_eq!(diags[0].key, "Preflight.MinimumBatteryPercent");
+    }
+}

@@ -502,6 +502,7 @@ impl Engine {
 
     async fn drive(&mut self) -> Outcome {
         info!(run_id = %self.state.run_id, step = %self.state.step, run = self.state.runs, "prestage run");
+        naming::update_help(self);
         let mut backoff = wait::Backoff::new(self.timing.backoff_base, self.timing.backoff_cap);
         loop {
             let step = self.state.step;

@@ -11,6 +11,19 @@ use super::{Engine, StepError};
 use crate::config::naming::local_host_name;
 use crate::host::NameKind;
 
+/// Tells the UI what `UI.HelpMessage`'s tokens stand for now: the serial and, until an
+/// error has its own reference code, the enrollment's id.
+pub fn update_help(e: &mut Engine) {
+    if e.config.ui.help_message.is_none() {
+        return;
+    }
+    let facts = crate::ui::help::HelpFacts {
+        serial: e.state.serial.clone(),
+        reference: Some(e.state.run_id.clone()),
+    };
+    e.ui.set_help_facts(&facts);
+}
+
 /// Reads the serial number once (best effort: webhooks and the help text show it when known).
 pub async fn remember_serial(e: &mut Engine) {
     if e.state.serial.is_some() {
@@ -27,6 +40,7 @@ pub async fn remember_serial(e: &mut Engine) {
             if let Err(err) = e.record("effect", "serial number read", |s| s.serial = Some(serial)) {
                 warn!(error = %err, "could not record the serial number");
             }
+            update_help(e);
         }
         Err(err) => warn!(error = %err, "could not read the serial number"),
     }

@@ -141,8 +141,9 @@ async fn wait_desktop(e: &mut Engine) -> Result<(), StepError> {
 // 3. Welcome
 
 async fn welcome(e: &mut Engine) -> Result<(), StepError> {
-    show_progress(e, Step::Welcome).await?;
+    // The serial first: the welcome window's help text and the Started message show it.
     super::naming::remember_serial(e).await;
+    show_progress(e, Step::Welcome).await?;
     super::webhooks::notify(e, WebhookEvent::Started, Step::Welcome, None);
     Ok(())
 }

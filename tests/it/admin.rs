@@ -134,6 +134,9 @@ async fn a_failure_is_sent_with_its_reference_and_step() {
     let mut opts = options(EmployeeKind::Pending);
     let mut config = base_config(&[], &[]);
     config.insert("Webhooks".into(), webhooks_config(&receiver));
+    let mut ui = plist::Dictionary::new();
+    ui.insert("HelpMessage".into(), HELP.into());
+    config.insert("UI".into(), ui.into());
     opts.base_config = Some(config);
     let s = scenario(opts).await;
     // The agent package is not there: the install fails for good.
@@ -152,6 +155,41 @@ async fn a_failure_is_sent_with_its_reference_and_step() {
     let reference = failed[0].body["reference"].as_str().unwrap();
     assert!(reference.starts_with("PS-04-"), "{reference}");
     assert_eq!(failed[0].body["step"], "install_agent");
+    // The error window's help text carries that reference code.
+    let calls = prestage::ui::fake_dialog::calls(&s.root);
+    let last = help_of(&calls.last().unwrap().args).unwrap();
+    assert!(last.contains(reference), "{last}");
+}
+
+const HELP: &str = "Stuck? Call IT on **+1 555 0100**.\nSerial: %serial%, code: %reference%";
+
+fn help_of(args: &[String]) -> Option<String> {
+    let i = args.iter().position(|a| a == "--helpmessage")?;
+    args.get(i + 1).cloned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_window_carries_the_help_text_with_the_serial_and_the_enrollment_id() {
+    let mut opts = options(EmployeeKind::Pending);
+    let mut config = base_config(&[], &[]);
+    let mut ui = plist::Dictionary::new();
+    ui.insert("HelpMessage".into(), HELP.into());
+    config.insert("UI".into(), ui.into());
+    opts.base_config = Some(config);
+    let s = scenario(opts).await;
+    s.write_dialog_script(&clean_script(&s)).unwrap();
+    let out = run_once(&s).await;
+    assert_eq!(out.code, Some(0), "{out:#?}");
+    let run_id = super::engine::state(&s).unwrap().run_id;
+    let calls = prestage::ui::fake_dialog::calls(&s.root);
+    // Welcome/progress, identity, password, done at least.
+    assert!(calls.len() >= 4, "{calls:#?}");
+    for call in &calls {
+        let help = help_of(&call.args).unwrap_or_else(|| panic!("no help: {:?}", call.args));
+        assert!(help.contains("Serial: C02XK1JHJG5J"), "{help}");
+        assert!(help.contains(&format!("code: {run_id}")), "{help}");
+        assert!(call.unknown.is_empty(), "{:?}", call.unknown);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -13,6 +13,7 @@ pub mod download;
 pub mod lifecycle;
 mod logout;
 pub mod naming;
+pub mod preflight;
 mod removal;
 pub mod state;
 pub mod status;

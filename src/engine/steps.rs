@@ -145,6 +145,7 @@ async fn welcome(e: &mut Engine) -> Result<(), StepError> {
     super::naming::remember_serial(e).await;
     show_progress(e, Step::Welcome).await?;
     super::webhooks::notify(e, WebhookEvent::Started, Step::Welcome, None);
+    super::preflight::check(e).await?;
     Ok(())
 }
 

@@ -41,6 +41,14 @@ const EN: &[(&str, &str)] = &[
     ("progress.cleanup", "Tidying up…"),
     ("progress.done", "All done."),
     ("progress.retrying", "This is taking longer than usual. Trying again…"),
+    (
+        "preflight.battery",
+        "The battery is at {percent} %. Please plug in the charger: setup continues once it is connected (at least {minimum} % is needed on battery).",
+    ),
+    (
+        "preflight.offline",
+        "This Mac cannot reach the internet. Please connect it to Wi-Fi or a network cable: setup continues by itself once it is online.",
+    ),
     // The step list of the progress window.
     ("steps.prepare", "Prepare this Mac"),
     ("steps.agent", "Install JumpCloud"),
@@ -149,6 +157,14 @@ const DE: &[(&str, &str)] = &[
     ("progress.cleanup", "Es wird aufgeräumt …"),
     ("progress.done", "Fertig."),
     ("progress.retrying", "Das dauert länger als sonst. Neuer Versuch …"),
+    (
+        "preflight.battery",
+        "Der Akku ist bei {percent} %. Bitte schließen Sie das Netzteil an: Die Einrichtung geht weiter, sobald es verbunden ist (im Akkubetrieb sind mindestens {minimum} % nötig).",
+    ),
+    (
+        "preflight.offline",
+        "Dieser Mac erreicht das Internet nicht. Bitte verbinden Sie ihn mit dem WLAN oder einem Netzwerkkabel: Die Einrichtung geht von selbst weiter, sobald er online ist.",
+    ),
     ("steps.prepare", "Mac vorbereiten"),
     ("steps.agent", "JumpCloud installieren"),
     ("steps.identity", "Ihre Identität bestätigen"),
@@ -263,6 +279,14 @@ const FR: &[(&str, &str)] = &[
     ("progress.cleanup", "Rangement…"),
     ("progress.done", "Terminé."),
     ("progress.retrying", "Cela prend plus de temps que prévu. Nouvel essai…"),
+    (
+        "preflight.battery",
+        "La batterie est à {percent} %. Veuillez brancher le chargeur : la configuration reprendra dès qu’il sera connecté (au moins {minimum} % sont nécessaires sur batterie).",
+    ),
+    (
+        "preflight.offline",
+        "Ce Mac n’accède pas à Internet. Veuillez le connecter au Wi-Fi ou à un câble réseau : la configuration reprendra d’elle-même dès qu’il sera en ligne.",
+    ),
     ("steps.prepare", "Préparer ce Mac"),
     ("steps.agent", "Installer JumpCloud"),
     ("steps.identity", "Confirmer votre identité"),

@@ -236,3 +236,92 @@ async fn the_mac_and_the_system_are_named_from_the_template_once_through_kill_9(
         .unwrap();
     assert_eq!(sys.display_name, "Acme JHJG5J ada.lovelace");
 }
+
+/// Everything the windows were told: their arguments and the command-file lines they read.
+fn everything_shown(s: &Scenario) -> String {
+    let mut out = String::new();
+    for call in prestage::ui::fake_dialog::calls(&s.root) {
+        out.push_str(&call.args.join(" "));
+        out.push('\n');
+    }
+    for line in prestage::ui::fake_dialog::command_lines(&s.root) {
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mac_at_10_percent_on_battery_waits_for_the_charger_then_continues() {
+    let s = scenario(options(EmployeeKind::Pending)).await;
+    let plug_in_at = prestage::host::fake::world::now_ms() + 2_500;
+    prestage::host::fake::world::World::update(&s.root, |w| {
+        w.machine.on_battery = true;
+        w.machine.battery_percent = Some(10);
+        w.machine.charger_at_ms = Some(plug_in_at);
+    })
+    .unwrap();
+    s.write_dialog_script(&clean_script(&s)).unwrap();
+    let out = run_once(&s).await;
+    assert_eq!(out.code, Some(0), "{out:#?}");
+    assert_enrolled(&s);
+    assert!(
+        everything_shown(&s).contains("The battery is at 10 %"),
+        "{}",
+        everything_shown(&s)
+    );
+    // Nothing was installed before the charger was in, and the wait was cheap.
+    let calls = prestage::host::fake::world::calls(&s.root).unwrap();
+    let install = calls
+        .iter()
+        .find(|c| c.tool == prestage::paths::mac::INSTALLER)
+        .unwrap();
+    assert!(install.at_ms >= plug_in_at, "installed while on battery");
+    let pmsets = calls
+        .iter()
+        .filter(|c| c.tool == prestage::paths::mac::PMSET)
+        .count();
+    assert!((2..=4).contains(&pmsets), "{pmsets} pmset runs");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_network_path_shows_the_offline_screen_and_waits_without_a_retry_storm() {
+    let s = scenario(options(EmployeeKind::Pending)).await;
+    // APIBaseURL points at a port where nothing listens yet: "no network".
+    let spare = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
+    let port = spare.local_addr().unwrap().port();
+    drop(spare);
+    let path = s.root.resolve(prestage::paths::mac::LOCAL_CONFIG);
+    let mut config: plist::Dictionary = plist::from_file(&path).unwrap();
+    config.insert("APIBaseURL".into(), format!("http://127.0.0.1:{port}").into());
+    plist::to_file_xml(&path, &config).unwrap();
+    s.write_dialog_script(&clean_script(&s)).unwrap();
+    let child = super::engine::spawn(&s);
+    // Offline for a while: the window says so, and JumpCloud hears nothing.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !everything_shown(&s).contains("cannot reach the internet") {
+        assert!(std::time::Instant::now() < deadline, "{}", everything_shown(&s));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(s.tenant.requests().is_empty());
+    // The network comes back: a path to the tenant on that port.
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+    let tenant = s.tenant.url();
+    let target = format!("{}:{}", tenant.host_str().unwrap(), tenant.port().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut inbound, _)) = listener.accept().await {
+            let target = target.clone();
+            tokio::spawn(async move {
+                if let Ok(mut out) = tokio::net::TcpStream::connect(target).await {
+                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut out).await;
+                }
+            });
+        }
+    });
+    let out = super::engine::finish(child).await;
+    assert_eq!(out.code, Some(0), "{out:#?}");
+    assert_enrolled(&s);
+    let log = std::fs::read_to_string(s.root.resolve(prestage::paths::mac::LOG_FILE)).unwrap();
+    assert_eq!(log.matches("no network path to APIBaseURL").count(), 1, "{log}");
+}

@@ -388,12 +388,16 @@ fn summary(f: &Facts) -> String {
     match f.event {
         "Started" => format!("prestage: enrollment of {mac} started"),
         "Finished" => format!(
-            "prestage: {mac} is enrolled{} ({} min)",
+            "prestage: {mac} is enrolled{} (in {})",
             f.user
                 .as_ref()
                 .map(|u| format!(" for {u}"))
                 .unwrap_or_default(),
-            f.duration_seconds.div_ceil(60)
+            if f.duration_seconds < 120 {
+                format!("{} s", f.duration_seconds)
+            } else {
+                format!("{} min", f.duration_seconds.div_ceil(60))
+            }
         ),
         "Failed" => format!(
             "prestage: enrollment of {mac} stopped at {} (reference {})",

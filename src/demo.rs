@@ -718,13 +718,19 @@ fn summary(scenario: &Scenario, outcome: &Outcome, took: Duration) {
 /// events but post to a local receiver instead of their real URLs; without any, one receiver
 /// of each kind shows what prestage would send.
 async fn demo_webhooks(scenario: &Scenario) -> Result<crate::sim::WebhookReceiver, ScenarioError> {
-    let receiver = crate::sim::WebhookReceiver::start(false).await.map_err(err)?;
+    let receiver = crate::sim::WebhookReceiver::start(false)
+        .await
+        .map_err(err)?;
     let path = scenario.root.resolve(mac::LOCAL_CONFIG);
     let mut config: plist::Dictionary = plist::from_file(&path).map_err(err)?;
     let mut hooks: Vec<plist::Dictionary> = config
         .get("Webhooks")
         .and_then(plist::Value::as_array)
-        .map(|a| a.iter().filter_map(|v| v.as_dictionary().cloned()).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_dictionary().cloned())
+                .collect()
+        })
         .unwrap_or_default();
     if hooks.is_empty() {
         for kind in ["Generic", "Slack", "Teams"] {
@@ -741,7 +747,10 @@ async fn demo_webhooks(scenario: &Scenario) -> Result<crate::sim::WebhookReceive
             .to_ascii_lowercase();
         hook.insert(
             "URL".into(),
-            receiver.url(&format!("webhooks/{i}-{kind}")).to_string().into(),
+            receiver
+                .url(&format!("webhooks/{i}-{kind}"))
+                .to_string()
+                .into(),
         );
     }
     config.insert(
@@ -754,7 +763,10 @@ async fn demo_webhooks(scenario: &Scenario) -> Result<crate::sim::WebhookReceive
 
 fn webhook_summary(receiver: &crate::sim::WebhookReceiver) {
     let got = receiver.received();
-    println!("  webhook messages ({}; Webhooks URLs replaced by a local receiver):", got.len());
+    println!(
+        "  webhook messages ({}; Webhooks URLs replaced by a local receiver):",
+        got.len()
+    );
     for r in got {
         let body = serde_json::to_string(&r.body).unwrap_or_default();
         println!("    {}  {body}", r.path.trim_start_matches("/webhooks/"));

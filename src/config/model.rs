@@ -254,7 +254,10 @@ impl WebhookConfig {
     /// of the URL's SHA-256. A changed URL is a new receiver.
     pub fn id(&self) -> String {
         use secrecy::ExposeSecret as _;
-        let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, self.url.expose_secret().as_bytes());
+        let d = aws_lc_rs::digest::digest(
+            &aws_lc_rs::digest::SHA256,
+            self.url.expose_secret().as_bytes(),
+        );
         d.as_ref().iter().take(6).fold(String::new(), |mut out, b| {
             use std::fmt::Write as _;
             let _ = write!(out, "{b:02x}");

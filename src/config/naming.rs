@@ -126,7 +126,10 @@ pub fn local_host_name(name: &str) -> String {
     for c in name.chars() {
         if c.is_ascii_alphanumeric() {
             out.push(c);
-        } else if (c == ' ' || c == '-' || c == '_' || c == '.') && !out.ends_with('-') && !out.is_empty() {
+        } else if (c == ' ' || c == '-' || c == '_' || c == '.')
+            && !out.ends_with('-')
+            && !out.is_empty()
+        {
             out.push('-');
         }
     }
@@ -147,7 +150,10 @@ mod tests {
     #[test]
     fn tokens_are_filled_in() {
         let t = NameTemplate::parse("MAC-%serial:-6%-%user%").unwrap();
-        assert_eq!(t.render("C02XK1JHJG5J", "ada.lovelace"), "MAC-JHJG5J-ada.lovelace");
+        assert_eq!(
+            t.render("C02XK1JHJG5J", "ada.lovelace"),
+            "MAC-JHJG5J-ada.lovelace"
+        );
         let t = NameTemplate::parse("%serial:3%x%serial%").unwrap();
         assert_eq!(t.render("ABCDEF", "u"), "ABCxABCDEF");
         // More characters asked for than the serial has: all of it.
@@ -165,7 +171,10 @@ mod tests {
     #[test]
     fn local_host_names_are_dns_labels() {
         assert_eq!(local_host_name("Ada's MacBook Pro"), "Adas-MacBook-Pro");
-        assert_eq!(local_host_name("MAC-JHJG5J-ada.lovelace"), "MAC-JHJG5J-ada-lovelace");
+        assert_eq!(
+            local_host_name("MAC-JHJG5J-ada.lovelace"),
+            "MAC-JHJG5J-ada-lovelace"
+        );
         assert_eq!(local_host_name(" --x__y-- "), "x-y");
         assert_eq!(local_host_name(&"a".repeat(80)).len(), 63);
         assert_eq!(local_host_name("ümlaut"), "mlaut");

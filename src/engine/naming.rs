@@ -37,7 +37,8 @@ pub async fn remember_serial(e: &mut Engine) {
     }
     match e.host.serial_number().await {
         Ok(serial) => {
-            if let Err(err) = e.record("effect", "serial number read", |s| s.serial = Some(serial)) {
+            if let Err(err) = e.record("effect", "serial number read", |s| s.serial = Some(serial))
+            {
                 warn!(error = %err, "could not record the serial number");
             }
             update_help(e);
@@ -54,13 +55,14 @@ pub async fn apply(e: &mut Engine) -> Result<(), StepError> {
     let Some(user) = e.state.user.clone() else {
         return Err(StepError::Transient("no employee identified yet".into()));
     };
-    let serial = match e.state.serial.clone() {
-        Some(s) => s,
-        None => {
-            let s = e.host.serial_number().await?;
-            e.record("effect", "serial number read", |st| st.serial = Some(s.clone()))?;
-            s
-        }
+    let serial = if let Some(s) = e.state.serial.clone() {
+        s
+    } else {
+        let s = e.host.serial_number().await?;
+        e.record("effect", "serial number read", |st| {
+            st.serial = Some(s.clone());
+        })?;
+        s
     };
     let name = if let Some(n) = e.state.computer_name.clone() {
         n
@@ -105,7 +107,9 @@ pub async fn apply(e: &mut Engine) -> Result<(), StepError> {
             Ok(()) => {}
             Err(err) if err.is_transient() => return Err(err),
             // A name in the console is worth a retry, not a stopped enrollment.
-            Err(err) => warn!(error = %err, "JumpCloud refused the system's displayName (ComputerName); the Mac keeps its name"),
+            Err(err) => {
+                warn!(error = %err, "JumpCloud refused the system's displayName (ComputerName); the Mac keeps its name");
+            }
         }
         e.record("effect", format!("displayName {name}"), |s| {
             s.display_name_set = true;

@@ -57,11 +57,18 @@ async fn wait_for_power(e: &mut Engine) -> Result<(), StepError> {
         }
         if !asked {
             let percent = power.percent.unwrap_or(0);
-            info!(percent, minimum, "on battery below Preflight.MinimumBatteryPercent; waiting for the charger");
+            info!(
+                percent,
+                minimum,
+                "on battery below Preflight.MinimumBatteryPercent; waiting for the charger"
+            );
             let progress = progress_for(
                 Step::Welcome,
                 "preflight.battery",
-                vec![("percent", percent.to_string()), ("minimum", minimum.to_string())],
+                vec![
+                    ("percent", percent.to_string()),
+                    ("minimum", minimum.to_string()),
+                ],
             );
             e.ui.progress(&progress).await?;
             e.window_open = true;
@@ -101,7 +108,11 @@ async fn wait_for_network(e: &mut Engine) -> Result<(), StepError> {
 /// Whether a TCP connection to `host:port` can be made (name resolution included).
 pub async fn reachable(host: &str, port: u16) -> bool {
     matches!(
-        tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect((host, port))).await,
+        tokio::time::timeout(
+            CONNECT_TIMEOUT,
+            tokio::net::TcpStream::connect((host, port))
+        )
+        .await,
         Ok(Ok(_))
     )
 }
@@ -110,7 +121,9 @@ pub async fn reachable(host: &str, port: u16) -> bool {
 mod tests {
     #[tokio::test]
     async fn a_closed_port_is_not_reachable_an_open_one_is() {
-        let l = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
+        let l = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .unwrap();
         let port = l.local_addr().unwrap().port();
         assert!(super::reachable("127.0.0.1", port).await);
         drop(l);

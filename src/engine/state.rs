@@ -562,7 +562,12 @@ impl Store {
         let mut moved = Vec::new();
         // The webhook outbox too: a new enrollment tells the receivers again.
         let outbox = self.dir.join(super::webhooks::OUTBOX_FILE);
-        for path in [self.state_path(), self.journal_path(), self.receipt_path(), outbox] {
+        for path in [
+            self.state_path(),
+            self.journal_path(),
+            self.receipt_path(),
+            outbox,
+        ] {
             if path.exists() {
                 let to = PathBuf::from(format!("{}.reset-{stamp}", path.display()));
                 fs::rename(&path, &to).map_err(io(&path))?;

@@ -204,7 +204,10 @@ impl Outbox {
         }
         let left = self.pending();
         if left > 0 {
-            warn!(pending = left, "webhook messages still pending; the next start sends them");
+            warn!(
+                pending = left,
+                "webhook messages still pending; the next start sends them"
+            );
         }
     }
 
@@ -514,7 +517,10 @@ mod tests {
         let t = body(WebhookKind::Teams, &facts());
         assert_eq!(t["type"], "message");
         let att = &t["attachments"][0];
-        assert_eq!(att["contentType"], "application/vnd.microsoft.card.adaptive");
+        assert_eq!(
+            att["contentType"],
+            "application/vnd.microsoft.card.adaptive"
+        );
         assert_eq!(att["content"]["type"], "AdaptiveCard");
     }
 
@@ -532,14 +538,21 @@ mod tests {
             hook("https://other.example.com/abc", 1),
         ];
         let out = Outbox::open(dir.path(), hooks.clone());
-        out.enqueue(WebhookEvent::Finished, "Finished", &facts()).unwrap();
-        out.enqueue(WebhookEvent::Finished, "Finished", &facts()).unwrap();
+        out.enqueue(WebhookEvent::Finished, "Finished", &facts())
+            .unwrap();
+        out.enqueue(WebhookEvent::Finished, "Finished", &facts())
+            .unwrap();
         assert_eq!(out.pending(), 2);
         // A restart reads what was recorded.
         let again = Outbox::open(dir.path(), hooks);
-        again.enqueue(WebhookEvent::Finished, "Finished", &facts()).unwrap();
+        again
+            .enqueue(WebhookEvent::Finished, "Finished", &facts())
+            .unwrap();
         assert_eq!(again.pending(), 2);
         let text = std::fs::read_to_string(dir.path().join(OUTBOX_FILE)).unwrap();
-        assert!(!text.contains("XXXXSECRET") && !text.contains("example.com"), "{text}");
+        assert!(
+            !text.contains("XXXXSECRET") && !text.contains("example.com"),
+            "{text}"
+        );
     }
 }

@@ -180,9 +180,10 @@ impl DialogUi {
     /// Fills `UI.HelpMessage`'s tokens for the windows to come.
     fn fill_help(&mut self) {
         let f = &self.help_facts;
-        self.ui.help_message = self.help_template.as_deref().map(|t| {
-            crate::ui::help::fill(t, f.serial.as_deref(), f.reference.as_deref())
-        });
+        self.ui.help_message = self
+            .help_template
+            .as_deref()
+            .map(|t| crate::ui::help::fill(t, f.serial.as_deref(), f.reference.as_deref()));
     }
 
     /// The real path of the `dialog` launcher.

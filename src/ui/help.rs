@@ -26,7 +26,11 @@ mod tests {
     #[test]
     fn tokens_are_filled() {
         assert_eq!(
-            super::fill("Call IT, serial %serial%, code %reference%.", Some("C02X"), Some("PS-04-AB12CD")),
+            super::fill(
+                "Call IT, serial %serial%, code %reference%.",
+                Some("C02X"),
+                Some("PS-04-AB12CD")
+            ),
             "Call IT, serial C02X, code PS-04-AB12CD."
         );
         assert_eq!(super::fill("%serial%", None, None), "unknown");

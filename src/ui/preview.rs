@@ -279,7 +279,11 @@ fn page(screen: &Screen, ui: &UiConfig, assets: &Assets, caption: &str) -> Strin
         } else {
             SAMPLE_RUN_ID
         };
-        crate::ui::help::fill(t, Some(crate::config::naming::SAMPLE_SERIAL), Some(reference))
+        crate::ui::help::fill(
+            t,
+            Some(crate::config::naming::SAMPLE_SERIAL),
+            Some(reference),
+        )
     });
     if help.is_some() {
         h.push_str("<span class=\"helpbutton\">?</span>");
@@ -364,7 +368,8 @@ pub fn sample_screens(ui: &UiConfig, strings: &Strings) -> Vec<(&'static str, St
         ),
         (
             "01b-welcome-battery",
-            "1b. Welcome on battery below Preflight.MinimumBatteryPercent (waits for the charger)".into(),
+            "1b. Welcome on battery below Preflight.MinimumBatteryPercent (waits for the charger)"
+                .into(),
             screen::progress(
                 ui,
                 strings,

@@ -22,7 +22,10 @@ fn webhooks_config(receiver: &WebhookReceiver) -> plist::Value {
         let mut d = plist::Dictionary::new();
         d.insert(
             "URL".into(),
-            receiver.url(&format!("{path}/{HOOK_SECRET}")).to_string().into(),
+            receiver
+                .url(&format!("{path}/{HOOK_SECRET}"))
+                .to_string()
+                .into(),
         );
         d.insert("Kind".into(), kind.into());
         plist::Value::Dictionary(d)
@@ -45,8 +48,14 @@ fn repeating(s: &Scenario, times: usize) -> Script {
 /// Each receiver got `Started` then `Finished`, once each, in its own format; no secret in any.
 fn assert_started_and_finished_once(s: &Scenario, receiver: &WebhookReceiver) {
     let got = receiver.received();
-    let generic: Vec<_> = got.iter().filter(|r| r.path.starts_with("/generic/")).collect();
-    let events: Vec<&str> = generic.iter().filter_map(|r| r.body["event"].as_str()).collect();
+    let generic: Vec<_> = got
+        .iter()
+        .filter(|r| r.path.starts_with("/generic/"))
+        .collect();
+    let events: Vec<&str> = generic
+        .iter()
+        .filter_map(|r| r.body["event"].as_str())
+        .collect();
     assert_eq!(events, ["Started", "Finished"], "{got:#?}");
     let finished = &generic[1].body;
     assert_eq!(finished["user"], "ada.lovelace");
@@ -55,13 +64,22 @@ fn assert_started_and_finished_once(s: &Scenario, receiver: &WebhookReceiver) {
     assert!(finished["durationSeconds"].is_u64());
     assert!(generic[0].body["user"].is_null(), "user only on Finished");
     for kind in ["slack", "teams"] {
-        let mine: Vec<_> = got.iter().filter(|r| r.path.starts_with(&format!("/{kind}/"))).collect();
+        let mine: Vec<_> = got
+            .iter()
+            .filter(|r| r.path.starts_with(&format!("/{kind}/")))
+            .collect();
         assert_eq!(mine.len(), 2, "{kind}: {mine:#?}");
     }
-    let slack: Vec<_> = got.iter().filter(|r| r.path.starts_with("/slack/")).collect();
+    let slack: Vec<_> = got
+        .iter()
+        .filter(|r| r.path.starts_with("/slack/"))
+        .collect();
     assert!(slack[0].body["text"].as_str().unwrap().contains("started"));
     assert!(slack[1].body["text"].as_str().unwrap().contains("enrolled"));
-    let teams: Vec<_> = got.iter().filter(|r| r.path.starts_with("/teams/")).collect();
+    let teams: Vec<_> = got
+        .iter()
+        .filter(|r| r.path.starts_with("/teams/"))
+        .collect();
     assert_eq!(
         teams[1].body["attachments"][0]["contentType"],
         "application/vnd.microsoft.card.adaptive"
@@ -69,7 +87,11 @@ fn assert_started_and_finished_once(s: &Scenario, receiver: &WebhookReceiver) {
     let api_key = s.tenant.api_key().expose_secret().to_owned();
     for r in &got {
         for secret in [HOOK_SECRET, api_key.as_str(), s.employee.password.as_str()] {
-            assert!(!r.raw.contains(secret), "a secret in a message to {}", r.path);
+            assert!(
+                !r.raw.contains(secret),
+                "a secret in a message to {}",
+                r.path
+            );
         }
     }
 }
@@ -88,7 +110,11 @@ async fn webhooks_arrive_once_each_through_a_receiver_that_fails_half_the_time()
     assert_enrolled(&s);
     assert_started_and_finished_once(&s, &receiver);
     // Every accepted message was refused once before.
-    assert!(receiver.posts() >= 2 * receiver.received().len(), "{}", receiver.posts());
+    assert!(
+        receiver.posts() >= 2 * receiver.received().len(),
+        "{}",
+        receiver.posts()
+    );
     assert_no_secret(&s, &[&out], &[HOOK_SECRET]);
 }
 
@@ -103,16 +129,19 @@ async fn webhooks_arrive_once_each_through_kill_9_at_step_boundaries() {
     s.write_dialog_script(&repeating(&s, 8)).unwrap();
     // Kill as these steps begin: right after Started was recorded (its first POST refused),
     // and around the end.
-    let mut targets = vec![Step::InstallAgent, Step::Bind, Step::RemoveSetup, Step::Cleanup];
+    let mut targets = vec![
+        Step::InstallAgent,
+        Step::Bind,
+        Step::RemoveSetup,
+        Step::Cleanup,
+    ];
     let (kills, outputs) = run_with_kills(
         &s,
         |journal, _| {
             let Some(next) = targets.first().copied() else {
                 return false;
             };
-            let hit = journal
-                .iter()
-                .any(|e| e.step == next && e.event == "begin");
+            let hit = journal.iter().any(|e| e.step == next && e.event == "begin");
             if hit {
                 targets.remove(0);
             }
@@ -223,7 +252,10 @@ async fn the_mac_and_the_system_are_named_from_the_template_once_through_kill_9(
     assert_enrolled(&s);
     let m = super::engine::world(&s).machine;
     assert_eq!(m.computer_name.as_deref(), Some("Acme JHJG5J ada.lovelace"));
-    assert_eq!(m.local_host_name.as_deref(), Some("Acme-JHJG5J-ada-lovelace"));
+    assert_eq!(
+        m.local_host_name.as_deref(),
+        Some("Acme-JHJG5J-ada-lovelace")
+    );
     assert_eq!(m.host_name.as_deref(), Some("Acme-JHJG5J-ada-lovelace"));
     // A kill between scutil and the record sets the same names again, never other ones.
     let distinct: std::collections::BTreeSet<_> = m.names_set.iter().collect();
@@ -288,25 +320,36 @@ async fn a_mac_at_10_percent_on_battery_waits_for_the_charger_then_continues() {
 async fn no_network_path_shows_the_offline_screen_and_waits_without_a_retry_storm() {
     let s = scenario(options(EmployeeKind::Pending)).await;
     // APIBaseURL points at a port where nothing listens yet: "no network".
-    let spare = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
+    let spare = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+        .await
+        .unwrap();
     let port = spare.local_addr().unwrap().port();
     drop(spare);
     let path = s.root.resolve(prestage::paths::mac::LOCAL_CONFIG);
     let mut config: plist::Dictionary = plist::from_file(&path).unwrap();
-    config.insert("APIBaseURL".into(), format!("http://127.0.0.1:{port}").into());
+    config.insert(
+        "APIBaseURL".into(),
+        format!("http://127.0.0.1:{port}").into(),
+    );
     plist::to_file_xml(&path, &config).unwrap();
     s.write_dialog_script(&clean_script(&s)).unwrap();
     let child = super::engine::spawn(&s);
     // Offline for a while: the window says so, and JumpCloud hears nothing.
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     while !everything_shown(&s).contains("cannot reach the internet") {
-        assert!(std::time::Instant::now() < deadline, "{}", everything_shown(&s));
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{}",
+            everything_shown(&s)
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert!(s.tenant.requests().is_empty());
     // The network comes back: a path to the tenant on that port.
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .unwrap();
     let tenant = s.tenant.url();
     let target = format!("{}:{}", tenant.host_str().unwrap(), tenant.port().unwrap());
     tokio::spawn(async move {
@@ -323,5 +366,9 @@ async fn no_network_path_shows_the_offline_screen_and_waits_without_a_retry_stor
     assert_eq!(out.code, Some(0), "{out:#?}");
     assert_enrolled(&s);
     let log = std::fs::read_to_string(s.root.resolve(prestage::paths::mac::LOG_FILE)).unwrap();
-    assert_eq!(log.matches("no network path to APIBaseURL").count(), 1, "{log}");
+    assert_eq!(
+        log.matches("no network path to APIBaseURL").count(),
+        1,
+        "{log}"
+    );
 }

@@ -10,9 +10,16 @@ use crate::config::{PreflightConfig, WebhookConfig, WebhookEvent, WebhookKind};
 impl Validator<'_> {
     /// `ComputerName`: a template with known tokens only. `config check` shows what a sample
     /// serial gives, so the admin sees the names before the fleet gets them.
-    pub(super) fn computer_name(&mut self, top: &mut Level<'_>) -> Result<Option<NameTemplate>, ()> {
+    pub(super) fn computer_name(
+        &mut self,
+        top: &mut Level<'_>,
+    ) -> Result<Option<NameTemplate>, ()> {
         let Some(s) = self.string(top, "ComputerName") else {
-            return if top.has("ComputerName") { Err(()) } else { Ok(None) };
+            return if top.has("ComputerName") {
+                Err(())
+            } else {
+                Ok(None)
+            };
         };
         match NameTemplate::parse(&s) {
             Ok(t) => {
@@ -119,7 +126,10 @@ impl Validator<'_> {
                 None => {
                     self.err(
                         &path,
-                        format!("`{}` is not an event", name.as_string().unwrap_or("(not a string)")),
+                        format!(
+                            "`{}` is not an event",
+                            name.as_string().unwrap_or("(not a string)")
+                        ),
                         "use Started, Finished, Failed and AccountKept",
                     );
                     return None;
@@ -141,11 +151,9 @@ impl Validator<'_> {
         }
         let defaults = PreflightConfig::default();
         Some(PreflightConfig {
-            minimum_battery_percent: battery
-                .ok()?
-                .map_or(defaults.minimum_battery_percent, |n| {
-                    u8::try_from(n).unwrap_or(defaults.minimum_battery_percent)
-                }),
+            minimum_battery_percent: battery.ok()?.map_or(defaults.minimum_battery_percent, |n| {
+                u8::try_from(n).unwrap_or(defaults.minimum_battery_percent)
+            }),
         })
     }
 }
@@ -160,9 +168,14 @@ mod tests {
     use super::super::{Mode, RawConfig, Severity, Validator};
     use crate::config::{WebhookEvent, WebhookKind};
 
-    fn check(extra: &[(&str, Value)]) -> (Option<crate::config::Config>, Vec<super::super::Diagnostic>) {
+    fn check(
+        extra: &[(&str, Value)],
+    ) -> (Option<crate::config::Config>, Vec<super::super::Diagnostic>) {
         let mut d = Dictionary::new();
-        d.insert("ConnectKey".into(), "0123456789abcdef0123456789abcdef01234567".into());
+        d.insert(
+            "ConnectKey".into(),
+            "0123456789abcdef0123456789abcdef01234567".into(),
+        );
         d.insert("APIKeyKeychainService".into(), "svc".into());
         d.insert("DeleteEnrollmentUsers".into(), Value::Boolean(false));
         for (k, v) in extra {
@@ -170,13 +183,24 @@ mod tests {
         }
         let raw = RawConfig::merge(None, Some((PathBuf::from("/c.plist"), d)));
         let known = |_: &str| true;
-        let mut v = Validator::new(&raw, Mode::Check { allow_secret_in_profile: false }, &known);
+        let mut v = Validator::new(
+            &raw,
+            Mode::Check {
+                allow_secret_in_profile: false,
+            },
+            &known,
+        );
         let c = v.config();
         (c, v.finish())
     }
 
     fn hook(pairs: &[(&str, Value)]) -> Value {
-        Value::Dictionary(pairs.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect())
+        Value::Dictionary(
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), v.clone()))
+                .collect(),
+        )
     }
 
     #[test]
@@ -211,8 +235,10 @@ mod tests {
         assert!(c.is_none());
         let keys: Vec<&str> = diags.iter().map(|d| d.key.as_str()).collect();
         assert_eq!(keys, ["Webhooks[0].URL", "Webhooks[0].Events"], "{diags:?}");
-        assert!(diags.iter().all(|d| !d.message.contains("S3CR3T")
-            && !d.fix.as_deref().unwrap_or("").contains("S3CR3T")));
+        assert!(diags
+            .iter()
+            .all(|d| !d.message.contains("S3CR3T")
+                && !d.fix.as_deref().unwrap_or("").contains("S3CR3T")));
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! Fakes of `ioreg`, `scutil` and `pmset` (SPEC §4) over the world's [`Machine`].
 
+use std::fmt::Write as _;
+
 use super::world::{self, World, WorldError};
 use super::Reply;
 use crate::paths::Root;
@@ -18,7 +20,10 @@ fn with_world<T>(root: &Root, f: impl FnOnce(&mut World) -> T) -> Result<T, Worl
 /// `"IOPlatformSerialNumber" = "C02..."`, e.g. with `awk -F'"' '/IOPlatformSerialNumber/{print $4}'`).
 pub(super) fn ioreg(root: &Root, args: &[String]) -> Outcome {
     if args != ["-rd1", "-c", "IOPlatformExpertDevice"] {
-        return Ok(Reply::with_stderr(1, "fake ioreg: only -rd1 -c IOPlatformExpertDevice is faked\n"));
+        return Ok(Reply::with_stderr(
+            1,
+            "fake ioreg: only -rd1 -c IOPlatformExpertDevice is faked\n",
+        ));
     }
     let serial = with_world(root, |w| w.machine.serial.clone())?;
     Ok(Reply::ok(format!(
@@ -76,12 +81,19 @@ pub(super) fn pmset(root: &Root, args: &[String]) -> Outcome {
         return Ok(Reply::with_stderr(1, "fake pmset: only -g batt is faked\n"));
     }
     let m = with_world(root, |w| {
-        if w.machine.charger_at_ms.is_some_and(|at| world::now_ms() >= at) {
+        if w.machine
+            .charger_at_ms
+            .is_some_and(|at| world::now_ms() >= at)
+        {
             w.machine.on_battery = false;
         }
         w.machine.clone()
     })?;
-    let source = if m.on_battery { "Battery Power" } else { "AC Power" };
+    let source = if m.on_battery {
+        "Battery Power"
+    } else {
+        "AC Power"
+    };
     let mut out = format!("Now drawing from '{source}'\n");
     if let Some(p) = m.battery_percent {
         let state = if m.on_battery {
@@ -91,7 +103,10 @@ pub(super) fn pmset(root: &Root, args: &[String]) -> Outcome {
         } else {
             "charging; 1:10 remaining"
         };
-        out.push_str(&format!(" -InternalBattery-0 (id=22806627)\t{p}%; {state} present: true\n"));
+        let _ = writeln!(
+            out,
+            " -InternalBattery-0 (id=22806627)\t{p}%; {state} present: true"
+        );
     }
     Ok(Reply::ok(out))
 }

@@ -50,9 +50,7 @@ pub(crate) fn parse_ioreg_serial(stdout: &str) -> Option<String> {
 /// desktop Mac prints only the first line.
 pub(crate) fn parse_pmset_batt(stdout: &str) -> Power {
     let mut lines = stdout.lines();
-    let on_battery = lines
-        .next()
-        .is_some_and(|l| l.contains("'Battery Power'"));
+    let on_battery = lines.next().is_some_and(|l| l.contains("'Battery Power'"));
     let percent = stdout.lines().skip(1).find_map(|l| {
         let (before, _) = l.split_once("%;")?;
         let digits: String = before

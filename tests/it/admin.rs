@@ -372,3 +372,25 @@ async fn no_network_path_shows_the_offline_screen_and_waits_without_a_retry_stor
         "{log}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kept_setup_account_is_reported_once() {
+    let receiver = WebhookReceiver::start(false).await.unwrap();
+    let mut opts = options(EmployeeKind::Pending);
+    opts.grant_secure_token = false;
+    let mut config = base_config(&[], &[]);
+    config.insert("Webhooks".into(), webhooks_config(&receiver));
+    config.insert("SecureTokenTimeoutSeconds".into(), 1.into());
+    opts.base_config = Some(config);
+    let s = scenario(opts).await;
+    s.write_dialog_script(&clean_script(&s)).unwrap();
+    let out = run_once(&s).await;
+    assert_eq!(out.code, Some(0), "{out:#?}");
+    let events: Vec<String> = receiver
+        .received()
+        .iter()
+        .filter(|r| r.path.starts_with("/generic/"))
+        .filter_map(|r| r.body["event"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(events, ["Started", "AccountKept", "Finished"], "{events:?}");
+}

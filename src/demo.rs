@@ -634,6 +634,10 @@ pub async fn run(opts: &DemoOptions) -> Result<u8, CliError> {
     );
     println!();
 
+    let receiver = demo_webhooks(&scenario)
+        .await
+        .map_err(|e| CliError::new(1, e.to_string()))?;
+
     let sources = config::Sources::single(scenario.root.resolve(mac::LOCAL_CONFIG));
     let loaded = config::load(
         &sources,
@@ -695,6 +699,7 @@ pub async fn run(opts: &DemoOptions) -> Result<u8, CliError> {
     let outcome = engine.run(std::future::pending::<()>()).await;
     let took = started.elapsed();
     summary(&scenario, &outcome, took);
+    webhook_summary(&receiver);
     Ok(match outcome {
         Outcome::Done | Outcome::AlreadyDone => 0,
         Outcome::ConfigInvalid { .. } => 78,
@@ -766,6 +771,65 @@ fn summary(scenario: &Scenario, outcome: &Outcome, took: Duration) {
         scenario.root_dir().display(),
         scenario.root_dir().display()
     );
+}
+
+/// The demo's webhook receiver: the admin's `Webhooks` (from `--config`) keep their kinds and
+/// events but post to a local receiver instead of their real URLs; without any, one receiver
+/// of each kind shows what prestage would send.
+async fn demo_webhooks(scenario: &Scenario) -> Result<crate::sim::WebhookReceiver, ScenarioError> {
+    let receiver = crate::sim::WebhookReceiver::start(false)
+        .await
+        .map_err(err)?;
+    let path = scenario.root.resolve(mac::LOCAL_CONFIG);
+    let mut config: plist::Dictionary = plist::from_file(&path).map_err(err)?;
+    let mut hooks: Vec<plist::Dictionary> = config
+        .get("Webhooks")
+        .and_then(plist::Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_dictionary().cloned())
+                .collect()
+        })
+        .unwrap_or_default();
+    if hooks.is_empty() {
+        for kind in ["Generic", "Slack", "Teams"] {
+            let mut d = plist::Dictionary::new();
+            d.insert("Kind".into(), kind.into());
+            hooks.push(d);
+        }
+    }
+    for (i, hook) in hooks.iter_mut().enumerate() {
+        let kind = hook
+            .get("Kind")
+            .and_then(plist::Value::as_string)
+            .unwrap_or("Generic")
+            .to_ascii_lowercase();
+        hook.insert(
+            "URL".into(),
+            receiver
+                .url(&format!("webhooks/{i}-{kind}"))
+                .to_string()
+                .into(),
+        );
+    }
+    config.insert(
+        "Webhooks".into(),
+        plist::Value::Array(hooks.into_iter().map(plist::Value::Dictionary).collect()),
+    );
+    write_plist(&path, &config)?;
+    Ok(receiver)
+}
+
+fn webhook_summary(receiver: &crate::sim::WebhookReceiver) {
+    let got = receiver.received();
+    println!(
+        "  webhook messages ({}; Webhooks URLs replaced by a local receiver):",
+        got.len()
+    );
+    for r in got {
+        let body = serde_json::to_string(&r.body).unwrap_or_default();
+        println!("    {}  {body}", r.path.trim_start_matches("/webhooks/"));
+    }
 }
 
 /// `/api/systemusers/5f…` → `/api/systemusers/{id}` for the request summary.

@@ -48,6 +48,9 @@ pub mod mac {
     pub const CAFFEINATE: &str = "/usr/bin/caffeinate";
     pub const FDESETUP: &str = "/usr/bin/fdesetup";
     pub const DISKUTIL: &str = "/usr/sbin/diskutil";
+    pub const IOREG: &str = "/usr/sbin/ioreg";
+    pub const SCUTIL: &str = "/usr/sbin/scutil";
+    pub const PMSET: &str = "/usr/bin/pmset";
     pub const DIALOG: &str = "/usr/local/bin/dialog";
     /// swiftDialog's app bundle: its launcher starts the app's binary from here
     /// (`dialogcli/dialogcli.swift`, `dialogAppPath`), and its `Info.plist` holds the version
@@ -75,6 +78,9 @@ pub mod mac {
         CAFFEINATE,
         FDESETUP,
         DISKUTIL,
+        IOREG,
+        SCUTIL,
+        PMSET,
         DIALOG,
     ];
 }

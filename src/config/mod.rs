@@ -23,6 +23,7 @@ pub mod import;
 pub mod keychain;
 pub mod legacy;
 mod model;
+pub mod naming;
 pub mod preset;
 mod raw;
 mod read;

@@ -134,6 +134,9 @@ pub struct UiConfig {
     pub strings: BTreeMap<String, String>,
     pub dialog_path: PathBuf,
     pub dialog_package_path: Option<PathBuf>,
+    /// `UI.HelpMessage`: markdown behind swiftDialog's help button on every window, with
+    /// `%serial%` and `%reference%` filled in when shown.
+    pub help_message: Option<String>,
 }
 
 impl Default for UiConfig {
@@ -149,6 +152,7 @@ impl Default for UiConfig {
             strings: BTreeMap::new(),
             dialog_path: PathBuf::from(crate::paths::mac::DIALOG),
             dialog_package_path: None,
+            help_message: None,
         }
     }
 }
@@ -185,4 +189,99 @@ pub struct Config {
     pub agent: AgentConfig,
     pub ntp_server: String,
     pub report_to_directory: bool,
+    /// `ComputerName`: the name template applied once the employee is known.
+    pub computer_name: Option<crate::config::naming::NameTemplate>,
+    pub webhooks: Vec<WebhookConfig>,
+    pub preflight: PreflightConfig,
+}
+
+/// What a webhook message is about (`Webhooks[].Events`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum WebhookEvent {
+    /// The enrollment began (the welcome window is up).
+    Started,
+    /// The employee has their account and the setup account is gone (or kept, see below).
+    Finished,
+    /// A permanent failure stopped the enrollment (with the reference code and the step).
+    Failed,
+    /// The setup accounts were kept (the employee has no Secure Token yet, or a delete failed).
+    AccountKept,
+}
+
+impl WebhookEvent {
+    pub const ALL: [WebhookEvent; 4] = [
+        WebhookEvent::Started,
+        WebhookEvent::Finished,
+        WebhookEvent::Failed,
+        WebhookEvent::AccountKept,
+    ];
+
+    /// The name in the configuration and in the `event` field of a generic message.
+    pub fn name(self) -> &'static str {
+        match self {
+            WebhookEvent::Started => "Started",
+            WebhookEvent::Finished => "Finished",
+            WebhookEvent::Failed => "Failed",
+            WebhookEvent::AccountKept => "AccountKept",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|e| e.name() == s)
+    }
+}
+
+/// The message format a webhook receiver expects (`Webhooks[].Kind`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WebhookKind {
+    /// prestage's own JSON (SPEC §3).
+    Generic,
+    /// A Slack incoming webhook.
+    Slack,
+    /// A Microsoft Teams "Workflows" webhook (an Adaptive Card message).
+    Teams,
+}
+
+/// One configured receiver. The URL is a secret (Slack and Teams URLs are bearer tokens): it is
+/// only exposed on the line that posts to it; logs, state and status name the hook by
+/// [`WebhookConfig::id`].
+#[derive(Debug, Clone)]
+pub struct WebhookConfig {
+    pub url: SecretString,
+    pub kind: WebhookKind,
+    pub events: Vec<WebhookEvent>,
+    /// Position in `Webhooks` (for messages: `Webhooks[1]`).
+    pub index: usize,
+}
+
+impl WebhookConfig {
+    /// A stable name for this receiver that does not reveal its URL: the first 12 hex digits
+    /// of the URL's SHA-256. A changed URL is a new receiver.
+    pub fn id(&self) -> String {
+        use secrecy::ExposeSecret as _;
+        let d = aws_lc_rs::digest::digest(
+            &aws_lc_rs::digest::SHA256,
+            self.url.expose_secret().as_bytes(),
+        );
+        d.as_ref().iter().take(6).fold(String::new(), |mut out, b| {
+            use std::fmt::Write as _;
+            let _ = write!(out, "{b:02x}");
+            out
+        })
+    }
+}
+
+/// `Preflight`: checks before the long part of the enrollment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PreflightConfig {
+    /// On battery below this, ask for the charger and wait; 0 turns the check off.
+    pub minimum_battery_percent: u8,
+}
+
+impl Default for PreflightConfig {
+    fn default() -> Self {
+        Self {
+            minimum_battery_percent: 20,
+        }
+    }
 }

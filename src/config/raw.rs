@@ -2,7 +2,7 @@
 //! validation, remembering which file every key came from so messages can name it.
 //!
 //! "Key by key" (SPEC §3) applies at the top level and inside the sections `Identity`,
-//! `Password`, `UI` and `Agent`: a profile setting `UI.WelcomeTitle` keeps the local file's
+//! `Password`, `UI`, `Agent` and `Preflight`: a profile setting `UI.WelcomeTitle` keeps the local file's
 //! `UI.Strings`. Deeper values (`Password.Policy`, `UI.Strings`) are replaced whole.
 //!
 //! Also here: the secrets rules of SPEC §3, which depend on the file a key sits in.
@@ -15,7 +15,7 @@ use plist::{Dictionary, Value};
 use super::{Diagnostic, Mode, Severity};
 
 /// Sections merged key by key.
-const SECTIONS: &[&str] = &["Identity", "Password", "UI", "Agent"];
+const SECTIONS: &[&str] = &["Identity", "Password", "UI", "Agent", "Preflight"];
 
 /// Keys that hold the admin API key (or a trivially reversible form of it).
 pub(crate) const SECRET_KEYS: &[&str] = &["APIKey", "EncryptedAPIKey"];

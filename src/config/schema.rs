@@ -47,6 +47,24 @@ fn seconds(order: u32, title: &str, description: &str, min: u32, default: u32) -
     )
 }
 
+fn webhook() -> Value {
+    object(
+        1,
+        "Webhook",
+        "One receiver.",
+        &json!({
+            "URL": prop(1, "string", "URL", "The receiver's webhook URL (https; http only for localhost). A secret: Slack and Teams URLs are bearer tokens.", &json!({ "format": "uri" })),
+            "Kind": prop(2, "string", "Kind", "The message format: prestage's JSON (Generic), a Slack incoming webhook, or a Microsoft Teams Workflows webhook (Adaptive Card).", &json!({
+                "default": "Generic",
+                "enum": ["Generic", "Slack", "Teams"],
+            })),
+            "Events": prop(3, "array", "Events", "Which events to send (default all).", &json!({
+                "items": { "type": "string", "enum": ["Started", "Finished", "Failed", "AccountKept"] },
+            })),
+        }),
+    )
+}
+
 fn identity() -> Value {
     object(
         100,
@@ -112,6 +130,7 @@ fn ui() -> Value {
             "Strings": prop(8, "object", "Text overrides", "Replace any built-in text, by string id.", &json!({ "additionalProperties": { "type": "string" } })),
             "DialogPath": prop(9, "string", "swiftDialog path", "Where swiftDialog's dialog launcher is.", &json!({ "default": mac::DIALOG, "pattern": "^/" })),
             "DialogPackagePath": prop(10, "string", "swiftDialog package", "A swiftDialog package on the Mac, installed (after a signature check) when dialog is missing.", &json!({ "pattern": "^/" })),
+            "HelpMessage": prop(11, "string", "Help message", "Markdown shown behind swiftDialog's help button on every window; %serial% and %reference% (the current reference code) are filled in.", &json!({})),
         }),
     )
 }
@@ -158,6 +177,11 @@ pub fn json_schema() -> Value {
         "EnrollmentUserPassword": prop(30, "string", "Enrollment user password", "The setup account's password, a secret: in the package's local configuration only (root:wheel 0600), never in a profile. Handed to the JumpCloud agent's installer so it creates its Secure Token service account, as JumpCloud's own prestage package does; deleted with the local configuration at the end.", &json!({})),
         "SecureTokenTimeoutSeconds": seconds(31, "Secure Token wait (seconds)", "How long the employee may be without a Secure Token after their first login before the setup accounts are kept.", 1, 300),
         "ReportToDirectory": prop(14, "boolean", "Report to JumpCloud", "Write a one-line enrollment status into the system's description in JumpCloud.", &json!({ "default": true })),
+        "ComputerName": prop(15, "string", "Computer name", "A name template applied once the employee is known: %serial%, %serial:N% (first N characters), %serial:-N% (last N), %user% (the local account name). Sets ComputerName, LocalHostName (letters, digits and hyphens, at most 63) and HostName, and the system's displayName in JumpCloud. `prestage config check` shows what a sample serial gives.", &json!({ "examples": ["MAC-%serial:-6%"] })),
+        "Webhooks": prop(16, "array", "Webhooks", "Receivers told when an enrollment starts, finishes, fails or keeps the setup account. Each URL is a secret (never logged). Each event is delivered once per Mac, retried in the background.", &json!({ "items": webhook() })),
+        "Preflight": object(17, "Preflight", "Checks before the long part of the enrollment.", &json!({
+            "MinimumBatteryPercent": prop(1, "integer", "Minimum battery (%)", "On battery below this, the welcome window asks for the charger and waits; 0 turns the check off.", &json!({ "minimum": 0, "maximum": 100, "default": 20 })),
+        })),
         "Identity": identity(),
         "Password": password(),
         "UI": ui(),
@@ -187,6 +211,9 @@ pub fn accepted_keys() -> Vec<String> {
                 out.push(path.clone());
                 walk(sub, &path, out);
             }
+        }
+        if let Some(items) = schema.get("items") {
+            walk(items, prefix, out);
         }
         for branch in schema
             .get("anyOf")

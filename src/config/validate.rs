@@ -14,6 +14,8 @@ use plist::{Dictionary, Value};
 use secrecy::SecretString;
 use url::{Host, Url};
 
+mod admin;
+
 use super::raw::RawConfig;
 use super::read::kind;
 use super::{
@@ -454,6 +456,9 @@ impl<'a> Validator<'a> {
         let admin = self.boolean(&mut top, "Admin");
         let ntp_server = self.hostname(&mut top, "NTPServer");
         let report_to_directory = self.boolean(&mut top, "ReportToDirectory");
+        let computer_name = self.computer_name(&mut top);
+        let webhooks = self.webhooks(&mut top);
+        let preflight = self.preflight(&mut top);
 
         let identity = self.identity(&mut top);
         let password = self.password(&mut top);
@@ -511,6 +516,9 @@ impl<'a> Validator<'a> {
                 .ok()?
                 .unwrap_or_else(|| DEFAULT_NTP_SERVER.to_owned()),
             report_to_directory: report_to_directory.unwrap_or(true),
+            computer_name: computer_name.ok()?,
+            webhooks: webhooks.unwrap_or_default(),
+            preflight: preflight?,
         };
         let file = self.raw.file_for("Identity.Preset").to_path_buf();
         self.diags
@@ -845,6 +853,7 @@ impl<'a> Validator<'a> {
         let strings = self.strings(&mut l);
         let dialog_path = self.mac_path(&mut l, "DialogPath");
         let dialog_package_path = self.mac_path(&mut l, "DialogPackagePath");
+        let help_message = self.string(&mut l, "HelpMessage");
         self.close(&l);
         if failed {
             return None;
@@ -860,6 +869,7 @@ impl<'a> Validator<'a> {
             strings: strings?,
             dialog_path: dialog_path.ok()?.unwrap_or(defaults.dialog_path),
             dialog_package_path: dialog_package_path.ok()?,
+            help_message,
         })
     }
 
@@ -955,7 +965,7 @@ impl<'a> Validator<'a> {
 #[cfg(test)]
 pub(crate) fn parser_keys() -> BTreeSet<String> {
     let mut dict = Dictionary::new();
-    for section in ["Identity", "Password", "UI", "Agent"] {
+    for section in ["Identity", "Password", "UI", "Agent", "Preflight"] {
         let mut d = Dictionary::new();
         if section == "Password" {
             d.insert("Policy".into(), Value::Dictionary(Dictionary::new()));
@@ -965,11 +975,19 @@ pub(crate) fn parser_keys() -> BTreeSet<String> {
         }
         dict.insert(section.into(), Value::Dictionary(d));
     }
+    dict.insert(
+        "Webhooks".into(),
+        Value::Array(vec![Value::Dictionary(Dictionary::new())]),
+    );
     let raw = RawConfig::merge(None, Some((PathBuf::from("/t.plist"), dict)));
     let known = |_: &str| true;
     let mut v = Validator::new(&raw, Mode::Run, &known);
     let _ = v.config();
+    // The keys of each `Webhooks[i]` are described once, under `Webhooks`.
     v.asked
+        .into_iter()
+        .map(|k| k.replace("Webhooks[0]", "Webhooks"))
+        .collect()
 }
 
 #[cfg(test)]

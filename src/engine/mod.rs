@@ -12,6 +12,8 @@ pub mod connect;
 pub mod download;
 pub mod lifecycle;
 mod logout;
+pub mod naming;
+pub mod preflight;
 mod preset;
 mod removal;
 pub mod state;
@@ -19,6 +21,7 @@ pub mod status;
 pub mod steps;
 pub mod takeover;
 pub mod wait;
+pub mod webhooks;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -334,6 +337,8 @@ pub struct Engine {
     fallback_flag: Arc<std::sync::atomic::AtomicBool>,
     /// Whether the progress window was opened by this process.
     pub(crate) window_open: bool,
+    /// Messages to the admin's webhook receivers (sent in the background).
+    pub(crate) webhooks: webhooks::Outbox,
 }
 
 impl Engine {
@@ -367,7 +372,9 @@ impl Engine {
             detail: format!("run {}", state.runs),
         })?;
         let fallback_flag = Arc::new(std::sync::atomic::AtomicBool::new(state.admin_fallback));
+        let webhooks = webhooks::Outbox::open(store.dir(), config.webhooks.clone());
         Ok(Self {
+            webhooks,
             agent: AgentFiles::new(root.clone()),
             root,
             config,
@@ -513,6 +520,8 @@ impl Engine {
         if let Err(err) = self.host.keep_awake(std::process::id()).await {
             warn!(error = %err, "could not start caffeinate; the Mac may sleep during enrollment");
         }
+        // Messages an earlier run left pending go first; new ones are sent as they come.
+        self.webhooks.start();
         let store = self.store.clone();
         tokio::select! {
             outcome = self.drive() => outcome,
@@ -522,6 +531,7 @@ impl Engine {
 
     async fn drive(&mut self) -> Outcome {
         info!(run_id = %self.state.run_id, step = %self.state.step, run = self.state.runs, "prestage run");
+        naming::update_help(self);
         let mut backoff = wait::Backoff::new(self.timing.backoff_base, self.timing.backoff_cap);
         loop {
             let step = self.state.step;
@@ -587,6 +597,9 @@ impl Engine {
 
     /// The finishing touches (idempotent; the last one is `launchctl bootout`).
     async fn finish_touches(&mut self) -> Outcome {
+        // The last touch removes the daemon: no later run would send what is still pending.
+        // The employee is at their desktop by now; nobody waits for this.
+        self.webhooks.drain(webhooks::DRAIN_LIMIT).await;
         let result = lifecycle::finish_touches(
             &self.root,
             &self.store,
@@ -677,6 +690,12 @@ impl Engine {
         if let Err(e) = self.journal("failed", format!("{reference}: {message}")) {
             warn!(error = %e, "could not record the failure in the journal");
         }
+        webhooks::notify(
+            self,
+            crate::config::WebhookEvent::Failed,
+            step,
+            Some(&reference),
+        );
         if self.state.setup_logged_out {
             // The employee is at their own desktop (or the login window): what is left is the
             // admin's to fix, and a full-screen error would lock them out of their work.
@@ -684,6 +703,8 @@ impl Engine {
         } else if let Err(e) = self.ui.fatal(&reference, detail_id).await {
             warn!(error = %e, "could not show the error to the employee");
         }
+        // Sent while the error is on screen; bounded, as the process ends next.
+        self.webhooks.drain(webhooks::DRAIN_LIMIT).await;
         if config {
             Outcome::ConfigInvalid { reference, message }
         } else {

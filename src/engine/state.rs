@@ -316,6 +316,18 @@ pub struct State {
     /// Secrets, LaunchDaemon and local configuration removed; `launchctl bootout` comes next.
     #[serde(default)]
     pub finished: bool,
+    /// The Mac's serial number (`ioreg`), once read.
+    #[serde(default)]
+    pub serial: Option<String>,
+    /// The name given from `ComputerName`, once decided (before it is set: a restart sets the
+    /// same name).
+    #[serde(default)]
+    pub computer_name: Option<String>,
+    /// `scutil` set the three names / JumpCloud has the `displayName`.
+    #[serde(default)]
+    pub names_set: bool,
+    #[serde(default)]
+    pub display_name_set: bool,
 }
 
 impl State {
@@ -366,6 +378,10 @@ impl State {
             keychain_service: None,
             remove_local_config: false,
             finished: false,
+            serial: None,
+            computer_name: None,
+            names_set: false,
+            display_name_set: false,
         }
     }
 }
@@ -544,7 +560,14 @@ impl Store {
     pub fn reset(&self) -> Result<Vec<PathBuf>, StateError> {
         let stamp = super::clock::now_ms();
         let mut moved = Vec::new();
-        for path in [self.state_path(), self.journal_path(), self.receipt_path()] {
+        // The webhook outbox too: a new enrollment tells the receivers again.
+        let outbox = self.dir.join(super::webhooks::OUTBOX_FILE);
+        for path in [
+            self.state_path(),
+            self.journal_path(),
+            self.receipt_path(),
+            outbox,
+        ] {
             if path.exists() {
                 let to = PathBuf::from(format!("{}.reset-{stamp}", path.display()));
                 fs::rename(&path, &to).map_err(io(&path))?;

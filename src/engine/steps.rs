@@ -36,7 +36,7 @@ use super::removal::Keep;
 use super::state::{PasswordPhase, Step, UserFacts};
 use super::wait::Pacer;
 use super::{clock, Engine, Event, StepError};
-use crate::config::{ApiKeySource, PolicySource, SecretKind};
+use crate::config::{ApiKeySource, PolicySource, SecretKind, WebhookEvent};
 use crate::host::agent::kickstart_urls;
 use crate::jumpcloud::{DirectoryUser, JcError, UserState};
 use crate::paths::mac;
@@ -73,7 +73,10 @@ pub async fn run_step(e: &mut Engine, step: Step) -> Result<(), StepError> {
         Step::ReadOrg => read_org(e).await,
         Step::Identify => identify(e).await,
         Step::Password => password(e).await,
-        Step::Bind => bind(e).await,
+        Step::Bind => {
+            bind(e).await?;
+            super::naming::apply(e).await
+        }
         Step::WaitAccount => wait_account(e).await,
         Step::Handover => handover(e).await,
         Step::WaitLogin => wait_login(e).await,
@@ -138,7 +141,12 @@ async fn wait_desktop(e: &mut Engine) -> Result<(), StepError> {
 // 3. Welcome
 
 async fn welcome(e: &mut Engine) -> Result<(), StepError> {
-    show_progress(e, Step::Welcome).await
+    // The serial first: the welcome window's help text and the Started message show it.
+    super::naming::remember_serial(e).await;
+    show_progress(e, Step::Welcome).await?;
+    super::webhooks::notify(e, WebhookEvent::Started, Step::Welcome, None);
+    super::preflight::check(e).await?;
+    Ok(())
 }
 
 /// Opens (or updates) the progress window for `step`.
@@ -444,7 +452,7 @@ fn group_error(err: JcError, key: &str, group: &crate::config::ObjectId) -> Step
 /// known, repeats it with the admin key and uses the admin key for the rest of the run (SPEC
 /// §5: systems enrolled through ADE may not use system context). The client itself handles the
 /// clock-skew retry before this.
-async fn with_fallback<T, F, Fut>(e: &mut Engine, call: F) -> Result<T, StepError>
+pub(super) async fn with_fallback<T, F, Fut>(e: &mut Engine, call: F) -> Result<T, StepError>
 where
     F: Fn(std::sync::Arc<dyn crate::jumpcloud::Directory>) -> Fut,
     Fut: std::future::Future<Output = Result<T, JcError>>,
@@ -1180,6 +1188,7 @@ async fn remove_setup(e: &mut Engine) -> Result<(), StepError> {
             kept_short.clone_from(&e.state.kept_users);
         }
         let _ = write!(line, "; setup account kept: {}", kept_short.join(", "));
+        super::webhooks::notify(e, WebhookEvent::AccountKept, Step::RemoveSetup, None);
     }
     report(e, &line).await;
     Ok(())
@@ -1244,6 +1253,7 @@ fn cleanup(e: &mut Engine) -> Result<(), StepError> {
         s.remove_local_config = holds_secret;
     })?;
     super::status::write_receipt(e)?;
+    super::webhooks::notify(e, WebhookEvent::Finished, Step::Cleanup, None);
     Ok(())
 }
 

@@ -6,6 +6,8 @@
 //! parsers below are pure functions over the tools' real output, tested on captured samples
 //! (each sample says where it comes from).
 
+mod sysinfo;
+
 use std::path::Path;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -598,6 +600,18 @@ impl Host for MacHost {
         });
         info!(pid, caffeinate = ?child_pid, "keeping the Mac awake");
         Ok(Caffeinate { pid: child_pid })
+    }
+
+    async fn serial_number(&self) -> Result<String, HostError> {
+        self.read_serial().await
+    }
+
+    async fn set_name(&self, kind: crate::host::NameKind, name: &str) -> Result<(), HostError> {
+        self.write_name(kind, name).await
+    }
+
+    async fn power(&self) -> Result<crate::host::Power, HostError> {
+        self.read_power().await
     }
 
     fn processes_spawned(&self) -> u64 {

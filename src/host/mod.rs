@@ -181,4 +181,63 @@ pub trait Host: Send + Sync {
     async fn keep_awake(&self, pid: u32) -> Result<Caffeinate, HostError>;
     /// Number of tool processes spawned so far (for benchmarks).
     fn processes_spawned(&self) -> u64;
+    /// `/usr/sbin/ioreg -rd1 -c IOPlatformExpertDevice`: the serial number.
+    async fn serial_number(&self) -> Result<String, HostError> {
+        Err(not_supported(mac_paths::IOREG))
+    }
+    /// `/usr/sbin/scutil --set KIND NAME`.
+    async fn set_name(&self, kind: NameKind, name: &str) -> Result<(), HostError> {
+        let _ = (kind, name);
+        Err(not_supported(mac_paths::SCUTIL))
+    }
+    /// `/usr/bin/pmset -g batt`: the power source and the battery level.
+    async fn power(&self) -> Result<Power, HostError> {
+        Err(not_supported(mac_paths::PMSET))
+    }
+}
+
+use crate::paths::mac as mac_paths;
+
+fn not_supported(tool: &str) -> HostError {
+    HostError::Unexpected {
+        command: tool.to_owned(),
+        output: "not available on this host".to_owned(),
+    }
+}
+
+/// One of the three names `scutil --set` sets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NameKind {
+    /// The name people see (Sharing settings).
+    ComputerName,
+    /// The Bonjour name (`NAME.local`): letters, digits and hyphens.
+    LocalHostName,
+    /// The host name.
+    HostName,
+}
+
+impl NameKind {
+    pub const ALL: [NameKind; 3] = [
+        NameKind::ComputerName,
+        NameKind::LocalHostName,
+        NameKind::HostName,
+    ];
+
+    /// The `scutil --set` preference name.
+    pub fn scutil_key(self) -> &'static str {
+        match self {
+            NameKind::ComputerName => "ComputerName",
+            NameKind::LocalHostName => "LocalHostName",
+            NameKind::HostName => "HostName",
+        }
+    }
+}
+
+/// What `pmset -g batt` said.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Power {
+    /// Drawing from the battery (not AC, not a UPS).
+    pub on_battery: bool,
+    /// The first battery's level; `None` on a Mac without one.
+    pub percent: Option<u8>,
 }

@@ -484,6 +484,25 @@ impl Directory for Client {
         }
     }
 
+    async fn set_display_name(&self, name: &str) -> Result<(), JcError> {
+        let sys = self.system_key("name the system")?;
+        let (what, key) = Self::this_system_missing(&sys);
+        let call = Call::new(
+            "name the system",
+            Method::PUT,
+            format!("/api/systems/{sys}"),
+            Auth::System,
+        )
+        .body(&wire::SystemDisplayNamePut { display_name: name })?
+        .missing(what, key);
+        let answer = self.execute(&call).await?;
+        if answer.status.is_success() {
+            Ok(())
+        } else {
+            Err(self.failure(&call, &answer, &[]))
+        }
+    }
+
     fn requests_sent(&self) -> u64 {
         self.sent()
     }

@@ -72,6 +72,9 @@ pub trait Directory: Send + Sync {
     async fn bound_users(&self) -> Result<Vec<Binding>, JcError>;
     /// `PUT /api/systems/{sys}` with a short `description` status line.
     async fn report(&self, description: &str) -> Result<(), JcError>;
+    /// `PUT /api/systems/{sys}` with `{"displayName": NAME}` (v1 `systemput`), for
+    /// `ComputerName`.
+    async fn set_display_name(&self, name: &str) -> Result<(), JcError>;
     /// Number of HTTP requests sent so far (for `demo` and benchmarks).
     fn requests_sent(&self) -> u64;
     /// Sends `org_id` as `x-org-id` on later admin calls (once the org is known).

@@ -95,6 +95,13 @@ pub(crate) struct SystemDescriptionPut<'a> {
     pub description: &'a str,
 }
 
+/// v1 `systemput`: `displayName` is one of its properties.
+#[derive(Debug, Serialize)]
+pub(crate) struct SystemDisplayNamePut<'a> {
+    #[serde(rename = "displayName")]
+    pub display_name: &'a str,
+}
+
 /// v1 `JcSystem`, the fields we read.
 #[derive(Debug, Deserialize)]
 pub(crate) struct JcSystem {

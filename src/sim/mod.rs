@@ -44,6 +44,7 @@ pub mod password;
 mod server;
 mod signature;
 mod state;
+pub mod webhook;
 
 use std::sync::{Arc, MutexGuard};
 use std::time::{Duration, Instant};
@@ -56,6 +57,7 @@ use crate::policy::PasswordPolicy;
 
 pub use agent::{AgentBehaviour, AgentHandle, AgentMode};
 pub use keys::{KeyError, SystemKey};
+pub use webhook::WebhookReceiver;
 
 /// Everything a tenant starts with. `SimOptions::default()` is a healthy tenant.
 #[derive(Debug, Clone)]
@@ -313,6 +315,8 @@ pub struct SimSystemView {
     pub hostname: String,
     /// Every `description` it had, oldest first (the first is empty).
     pub descriptions: Vec<String>,
+    /// `displayName` (the host name until an admin or prestage sets one).
+    pub display_name: String,
 }
 
 /// How a request authenticated (or tried to).

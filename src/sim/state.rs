@@ -390,6 +390,7 @@ impl State {
                 id: s.id.clone(),
                 hostname: s.hostname.clone(),
                 descriptions: s.descriptions.clone(),
+                display_name: s.display_name.clone(),
             })
             .collect()
     }

@@ -20,6 +20,7 @@ pub struct DeferredDialog {
     config: UiConfig,
     host: Arc<dyn Host>,
     inner: Option<DialogUi>,
+    help_facts: super::help::HelpFacts,
 }
 
 impl DeferredDialog {
@@ -29,6 +30,7 @@ impl DeferredDialog {
             config,
             host,
             inner: None,
+            help_facts: super::help::HelpFacts::default(),
         }
     }
 
@@ -41,12 +43,14 @@ impl DeferredDialog {
                 _ => Vec::new(),
             };
             let strings = Strings::from_config(&self.config, &languages);
-            self.inner = Some(DialogUi::new(
+            let mut ui = DialogUi::new(
                 self.root.clone(),
                 self.config.clone(),
                 strings,
                 Arc::clone(&self.host),
-            ));
+            );
+            ui.set_help_facts(&self.help_facts);
+            self.inner = Some(ui);
         }
         self.inner
             .as_mut()
@@ -56,6 +60,13 @@ impl DeferredDialog {
 
 #[async_trait]
 impl Ui for DeferredDialog {
+    fn set_help_facts(&mut self, facts: &super::help::HelpFacts) {
+        facts.clone_into(&mut self.help_facts);
+        if let Some(ui) = self.inner.as_mut() {
+            ui.set_help_facts(facts);
+        }
+    }
+
     async fn progress(&mut self, progress: &Progress) -> Result<(), UiError> {
         self.ui().await.progress(progress).await
     }

@@ -127,6 +127,9 @@ pub struct DialogUi {
     /// The windows a previous run left behind were asked to quit.
     reaped: bool,
     reaper: Option<Reaper>,
+    /// `UI.HelpMessage` as configured (`ui.help_message` holds it filled in).
+    help_template: Option<String>,
+    help_facts: crate::ui::help::HelpFacts,
 }
 
 impl std::fmt::Debug for DialogUi {
@@ -156,7 +159,8 @@ impl Drop for DialogUi {
 impl DialogUi {
     pub fn new(root: Root, ui_config: UiConfig, strings: Strings, host: Arc<dyn Host>) -> Self {
         let ledger = Arc::new(Ledger::load(&root));
-        Self {
+        let help_template = ui_config.help_message.clone();
+        let mut me = Self {
             root,
             ui: ui_config,
             strings,
@@ -166,7 +170,20 @@ impl DialogUi {
             ready: false,
             reaped: false,
             reaper: None,
-        }
+            help_template,
+            help_facts: crate::ui::help::HelpFacts::default(),
+        };
+        me.fill_help();
+        me
+    }
+
+    /// Fills `UI.HelpMessage`'s tokens for the windows to come.
+    fn fill_help(&mut self) {
+        let f = &self.help_facts;
+        self.ui.help_message = self
+            .help_template
+            .as_deref()
+            .map(|t| crate::ui::help::fill(t, f.serial.as_deref(), f.reference.as_deref()));
     }
 
     /// The real path of the `dialog` launcher.
@@ -448,6 +465,11 @@ fn take(values: &mut BTreeMap<String, SecretString>, name: &str) -> Result<Secre
 
 #[async_trait]
 impl Ui for DialogUi {
+    fn set_help_facts(&mut self, facts: &crate::ui::help::HelpFacts) {
+        facts.clone_into(&mut self.help_facts);
+        self.fill_help();
+    }
+
     async fn progress(&mut self, progress: &Progress) -> Result<(), UiError> {
         self.ensure_dialog().await?;
         let screen = screen::progress(&self.ui, &self.strings, progress);
@@ -539,6 +561,8 @@ impl Ui for DialogUi {
     }
 
     async fn fatal(&mut self, reference: &str, detail_id: &'static str) -> Result<(), UiError> {
+        self.help_facts.reference = Some(reference.to_owned());
+        self.fill_help();
         self.close_window().await?;
         self.ensure_dialog().await?;
         let screen = screen::fatal(&self.strings, reference, detail_id);

@@ -10,6 +10,7 @@ pub mod deferred;
 pub mod dialog;
 #[cfg(feature = "sim")]
 pub mod fake_dialog;
+pub mod help;
 pub mod preview;
 pub mod screen;
 #[cfg(feature = "sim")]
@@ -173,4 +174,8 @@ pub trait Ui: Send {
     async fn fatal(&mut self, reference: &str, detail_id: &'static str) -> Result<(), UiError>;
     /// Closes every window prestage opened.
     async fn close(&mut self) -> Result<(), UiError>;
+    /// What `UI.HelpMessage`'s tokens are filled with on the windows from now on.
+    fn set_help_facts(&mut self, facts: &help::HelpFacts) {
+        let _ = facts;
+    }
 }

@@ -150,6 +150,9 @@ hr { border:none; border-top:1px solid #c8c8c8; margin:0 20px; }
 .buttons { display:flex; justify-content:flex-end; padding:14px 24px 18px; gap:10px; }
 .button { padding:5px 18px; border-radius:6px; font-size:14px; background:#0a64d8; color:#fff; }
 .button.disabled { background:#c9c9c9; color:#f3f3f3; }
+.helpbutton { margin-right:auto; width:22px; height:22px; border-radius:11px; background:#fff; border:1px solid #b5b5b5;
+  text-align:center; font-size:14px; line-height:22px; color:#444; }
+.helpsheet { margin:0 24px 18px; padding:10px 14px; background:#fff8e6; border:1px solid #f0c36d; border-radius:8px; font-size:13px; }
 .caption { position:fixed; left:12px; bottom:8px; color:#fff; font-size:12px; opacity:.85; }
 "#;
 
@@ -269,6 +272,22 @@ fn page(screen: &Screen, ui: &UiConfig, assets: &Assets, caption: &str) -> Strin
         );
     }
     h.push_str("<div class=\"buttons\">");
+    // `UI.HelpMessage`: swiftDialog's `?` button, with the sheet it opens drawn below.
+    let help = ui.help_message.as_deref().map(|t| {
+        let reference = if screen.kind == screen::ScreenKind::Error {
+            SAMPLE_REFERENCE
+        } else {
+            SAMPLE_RUN_ID
+        };
+        crate::ui::help::fill(
+            t,
+            Some(crate::config::naming::SAMPLE_SERIAL),
+            Some(reference),
+        )
+    });
+    if help.is_some() {
+        h.push_str("<span class=\"helpbutton\">?</span>");
+    }
     match &screen.button1 {
         Some(b) => {
             let _ = write!(h, "<span class=\"button\">{}</span>", escape(b));
@@ -276,13 +295,25 @@ fn page(screen: &Screen, ui: &UiConfig, assets: &Assets, caption: &str) -> Strin
         // The progress window's button is disabled until prestage closes it.
         None => h.push_str("<span class=\"button disabled\">OK</span>"),
     }
+    h.push_str("</div>");
+    if let Some(help) = help {
+        let _ = write!(
+            h,
+            "<div class=\"helpsheet\"><b>Behind the ? button:</b><br>{}</div>",
+            markdown(&help.replace("\\n", "\n"))
+        );
+    }
     let _ = write!(
         h,
-        "</div></div><div class=\"caption\">{}</div></body></html>",
+        "</div><div class=\"caption\">{}</div></body></html>",
         escape(caption)
     );
     h
 }
+
+/// The reference code of the sample error window, and the enrollment id elsewhere.
+const SAMPLE_REFERENCE: &str = "PS-05-3F9A1C";
+const SAMPLE_RUN_ID: &str = "3f9a1c07";
 
 fn sample_steps(done: usize) -> Vec<StepItem> {
     [
@@ -334,6 +365,35 @@ pub fn sample_screens(ui: &UiConfig, strings: &Strings) -> Vec<(&'static str, St
             "01-welcome",
             "1. Welcome (full screen, live status)".into(),
             screen::progress(ui, strings, &progress(5, "progress.installing_agent", 1)),
+        ),
+        (
+            "01b-welcome-battery",
+            "1b. Welcome on battery below Preflight.MinimumBatteryPercent (waits for the charger)"
+                .into(),
+            screen::progress(
+                ui,
+                strings,
+                &Progress {
+                    percent: 1,
+                    text_id: "preflight.battery",
+                    args: vec![("percent", "10".into()), ("minimum", "20".into())],
+                    steps: sample_steps(0),
+                },
+            ),
+        ),
+        (
+            "01c-welcome-offline",
+            "1c. Welcome with no network path to JumpCloud (waits)".into(),
+            screen::progress(
+                ui,
+                strings,
+                &Progress {
+                    percent: 1,
+                    text_id: "preflight.offline",
+                    args: Vec::new(),
+                    steps: sample_steps(0),
+                },
+            ),
         ),
         (
             "02-identity",
@@ -400,7 +460,7 @@ pub fn sample_screens(ui: &UiConfig, strings: &Strings) -> Vec<(&'static str, St
         (
             "10-error",
             "Error with a reference code".into(),
-            screen::fatal(strings, "PS-05-3F9A1C", "error.agent_timeout"),
+            screen::fatal(strings, SAMPLE_REFERENCE, "error.agent_timeout"),
         ),
     ]
 }

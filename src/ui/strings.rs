@@ -1,4 +1,5 @@
-//! Every text the employee sees, by id, with built-in English, German and French tables.
+//! Every text the employee sees, by id, with built-in English, German, French, Spanish,
+//! Italian, Dutch, Portuguese (Brazil) and Japanese tables (the last five in `strings/`).
 //!
 //! Lookup order for an id: the admin's `UI.Strings` override, then the chosen language's table,
 //! then English. `{name}` placeholders are filled by [`Strings::format`]. `config check` calls
@@ -12,7 +13,13 @@ use std::collections::BTreeMap;
 use crate::policy::{Rule, RuleCheck, RuleStatus};
 
 /// The languages with a built-in table, English first (the fallback).
-pub const LANGUAGES: &[&str] = &["en", "de", "fr"];
+pub const LANGUAGES: &[&str] = &["en", "de", "fr", "es", "it", "nl", "pt", "ja"];
+
+mod es;
+mod it;
+mod ja;
+mod nl;
+mod pt_br;
 
 /// English: the reference table. Every id exists here; the order is the order of [`IDS`].
 const EN: &[(&str, &str)] = &[
@@ -42,6 +49,14 @@ const EN: &[(&str, &str)] = &[
     ("progress.cleanup", "Tidying up…"),
     ("progress.done", "All done."),
     ("progress.retrying", "This is taking longer than usual. Trying again…"),
+    (
+        "preflight.battery",
+        "The battery is at {percent} %. Please plug in the charger: setup continues once it is connected (at least {minimum} % is needed on battery).",
+    ),
+    (
+        "preflight.offline",
+        "This Mac cannot reach the internet. Please connect it to Wi-Fi or a network cable: setup continues by itself once it is online.",
+    ),
     // The step list of the progress window.
     ("steps.prepare", "Prepare this Mac"),
     ("steps.agent", "Install JumpCloud"),
@@ -156,6 +171,14 @@ const DE: &[(&str, &str)] = &[
     ("progress.cleanup", "Es wird aufgeräumt …"),
     ("progress.done", "Fertig."),
     ("progress.retrying", "Das dauert länger als sonst. Neuer Versuch …"),
+    (
+        "preflight.battery",
+        "Der Akku ist bei {percent} %. Bitte schließen Sie das Netzteil an: Die Einrichtung geht weiter, sobald es verbunden ist (im Akkubetrieb sind mindestens {minimum} % nötig).",
+    ),
+    (
+        "preflight.offline",
+        "Dieser Mac erreicht das Internet nicht. Bitte verbinden Sie ihn mit dem WLAN oder einem Netzwerkkabel: Die Einrichtung geht von selbst weiter, sobald er online ist.",
+    ),
     ("steps.prepare", "Mac vorbereiten"),
     ("steps.agent", "JumpCloud installieren"),
     ("steps.identity", "Ihre Identität bestätigen"),
@@ -279,6 +302,14 @@ const FR: &[(&str, &str)] = &[
     ("progress.cleanup", "Rangement…"),
     ("progress.done", "Terminé."),
     ("progress.retrying", "Cela prend plus de temps que prévu. Nouvel essai…"),
+    (
+        "preflight.battery",
+        "La batterie est à {percent} %. Veuillez brancher le chargeur : la configuration reprendra dès qu’il sera connecté (au moins {minimum} % sont nécessaires sur batterie).",
+    ),
+    (
+        "preflight.offline",
+        "Ce Mac n’accède pas à Internet. Veuillez le connecter au Wi-Fi ou à un câble réseau : la configuration reprendra d’elle-même dès qu’il sera en ligne.",
+    ),
     ("steps.prepare", "Préparer ce Mac"),
     ("steps.agent", "Installer JumpCloud"),
     ("steps.identity", "Confirmer votre identité"),
@@ -400,6 +431,12 @@ pub fn table(language: &str) -> Option<&'static [(&'static str, &'static str)]> 
         "en" => Some(EN),
         "de" => Some(DE),
         "fr" => Some(FR),
+        "es" => Some(es::TABLE),
+        "it" => Some(it::TABLE),
+        "nl" => Some(nl::TABLE),
+        // Brazilian Portuguese, also for pt-PT (closer than English).
+        "pt" => Some(pt_br::TABLE),
+        "ja" => Some(ja::TABLE),
         _ => None,
     }
 }
@@ -613,8 +650,9 @@ mod tests {
     }
 
     #[test]
-    fn german_and_french_cover_every_id_and_nothing_else() {
-        for (lang, t) in [("de", DE), ("fr", FR)] {
+    fn every_language_covers_every_id_and_nothing_else() {
+        for lang in LANGUAGES {
+            let t = table(lang).unwrap_or_else(|| panic!("no table for {lang}"));
             let ids = ids_of(t);
             for id in IDS {
                 assert!(ids.contains(id), "{lang} misses {id}");
@@ -638,8 +676,8 @@ mod tests {
             v
         };
         for (id, en) in EN {
-            for t in [DE, FR] {
-                let other = lookup(t, id).unwrap();
+            for lang in LANGUAGES {
+                let other = lookup(table(lang).unwrap(), id).unwrap();
                 assert_eq!(placeholders(en), placeholders(other), "{id}");
             }
         }
@@ -655,9 +693,9 @@ mod tests {
         assert_eq!(s.format("welcome.title", &[("name", "Ada")]), "Hallo Ada");
         assert_eq!(s.get("button.continue"), "Weiter");
         assert_eq!(s.get("no.such.id"), "no.such.id");
-        let it = Strings::new("it", &BTreeMap::new());
-        assert_eq!(it.language(), "en");
-        assert_eq!(it.get("button.continue"), "Continue");
+        let sv = Strings::new("sv", &BTreeMap::new());
+        assert_eq!(sv.language(), "en");
+        assert_eq!(sv.get("button.continue"), "Continue");
     }
 
     #[test]
@@ -667,7 +705,9 @@ mod tests {
         assert_eq!(Strings::from_config(&ui, &console).language(), "fr");
         ui.language = Some("de".into());
         assert_eq!(Strings::from_config(&ui, &console).language(), "de");
-        ui.language = Some("pt".into());
+        ui.language = Some("pt-BR".into());
+        assert_eq!(Strings::from_config(&ui, &console).language(), "pt");
+        ui.language = Some("sv".into());
         assert_eq!(Strings::from_config(&ui, &console).language(), "fr");
         assert_eq!(Strings::from_config(&ui, &[]).language(), "en");
     }
@@ -675,7 +715,8 @@ mod tests {
     #[test]
     fn picks_the_first_supported_language() {
         let c = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
-        assert_eq!(pick_language(None, &c(&["it-IT", "fr-CA", "de"])), "fr");
+        assert_eq!(pick_language(None, &c(&["sv-SE", "fr-CA", "de"])), "fr");
+        assert_eq!(pick_language(None, &c(&["ja-JP", "en"])), "ja");
         assert_eq!(pick_language(Some("de"), &c(&["fr"])), "de");
         assert_eq!(pick_language(Some("xx"), &c(&["de_DE.UTF-8"])), "de");
         assert_eq!(pick_language(None, &c(&["C", "POSIX", ""])), "en");

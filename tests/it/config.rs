@@ -731,7 +731,7 @@ fn enrollment_user_password_and_secure_token_timeout() {
             .map(|p| p.expose_secret().to_owned()),
         Some("correct horse; battery".to_owned())
     );
-    assert!(!format!("{c:?}").contains("battery"));
+    assert!(!format!("{c:?}").contains("correct horse"));
     assert_eq!(c.secure_token_timeout.as_secs(), 300);
 
     // A local file holding it must be private, as for APIKey (here: readable by others).

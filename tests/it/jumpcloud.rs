@@ -411,6 +411,8 @@ async fn every_call(c: &Client) {
     c.remove_system_from_group(&oid(GROUP)).await.unwrap();
     c.add_system_to_group(&oid(POST_GROUP)).await.unwrap();
     c.report("prestage: enrolled ada.l").await.unwrap();
+    // `ComputerName`: `displayName` is a `systemput` property (no exception in the checker).
+    c.set_display_name("MAC-JHJG5J").await.unwrap();
     assert_eq!(c.organizations().await.unwrap().len(), 1);
     assert_eq!(
         c.system_group(&oid(GROUP), "EnrollmentGroupID")
@@ -470,7 +472,7 @@ async fn every_request_and_answer_matches_the_published_spec() {
     // Figures: one request per call on a healthy tenant.
     let counts = c.request_counts();
     eprintln!("requests per call: {counts:?}");
-    assert_eq!(c.requests_sent(), 15);
+    assert_eq!(c.requests_sent(), 16);
     assert_eq!(counts["join a system group"], 2);
     assert_eq!(counts["find the employee"], 1);
     assert_eq!(
@@ -1070,6 +1072,9 @@ fn config(url: &Url, post_group: &str, policy: PolicySource) -> Config {
         },
         ntp_server: "time.apple.com".to_owned(),
         report_to_directory: true,
+        computer_name: None,
+        webhooks: Vec::new(),
+        preflight: prestage::config::PreflightConfig::default(),
     }
 }
 

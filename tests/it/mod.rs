@@ -1,5 +1,6 @@
 //! Integration test modules, one per part of prestage.
 
+mod admin;
 mod answers;
 mod cli;
 mod config;

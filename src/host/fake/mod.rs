@@ -15,6 +15,7 @@
 
 pub mod keychain;
 mod realmac;
+mod sysinfo;
 mod tools;
 pub mod world;
 
@@ -137,6 +138,9 @@ fn run_tool(root: &Root, tool: &str, args: &[String]) -> i32 {
         mac::CAFFEINATE => Ok(tools::caffeinate(args)),
         mac::FDESETUP => realmac::fdesetup(root, args),
         mac::DISKUTIL => realmac::diskutil(root, args),
+        mac::IOREG => sysinfo::ioreg(root, args),
+        mac::SCUTIL => sysinfo::scutil(root, args),
+        mac::PMSET => sysinfo::pmset(root, args),
         _ => Ok(Reply::with_stderr(70, format!("fake {tool}: not faked\n"))),
     };
     let reply = outcome.unwrap_or_else(|e| Reply::with_stderr(70, format!("fake {tool}: {e}\n")));

@@ -100,9 +100,47 @@ pub struct World {
     /// ms), with their UID: the directory lag JumpCloud's 30 s wait before `id -u` allows for.
     #[serde(default)]
     pub lingering_users: BTreeMap<String, (u32, u64)>,
+    /// Serial number, names and power of the simulated Mac (`ioreg`, `scutil`, `pmset`).
+    #[serde(default)]
+    pub machine: Machine,
     /// Extra fields the fakes keep (scripted employee behaviour, timers, …).
     #[serde(default, flatten)]
     pub extra: BTreeMap<String, serde_json::Value>,
+}
+
+/// The simulated Mac's hardware facts and names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Machine {
+    /// What `ioreg -rd1 -c IOPlatformExpertDevice` prints as `IOPlatformSerialNumber`.
+    pub serial: String,
+    /// The names `scutil --set` last set (a new Mac has only a ComputerName).
+    pub computer_name: Option<String>,
+    pub local_host_name: Option<String>,
+    pub host_name: Option<String>,
+    /// Every `scutil --set` that succeeded, as `KIND=NAME`.
+    #[serde(default)]
+    pub names_set: Vec<String>,
+    /// `None`: a desktop Mac (no battery). Otherwise the level in percent.
+    pub battery_percent: Option<u8>,
+    /// Drawing from the battery.
+    pub on_battery: bool,
+    /// When (unix ms) someone plugs the charger in; `pmset` reports AC from then on.
+    pub charger_at_ms: Option<u64>,
+}
+
+impl Default for Machine {
+    fn default() -> Self {
+        Self {
+            serial: "C02XK1JHJG5J".into(),
+            computer_name: Some("MacBook Air".into()),
+            local_host_name: None,
+            host_name: None,
+            names_set: Vec::new(),
+            battery_percent: Some(80),
+            on_battery: false,
+            charger_at_ms: None,
+        }
+    }
 }
 
 impl Default for World {
@@ -122,6 +160,7 @@ impl Default for World {
             preboot_users: Vec::new(),
             service_account_creds: Vec::new(),
             lingering_users: BTreeMap::new(),
+            machine: Machine::default(),
             extra: BTreeMap::new(),
         }
     }

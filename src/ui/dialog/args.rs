@@ -174,6 +174,10 @@ fn window_args(root: &Root, ui: &UiConfig, screen: &Screen, command_file: &Path)
         message_value(&screen.message),
     ];
     args.extend(branding_args(root, ui));
+    // `UI.HelpMessage` (tokens already filled in, `ui::help`): markdown behind the `?` button.
+    if let Some(help) = ui.help_message.as_deref().filter(|h| !h.trim().is_empty()) {
+        args.extend(["--helpmessage".to_owned(), message_value(help)]);
+    }
     args.extend([
         "--commandfile".to_owned(),
         command_file.display().to_string(),

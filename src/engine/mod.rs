@@ -18,6 +18,7 @@ pub mod status;
 pub mod steps;
 pub mod takeover;
 pub mod wait;
+mod watch;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -326,6 +327,8 @@ pub struct Engine {
     observer: Option<Observer>,
     /// Whether the progress window was opened by this process.
     pub(crate) window_open: bool,
+    /// The console user, watched through `/dev/console`'s metadata (issue 11).
+    pub(crate) console: crate::host::ConsoleWatch,
 }
 
 impl Engine {
@@ -360,6 +363,7 @@ impl Engine {
         })?;
         Ok(Self {
             agent: AgentFiles::new(root.clone()),
+            console: crate::host::ConsoleWatch::new(root.resolve(crate::paths::mac::CONSOLE)),
             root,
             config,
             host,

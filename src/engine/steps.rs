@@ -105,32 +105,29 @@ fn preflight(e: &mut Engine) -> Result<(), StepError> {
 // 2. Wait for the setup account's desktop
 
 async fn wait_desktop(e: &mut Engine) -> Result<(), StepError> {
+    // The console is watched through `/dev/console`'s metadata (no process); `stat` runs only
+    // when it changed, `pgrep` once a person is there and then once per gap while Finder starts.
     let mut pacer = Pacer::new(e.timing.tool_gap);
+    let mut user = e.console_user().await?;
     let mut last_seen = String::new();
     loop {
-        pacer.tick().await;
-        let user = e.host.console_user().await?;
-        let arrived = user != last_seen;
-        if arrived {
+        if user != last_seen {
             info!(console_user = %user, "console user");
             last_seen.clone_from(&user);
-        }
-        if is_system_user(&user) {
-            continue;
-        }
-        // A user who just arrived: look for the Finder at once (a tick here cost every
-        // enrollment a full gap); while it is still starting, one process per gap.
-        if arrived {
             pacer.react();
+        } else if is_system_user(&user) {
+            user = e.console_change().await?;
+            continue;
         } else {
             pacer.tick().await;
         }
-        if e.host.finder_running().await? {
+        if !is_system_user(&user) && e.host.finder_running().await? {
             e.record("effect", format!("desktop of {user}"), |s| {
                 s.setup_user = Some(user.clone());
             })?;
             return Ok(());
         }
+        user = e.console_user().await?;
     }
 }
 
@@ -955,7 +952,7 @@ async fn handover(e: &mut Engine) -> Result<(), StepError> {
     if !e.state.setup_logged_out {
         // Nobody of the setup accounts at the console any more (a crash came right after the
         // logout, or the employee logged it out): the screen is not ours to use.
-        let console = e.host.console_user().await?;
+        let console = e.console_user().await?;
         if is_system_user(&console) || same_account(&console, &user.local_name) {
             e.record(
                 "effect",
@@ -981,7 +978,7 @@ async fn handover(e: &mut Engine) -> Result<(), StepError> {
     if !e.state.setup_logged_out {
         e.ui.close().await?;
         e.window_open = false;
-        let console = e.host.console_user().await?;
+        let console = e.console_user().await?;
         if !same_account(&console, &user.local_name) && !is_system_user(&console) {
             if let Some(uid) = e.host.user_id(&console).await? {
                 e.record("effect", format!("logging out {console}"), |_| {})?;
@@ -1008,26 +1005,24 @@ async fn wait_login(e: &mut Engine) -> Result<(), StepError> {
         .secure_token_timeout
         .min(e.timing.secure_token_grace);
     let grace_ms = u64::try_from(grace.as_millis()).unwrap_or(u64::MAX);
+    if e.state.login_seen_ms.is_none() {
+        // `/dev/console` is watched without a process; `stat` runs when it changes.
+        let mut console = e.console_user().await?;
+        if console != user.local_name {
+            info!(account = %user.local_name, "waiting for the employee's first login");
+        }
+        while console != user.local_name {
+            console = e.console_change().await?;
+        }
+        e.record("effect", "employee logged in", |s| {
+            s.login_seen_ms = Some(clock::now_ms());
+        })?;
+    }
+    // The employee just arrived: check the Secure Token at once (macOS usually grants it
+    // during the login itself); later checks are paced.
     let mut pacer = Pacer::new(e.timing.tool_gap);
-    let mut announced = false;
     loop {
         pacer.tick().await;
-        if e.state.login_seen_ms.is_none() {
-            let console = e.host.console_user().await?;
-            if console != user.local_name {
-                if !announced {
-                    info!(account = %user.local_name, "waiting for the employee's first login");
-                    announced = true;
-                }
-                continue;
-            }
-            e.record("effect", "employee logged in", |s| {
-                s.login_seen_ms = Some(clock::now_ms());
-            })?;
-            // The employee just arrived: check the Secure Token at once (macOS usually grants
-            // it during the login itself); later checks are paced.
-            pacer.react();
-        }
         if e.host.has_secure_token(&user.local_name).await? {
             e.record("effect", "employee holds a Secure Token", |s| {
                 s.employee_has_token = true;
@@ -1143,7 +1138,7 @@ async fn remove_setup(e: &mut Engine) -> Result<(), StepError> {
 /// when the employee holds a Secure Token (so the setup account is not the last holder:
 /// bash script issue #17).
 async fn safe_to_delete(
-    e: &Engine,
+    e: &mut Engine,
     name: &str,
     employee: &str,
 ) -> Result<Result<(), Keep>, StepError> {
@@ -1163,7 +1158,7 @@ async fn safe_to_delete(
             ),
         );
     }
-    if same_account(&e.host.console_user().await?, name) {
+    if same_account(&e.console_user().await?, name) {
         let why = format!("{name} is logged in at the console");
         return keep(why.clone(), why);
     }

@@ -227,7 +227,6 @@ pub fn rule_text(strings: &Strings, rule: Rule) -> String {
     crate::ui::strings::rule_text(strings, rule)
 }
 
-
 /// Choose a password (SPEC §6 screen 3): the policy up front; after a failed try, what went
 /// wrong, and the policy as a checklist of what the last try met.
 pub fn password(strings: &Strings, prompt: &PasswordPrompt) -> Screen {

@@ -963,8 +963,14 @@ fn build_pkg_takes_the_team_id_from_the_identities_when_they_agree() {
     ]);
     let all = describe("build-pkg.sh", &out);
     assert!(out.status.success(), "{all}");
-    assert!(all.contains("team ID ABCDE12345 (from the signing identities)"), "{all}");
-    assert!(all.contains("--sign 'Developer ID Installer: Example Corp (ABCDE12345)'"), "{all}");
+    assert!(
+        all.contains("team ID ABCDE12345 (from the signing identities)"),
+        "{all}"
+    );
+    assert!(
+        all.contains("--sign 'Developer ID Installer: Example Corp (ABCDE12345)'"),
+        "{all}"
+    );
     // Two teams: refused, naming both.
     let out = build_pkg(&[
         "--dry-run",

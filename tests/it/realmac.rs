@@ -15,9 +15,9 @@ use prestage::sim::{AgentBehaviour, AgentMode};
 use prestage::ui::fake_dialog;
 
 use super::engine::{
-    FAKES,
     assert_enrolled, assert_no_secret, base_config, clean_script, diagnose, finish, instant_agent,
     options, run_once, run_with_kills, scenario, sim_options, spawn, state, wait_for, world, EXE,
+    FAKES,
 };
 
 fn sha256_hex(data: &[u8]) -> String {

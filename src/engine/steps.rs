@@ -397,23 +397,17 @@ async fn join_group(e: &mut Engine) -> Result<(), StepError> {
     let Some(group) = e.config.enrollment_group_id.clone() else {
         return Ok(());
     };
-    let groups = with_fallback(e, |d| async move { d.system_groups().await }).await?;
-    if !groups.iter().any(|g| g == group.as_str()) {
-        let g = group.clone();
-        with_fallback_raw(e, move |d| {
-            let g = g.clone();
-            async move { d.add_system_to_group(&g).await }
-        })
-        .await?
-        .map_err(|err| group_error(err, "EnrollmentGroupID", &group))?;
-        // Read back with whichever auth works now (the add may have switched to the admin key).
-        let groups = with_fallback(e, |d| async move { d.system_groups().await }).await?;
-        if !groups.iter().any(|g| g == group.as_str()) {
-            return Err(StepError::Transient(format!(
-                "JumpCloud does not list this Mac in EnrollmentGroupID {group} yet"
-            )));
-        }
-    }
+    // No read before or after (issue 11): the add is idempotent, and its answer is definite:
+    // a 2xx, or "already a member" (a 409, or a 4xx saying so; SPEC §5), means this Mac is in
+    // the group. A lost answer is an error, so the step runs again, adds again and reads that
+    // second, definite answer.
+    let g = group.clone();
+    with_fallback_raw(e, move |d| {
+        let g = g.clone();
+        async move { d.add_system_to_group(&g).await }
+    })
+    .await?
+    .map_err(|err| group_error(err, "EnrollmentGroupID", &group))?;
     e.journal("effect", format!("member of {group}"))?;
     Ok(())
 }
@@ -777,7 +771,7 @@ async fn password(e: &mut Engine) -> Result<(), StepError> {
                 s.password = PasswordPhase::NotNeeded;
             })?;
         }
-        PasswordPhase::Unknown => ask_and_set_password(e, &user).await?,
+        PasswordPhase::Unknown => ask_and_set_password(e, &user, true).await?,
         PasswordPhase::Sending {
             before_password_date,
             before_activated,
@@ -792,7 +786,7 @@ async fn password(e: &mut Engine) -> Result<(), StepError> {
                     s.password = PasswordPhase::Set;
                 })?;
             } else {
-                ask_and_set_password(e, &user).await?;
+                ask_and_set_password(e, &user, false).await?;
             }
         }
         PasswordPhase::NotNeeded | PasswordPhase::Set => {}
@@ -800,7 +794,13 @@ async fn password(e: &mut Engine) -> Result<(), StepError> {
     activate_if_staged(e, &user).await
 }
 
-async fn ask_and_set_password(e: &mut Engine, user: &UserFacts) -> Result<(), StepError> {
+/// Asks for the new password and sets it. `first`: no earlier attempt is in the state, so the
+/// user is as identify found them and the facts a restart compares against need no read.
+async fn ask_and_set_password(
+    e: &mut Engine,
+    user: &UserFacts,
+    mut first: bool,
+) -> Result<(), StepError> {
     show_progress(e, Step::Password).await?;
     let policy = e.state.policy.clone().unwrap_or_default();
     let dir = e.directory()?;
@@ -834,12 +834,20 @@ async fn ask_and_set_password(e: &mut Engine, user: &UserFacts) -> Result<(), St
             prompt.rejected_by_directory = None;
             continue;
         }
-        // Persisted before the side effect: a restart reads the user back before resending.
-        let before = dir.user(&user.id).await?;
+        // Persisted before the side effect: a restart reads the user back before resending and
+        // compares with these facts. On a first attempt they are identify's (nothing has
+        // touched the password since); after an earlier attempt they are read (issue 11).
+        let (before_password_date, before_activated) = if first {
+            (user.password_date.clone(), !user.pending)
+        } else {
+            let now = dir.user(&user.id).await?;
+            (now.password_date, now.activated)
+        };
+        first = false;
         e.record("effect", "setting password", |s| {
             s.password = PasswordPhase::Sending {
-                before_password_date: before.password_date.clone(),
-                before_activated: before.activated,
+                before_password_date,
+                before_activated,
             };
         })?;
         match dir.set_password(&user.id, &answer.password).await {
@@ -916,22 +924,12 @@ async fn bind(e: &mut Engine) -> Result<(), StepError> {
         async move { d.bind_user(&id, sudo).await }
     })
     .await?;
-    let list = with_fallback(e, |d| async move { d.bound_users().await }).await?;
-    let Some(binding) = list.iter().find(|b| b.user_id == user.id) else {
-        return Err(StepError::Transient(
-            "JumpCloud does not list the employee as bound to this Mac yet".into(),
-        ));
-    };
-    if binding.sudo != sudo {
-        // A bind that already existed counts as done (SPEC §5): its right is the admin's to
-        // change in the console.
-        warn!(user_id = %user.id, admin = sudo, bound_with_sudo = binding.sudo, "the employee was already bound to this Mac with a different sudo right than Admin asks for; change it in the JumpCloud console if needed");
-    }
+    // A 2xx or "already bound" (409; SPEC §5) is definite: no read-back (issue 11). Only a
+    // send whose answer was lost (`bind_sent` without `bind_confirmed`, above) is read back.
     e.record("effect", "bind confirmed", |s| {
         s.bind_confirmed = true;
         s.takeover_started_ms = Some(clock::now_ms());
     })?;
-    report(e, "prestage: employee bound, waiting for the agent").await;
     Ok(())
 }
 

@@ -16,3 +16,4 @@ mod sim;
 mod swiftdialog;
 mod tenant;
 mod ui;
+mod wake;

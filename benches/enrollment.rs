@@ -529,8 +529,18 @@ fn print_summary(
         .chain([idle.peak_rss_kib])
         .max()
         .unwrap_or(0);
-    let most_tools = happy.iter().chain(realistic).map(|r| r.tool_calls).max().unwrap_or(0);
-    let most_requests = happy.iter().chain(realistic).map(|r| r.requests).max().unwrap_or(0);
+    let most_tools = happy
+        .iter()
+        .chain(realistic)
+        .map(|r| r.tool_calls)
+        .max()
+        .unwrap_or(0);
+    let most_requests = happy
+        .iter()
+        .chain(realistic)
+        .map(|r| r.requests)
+        .max()
+        .unwrap_or(0);
     let worst = |f: fn(&latency::Latencies) -> Option<Duration>| {
         realistic.iter().filter_map(|r| f(&r.latency)).max()
     };
@@ -547,7 +557,8 @@ fn print_summary(
     let lat = |f: fn(&latency::Latencies) -> Option<Duration>| {
         latency::median_secs(realistic.iter().map(|r| f(&r.latency)))
     };
-    let secs = |d: Option<Duration>| d.map_or("–".to_owned(), |d| format!("{:.2} s", d.as_secs_f64()));
+    let secs =
+        |d: Option<Duration>| d.map_or("–".to_owned(), |d| format!("{:.2} s", d.as_secs_f64()));
     let rows = [
         (
             "happy path wall time, instant fakes (median)".to_owned(),
@@ -636,7 +647,11 @@ fn print_summary(
                 "tool processes, {:.0} s waiting (per minute)",
                 idle.window.as_secs_f64()
             ),
-            format!("{}; {:.1}/min", idle.tool_calls, per_minute(idle.tool_calls)),
+            format!(
+                "{}; {:.1}/min",
+                idle.tool_calls,
+                per_minute(idle.tool_calls)
+            ),
             "29",
             "≤ 1/min",
             per_minute(idle.tool_calls) <= 1.0,

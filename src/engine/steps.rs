@@ -1148,7 +1148,9 @@ async fn safe_to_delete(
     if e.host.user_id(name).await?.is_none() {
         return Ok(Ok(()));
     }
-    if !e.host.has_secure_token(employee).await? {
+    // wait_login read the token a moment ago (a definite answer, kept in the state): only a
+    // run that has no such answer asks again (issue 11).
+    if !e.state.employee_has_token && !e.host.has_secure_token(employee).await? {
         return keep(
             format!("no Secure Token for {employee}"),
             format!(

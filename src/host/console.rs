@@ -26,12 +26,14 @@ use tokio::time::Instant;
 
 use super::{Host, HostError};
 
-/// What is compared between two looks at `/dev/console`.
+/// What is compared between two looks at `/dev/console` (the size too: file times have the
+/// kernel's coarse clock resolution, a few milliseconds, so two quick changes may share them).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Stamp {
+pub(crate) struct Stamp {
     uid: u32,
     dev: u64,
     ino: u64,
+    len: u64,
     mtime: (i64, i64),
     ctime: (i64, i64),
 }
@@ -42,9 +44,56 @@ impl Stamp {
             uid: meta.uid(),
             dev: meta.dev(),
             ino: meta.ino(),
+            len: meta.len(),
             mtime: (meta.mtime(), meta.mtime_nsec()),
             ctime: (meta.ctime(), meta.ctime_nsec()),
         }
+    }
+
+    /// The stamp of `path` now, `None` when it cannot be read.
+    pub(crate) fn read(path: &std::path::Path) -> Option<Self> {
+        std::fs::metadata(path).ok().map(|m| Self::of(&m))
+    }
+}
+
+/// The host adapter's memory of its last `stat -f %Su /dev/console`: the name, and the file's
+/// stamp just before that run. While the stamp is the same, the name is answered without a
+/// process, to every caller (the engine, the UI choosing the employee's language).
+#[derive(Debug)]
+pub(crate) struct ConsoleCache {
+    path: PathBuf,
+    last: std::sync::Mutex<Option<(Stamp, String)>>,
+}
+
+impl ConsoleCache {
+    pub(crate) fn new(console: PathBuf) -> Self {
+        Self {
+            path: console,
+            last: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// The stamp now and, when it is the one of the last run, that run's name.
+    pub(crate) fn look(&self) -> (Option<Stamp>, Option<String>) {
+        let now = Stamp::read(&self.path);
+        let last = self
+            .last
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let name = match (&*last, now) {
+            (Some((seen, name)), Some(now)) if *seen == now => Some(name.clone()),
+            _ => None,
+        };
+        (now, name)
+    }
+
+    /// Remembers what the tool printed for the file as it was at `stamp`.
+    pub(crate) fn remember(&self, stamp: Option<Stamp>, name: &str) {
+        let mut last = self
+            .last
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *last = stamp.map(|s| (s, name.to_owned()));
     }
 }
 
@@ -72,7 +121,7 @@ impl ConsoleWatch {
     }
 
     fn stamp(&self) -> Option<Stamp> {
-        std::fs::metadata(&self.path).ok().map(|m| Stamp::of(&m))
+        Stamp::read(&self.path)
     }
 
     /// How many times the tool ran (for tests).

@@ -54,7 +54,10 @@ async fn a_login_that_does_not_come_runs_no_tool_and_one_that_comes_is_seen() {
     let driver = async {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
         while step_of(&s) != Some(Step::WaitLogin) {
-            assert!(tokio::time::Instant::now() < deadline, "never reached WaitLogin");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "never reached WaitLogin"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         // Parked, waiting for a login that does not come.
@@ -73,10 +76,9 @@ async fn a_login_that_does_not_come_runs_no_tool_and_one_that_comes_is_seen() {
         World::update(&s.root, |w| w.employee_logs_in("ada.lovelace", 0)).unwrap();
         stats
     };
-    let (outcome, stats_before_login) = tokio::time::timeout(
-        Duration::from_secs(90),
-        async { tokio::join!(engine.run(std::future::pending()), driver) },
-    )
+    let (outcome, stats_before_login) = tokio::time::timeout(Duration::from_secs(90), async {
+        tokio::join!(engine.run(std::future::pending()), driver)
+    })
     .await
     .expect("the enrollment hung");
     assert_eq!(outcome, Outcome::Done);

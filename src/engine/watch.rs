@@ -5,9 +5,11 @@ use std::time::Duration;
 
 use super::{Engine, StepError};
 
-/// How often `/dev/console`'s metadata is read while waiting for a login or logout: a
-/// `stat(2)` system call, no process, so a login is noticed within about 0.1 s.
+/// How often `/dev/console`'s metadata is read in the first [`CONSOLE_FAST_FOR`] of a wait for
+/// a login or logout: a `stat(2)` system call, no process, so a login is noticed within about
+/// 0.1 s. Later, every `Timing::file_poll` (250 ms): fewer wake-ups while nobody comes.
 pub const CONSOLE_POLL: Duration = Duration::from_millis(100);
+pub const CONSOLE_FAST_FOR: Duration = Duration::from_secs(10);
 
 impl Engine {
     /// The console user now (runs `stat -f %Su /dev/console` only when `/dev/console` changed
@@ -21,8 +23,12 @@ impl Engine {
     /// same name: callers loop until the one they wait for).
     pub(crate) async fn console_change(&mut self) -> Result<String, StepError> {
         let host = std::sync::Arc::clone(&self.host);
-        let poll = self.timing.file_poll.min(CONSOLE_POLL);
-        let gap = self.timing.tool_gap;
-        Ok(self.console.next(host.as_ref(), poll, gap).await?)
+        let pace = crate::host::console::Pace {
+            poll: self.timing.file_poll.min(CONSOLE_POLL),
+            slow_poll: self.timing.file_poll,
+            slow_after: CONSOLE_FAST_FOR,
+            gap: self.timing.tool_gap,
+        };
+        Ok(self.console.next(host.as_ref(), &pace).await?)
     }
 }

@@ -155,21 +155,17 @@ impl ConsoleWatch {
         self.read(host, now).await
     }
 
-    /// Waits until the console user may have changed (looking at the file every `poll`, no
+    /// Waits until the console user may have changed (looking at the file at `pace`, no
     /// process) and returns the console user then. An owner change runs the tool at once; any
-    /// other change, or a file that cannot be read, at most once per `gap` (see the module
+    /// other change, or a file that cannot be read, at most once per `pace.gap` (see the module
     /// documentation). The name returned may be the same as before (the times changed, not the
     /// owner's name): callers loop.
-    pub async fn next(
-        &mut self,
-        host: &dyn Host,
-        poll: Duration,
-        gap: Duration,
-    ) -> Result<String, HostError> {
+    pub async fn next(&mut self, host: &dyn Host, pace: &Pace) -> Result<String, HostError> {
+        let began = Instant::now();
         loop {
             let now = self.stamp();
             let seen = self.seen.as_ref().map(|(stamp, _)| *stamp);
-            let gap_passed = self.last_run.is_none_or(|t| t.elapsed() >= gap);
+            let gap_passed = self.last_run.is_none_or(|t| t.elapsed() >= pace.gap);
             match (now, seen) {
                 (_, None) => return self.read(host, now).await,
                 (Some(n), Some(Some(s))) if n == s => {}
@@ -177,7 +173,36 @@ impl ConsoleWatch {
                 _ if gap_passed => return self.read(host, now).await,
                 _ => {}
             }
+            let poll = if began.elapsed() < pace.slow_after {
+                pace.poll
+            } else {
+                pace.slow_poll
+            };
             tokio::time::sleep(poll).await;
+        }
+    }
+}
+
+/// How [`ConsoleWatch::next`] looks at `/dev/console`: every `poll` for the first
+/// `slow_after` of a wait (a login often follows a logout within seconds), then every
+/// `slow_poll` (a login that takes minutes costs fewer wake-ups); `gap` paces the tool after a
+/// change that is not the owner's.
+#[derive(Debug, Clone, Copy)]
+pub struct Pace {
+    pub poll: Duration,
+    pub slow_poll: Duration,
+    pub slow_after: Duration,
+    pub gap: Duration,
+}
+
+impl Pace {
+    /// Every `poll`, for ever; `gap` between tools.
+    pub fn steady(poll: Duration, gap: Duration) -> Self {
+        Self {
+            poll,
+            slow_poll: poll,
+            slow_after: Duration::ZERO,
+            gap,
         }
     }
 }
@@ -306,7 +331,10 @@ mod tests {
         // Nothing changes for a while: no process.
         let waited = tokio::time::timeout(
             Duration::from_millis(300),
-            w.next(&host, Duration::from_millis(10), Duration::from_secs(3600)),
+            w.next(
+                &host,
+                &Pace::steady(Duration::from_millis(10), Duration::from_secs(3600)),
+            ),
         )
         .await;
         assert!(waited.is_err(), "next returned without a change");
@@ -315,7 +343,7 @@ mod tests {
         *host.name.lock().unwrap() = "ada".into();
         touch(&path, 2_000);
         let name = w
-            .next(&host, Duration::from_millis(10), Duration::ZERO)
+            .next(&host, &Pace::steady(Duration::from_millis(10), Duration::ZERO))
             .await
             .unwrap();
         assert_eq!(name, "ada");

@@ -343,7 +343,10 @@ mod tests {
         *host.name.lock().unwrap() = "ada".into();
         touch(&path, 2_000);
         let name = w
-            .next(&host, &Pace::steady(Duration::from_millis(10), Duration::ZERO))
+            .next(
+                &host,
+                &Pace::steady(Duration::from_millis(10), Duration::ZERO),
+            )
             .await
             .unwrap();
         assert_eq!(name, "ada");

@@ -122,6 +122,8 @@ pub struct Scenario {
     pub root: Root,
     pub tenant: Tenant,
     pub agent: AgentHandle,
+    /// macOS's own clock on the simulated Mac (logins happen without a tool running).
+    pub loginwindow: crate::sim::loginwindow::LoginWindow,
     pub user_id: String,
     pub group_id: String,
     pub post_group_id: String,
@@ -208,6 +210,7 @@ impl Scenario {
         std::fs::write(&daemon, LAUNCH_DAEMON_PLIST).map_err(err)?;
         World::update(&root, |w| w.daemon_loaded = true).map_err(err)?;
         let agent = tenant.attach_mac(&root);
+        let loginwindow = crate::sim::loginwindow::LoginWindow::start(root.clone());
 
         let mut config = opts.base_config.clone().unwrap_or_default();
         let (identifier, secret) = identity_of(&config);
@@ -254,6 +257,7 @@ impl Scenario {
             root,
             tenant,
             agent,
+            loginwindow,
             user_id,
             group_id,
             post_group_id,

@@ -12,7 +12,6 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tracing::{info, warn};
 
-use super::wait::Pacer;
 use super::{Engine, StepError};
 use crate::host::HostError;
 
@@ -20,18 +19,18 @@ use crate::host::HostError;
 /// source gives a figure).
 pub const LOGOUT_GRACE: Duration = Duration::from_secs(20);
 
-/// Whether `account` leaves the console within `grace` (one `stat` per tool gap).
-async fn leaves_console(e: &Engine, account: &str, grace: Duration) -> Result<bool, StepError> {
-    let mut pacer = Pacer::new(e.timing.tool_gap);
+/// Whether `account` leaves the console within `grace`: `/dev/console` is watched without a
+/// process, and `stat` runs when it changed.
+async fn leaves_console(e: &mut Engine, account: &str, grace: Duration) -> Result<bool, StepError> {
     let deadline = Instant::now() + grace;
+    let mut console = e.console_user().await?;
     loop {
-        pacer.tick().await;
-        let console = e.host.console_user().await?;
         if !super::steps::same_account(&console, account) {
             return Ok(true);
         }
-        if Instant::now() >= deadline {
-            return Ok(false);
+        match tokio::time::timeout_at(deadline, e.console_change()).await {
+            Ok(now) => console = now?,
+            Err(_) => return Ok(false),
         }
     }
 }

@@ -21,6 +21,7 @@ pub mod status;
 pub mod steps;
 pub mod takeover;
 pub mod wait;
+mod watch;
 pub mod webhooks;
 
 use std::sync::Arc;
@@ -339,6 +340,8 @@ pub struct Engine {
     pub(crate) window_open: bool,
     /// Messages to the admin's webhook receivers (sent in the background).
     pub(crate) webhooks: webhooks::Outbox,
+    /// The console user, watched through `/dev/console`'s metadata (issue 11).
+    pub(crate) console: crate::host::ConsoleWatch,
 }
 
 impl Engine {
@@ -376,6 +379,7 @@ impl Engine {
         Ok(Self {
             webhooks,
             agent: AgentFiles::new(root.clone()),
+            console: crate::host::ConsoleWatch::new(root.resolve(crate::paths::mac::CONSOLE)),
             root,
             config,
             host,

@@ -108,32 +108,29 @@ fn preflight(e: &mut Engine) -> Result<(), StepError> {
 // 2. Wait for the setup account's desktop
 
 async fn wait_desktop(e: &mut Engine) -> Result<(), StepError> {
+    // The console is watched through `/dev/console`'s metadata (no process); `stat` runs only
+    // when it changed, `pgrep` once a person is there and then once per gap while Finder starts.
     let mut pacer = Pacer::new(e.timing.tool_gap);
+    let mut user = e.console_user().await?;
     let mut last_seen = String::new();
     loop {
-        pacer.tick().await;
-        let user = e.host.console_user().await?;
-        let arrived = user != last_seen;
-        if arrived {
+        if user != last_seen {
             info!(console_user = %user, "console user");
             last_seen.clone_from(&user);
-        }
-        if is_system_user(&user) {
-            continue;
-        }
-        // A user who just arrived: look for the Finder at once (a tick here cost every
-        // enrollment a full gap); while it is still starting, one process per gap.
-        if arrived {
             pacer.react();
+        } else if is_system_user(&user) {
+            user = e.console_change().await?;
+            continue;
         } else {
             pacer.tick().await;
         }
-        if e.host.finder_running().await? {
+        if !is_system_user(&user) && e.host.finder_running().await? {
             e.record("effect", format!("desktop of {user}"), |s| {
                 s.setup_user = Some(user.clone());
             })?;
             return Ok(());
         }
+        user = e.console_user().await?;
     }
 }
 
@@ -417,23 +414,17 @@ async fn join_group(e: &mut Engine) -> Result<(), StepError> {
     let Some(group) = e.config.enrollment_group_id.clone() else {
         return Ok(());
     };
-    let groups = with_fallback(e, |d| async move { d.system_groups().await }).await?;
-    if !groups.iter().any(|g| g == group.as_str()) {
-        let g = group.clone();
-        with_fallback_raw(e, move |d| {
-            let g = g.clone();
-            async move { d.add_system_to_group(&g).await }
-        })
-        .await?
-        .map_err(|err| group_error(err, "EnrollmentGroupID", &group))?;
-        // Read back with whichever auth works now (the add may have switched to the admin key).
-        let groups = with_fallback(e, |d| async move { d.system_groups().await }).await?;
-        if !groups.iter().any(|g| g == group.as_str()) {
-            return Err(StepError::Transient(format!(
-                "JumpCloud does not list this Mac in EnrollmentGroupID {group} yet"
-            )));
-        }
-    }
+    // No read before or after (issue 11): the add is idempotent, and its answer is definite:
+    // a 2xx, or "already a member" (a 409, or a 4xx saying so; SPEC §5), means this Mac is in
+    // the group. A lost answer is an error, so the step runs again, adds again and reads that
+    // second, definite answer.
+    let g = group.clone();
+    with_fallback_raw(e, move |d| {
+        let g = g.clone();
+        async move { d.add_system_to_group(&g).await }
+    })
+    .await?
+    .map_err(|err| group_error(err, "EnrollmentGroupID", &group))?;
     e.journal("effect", format!("member of {group}"))?;
     Ok(())
 }
@@ -815,7 +806,7 @@ async fn password(e: &mut Engine) -> Result<(), StepError> {
                 s.password = PasswordPhase::NotNeeded;
             })?;
         }
-        PasswordPhase::Unknown => ask_and_set_password(e, &user).await?,
+        PasswordPhase::Unknown => ask_and_set_password(e, &user, true).await?,
         PasswordPhase::Sending {
             before_password_date,
             before_activated,
@@ -830,7 +821,7 @@ async fn password(e: &mut Engine) -> Result<(), StepError> {
                     s.password = PasswordPhase::Set;
                 })?;
             } else {
-                ask_and_set_password(e, &user).await?;
+                ask_and_set_password(e, &user, false).await?;
             }
         }
         PasswordPhase::NotNeeded | PasswordPhase::Set => {}
@@ -838,7 +829,13 @@ async fn password(e: &mut Engine) -> Result<(), StepError> {
     activate_if_staged(e, &user).await
 }
 
-async fn ask_and_set_password(e: &mut Engine, user: &UserFacts) -> Result<(), StepError> {
+/// Asks for the new password and sets it. `first`: no earlier attempt is in the state, so the
+/// user is as identify found them and the facts a restart compares against need no read.
+async fn ask_and_set_password(
+    e: &mut Engine,
+    user: &UserFacts,
+    mut first: bool,
+) -> Result<(), StepError> {
     show_progress(e, Step::Password).await?;
     let policy = e.state.policy.clone().unwrap_or_default();
     let dir = e.directory()?;
@@ -872,12 +869,20 @@ async fn ask_and_set_password(e: &mut Engine, user: &UserFacts) -> Result<(), St
             prompt.rejected_by_directory = None;
             continue;
         }
-        // Persisted before the side effect: a restart reads the user back before resending.
-        let before = dir.user(&user.id).await?;
+        // Persisted before the side effect: a restart reads the user back before resending and
+        // compares with these facts. On a first attempt they are identify's (nothing has
+        // touched the password since); after an earlier attempt they are read (issue 11).
+        let (before_password_date, before_activated) = if first {
+            (user.password_date.clone(), !user.pending)
+        } else {
+            let now = dir.user(&user.id).await?;
+            (now.password_date, now.activated)
+        };
+        first = false;
         e.record("effect", "setting password", |s| {
             s.password = PasswordPhase::Sending {
-                before_password_date: before.password_date.clone(),
-                before_activated: before.activated,
+                before_password_date,
+                before_activated,
             };
         })?;
         match dir.set_password(&user.id, &answer.password).await {
@@ -954,22 +959,12 @@ async fn bind(e: &mut Engine) -> Result<(), StepError> {
         async move { d.bind_user(&id, sudo).await }
     })
     .await?;
-    let list = with_fallback(e, |d| async move { d.bound_users().await }).await?;
-    let Some(binding) = list.iter().find(|b| b.user_id == user.id) else {
-        return Err(StepError::Transient(
-            "JumpCloud does not list the employee as bound to this Mac yet".into(),
-        ));
-    };
-    if binding.sudo != sudo {
-        // A bind that already existed counts as done (SPEC §5): its right is the admin's to
-        // change in the console.
-        warn!(user_id = %user.id, admin = sudo, bound_with_sudo = binding.sudo, "the employee was already bound to this Mac with a different sudo right than Admin asks for; change it in the JumpCloud console if needed");
-    }
+    // A 2xx or "already bound" (409; SPEC §5) is definite: no read-back (issue 11). Only a
+    // send whose answer was lost (`bind_sent` without `bind_confirmed`, above) is read back.
     e.record("effect", "bind confirmed", |s| {
         s.bind_confirmed = true;
         s.takeover_started_ms = Some(clock::now_ms());
     })?;
-    report(e, "prestage: employee bound, waiting for the agent").await;
     Ok(())
 }
 
@@ -993,7 +988,7 @@ async fn handover(e: &mut Engine) -> Result<(), StepError> {
     if !e.state.setup_logged_out {
         // Nobody of the setup accounts at the console any more (a crash came right after the
         // logout, or the employee logged it out): the screen is not ours to use.
-        let console = e.host.console_user().await?;
+        let console = e.console_user().await?;
         if is_system_user(&console) || same_account(&console, &user.local_name) {
             e.record(
                 "effect",
@@ -1019,7 +1014,7 @@ async fn handover(e: &mut Engine) -> Result<(), StepError> {
     if !e.state.setup_logged_out {
         e.ui.close().await?;
         e.window_open = false;
-        let console = e.host.console_user().await?;
+        let console = e.console_user().await?;
         if !same_account(&console, &user.local_name) && !is_system_user(&console) {
             if let Some(uid) = e.host.user_id(&console).await? {
                 e.record("effect", format!("logging out {console}"), |_| {})?;
@@ -1049,26 +1044,24 @@ async fn wait_login(e: &mut Engine) -> Result<(), StepError> {
         .secure_token_timeout
         .min(e.timing.secure_token_grace);
     let grace_ms = u64::try_from(grace.as_millis()).unwrap_or(u64::MAX);
+    if e.state.login_seen_ms.is_none() {
+        // `/dev/console` is watched without a process; `stat` runs when it changes.
+        let mut console = e.console_user().await?;
+        if console != user.local_name {
+            info!(account = %user.local_name, "waiting for the employee's first login");
+        }
+        while console != user.local_name {
+            console = e.console_change().await?;
+        }
+        e.record("effect", "employee logged in", |s| {
+            s.login_seen_ms = Some(clock::now_ms());
+        })?;
+    }
+    // The employee just arrived: check the Secure Token at once (macOS usually grants it
+    // during the login itself); later checks are paced.
     let mut pacer = Pacer::new(e.timing.tool_gap);
-    let mut announced = false;
     loop {
         pacer.tick().await;
-        if e.state.login_seen_ms.is_none() {
-            let console = e.host.console_user().await?;
-            if console != user.local_name {
-                if !announced {
-                    info!(account = %user.local_name, "waiting for the employee's first login");
-                    announced = true;
-                }
-                continue;
-            }
-            e.record("effect", "employee logged in", |s| {
-                s.login_seen_ms = Some(clock::now_ms());
-            })?;
-            // The employee just arrived: check the Secure Token at once (macOS usually grants
-            // it during the login itself); later checks are paced.
-            pacer.react();
-        }
         if e.host.has_secure_token(&user.local_name).await? {
             e.record("effect", "employee holds a Secure Token", |s| {
                 s.employee_has_token = true;
@@ -1198,7 +1191,7 @@ async fn remove_setup(e: &mut Engine) -> Result<(), StepError> {
 /// when the employee holds a Secure Token (so the setup account is not the last holder:
 /// bash script issue #17).
 async fn safe_to_delete(
-    e: &Engine,
+    e: &mut Engine,
     name: &str,
     employee: &str,
 ) -> Result<Result<(), Keep>, StepError> {
@@ -1210,7 +1203,9 @@ async fn safe_to_delete(
     if e.host.user_id(name).await?.is_none() {
         return Ok(Ok(()));
     }
-    if !e.host.has_secure_token(employee).await? {
+    // wait_login read the token a moment ago (a definite answer, kept in the state): only a
+    // run that has no such answer asks again (issue 11).
+    if !e.state.employee_has_token && !e.host.has_secure_token(employee).await? {
         return keep(
             format!("no Secure Token for {employee}"),
             format!(
@@ -1218,7 +1213,7 @@ async fn safe_to_delete(
             ),
         );
     }
-    if same_account(&e.host.console_user().await?, name) {
+    if same_account(&e.console_user().await?, name) {
         let why = format!("{name} is logged in at the console");
         return keep(why.clone(), why);
     }

@@ -165,10 +165,8 @@ impl AgentFiles {
             .expect("JC_SECURETOKEN_CREDS is an absolute path with a parent")
             .to_owned();
         fs::create_dir_all(&dir).map_err(io(&dir))?;
-        let tmp = dir.join(format!(
-            ".JumpCloud-SecureToken-Creds.{}.tmp",
-            std::process::id()
-        ));
+        remove_stale_creds_tmp(&dir);
+        let tmp = dir.join(format!("{CREDS_TMP_PREFIX}{}.tmp", std::process::id()));
         let _ = fs::remove_file(&tmp);
         let result = (|| {
             let mut file = OpenOptions::new()
@@ -209,16 +207,7 @@ impl AgentFiles {
         // A run killed between writing the temporary file and renaming it left the password
         // in `.JumpCloud-SecureToken-Creds.<pid>.tmp`; a later run has another pid.
         if let Some(dir) = path.parent() {
-            if let Ok(entries) = fs::read_dir(dir) {
-                for entry in entries.flatten() {
-                    let name = entry.file_name();
-                    let name = name.to_string_lossy();
-                    if name.starts_with(".JumpCloud-SecureToken-Creds.") && name.ends_with(".tmp") {
-                        let leftover = entry.path();
-                        fs::remove_file(&leftover).map_err(io(&leftover))?;
-                    }
-                }
-            }
+            remove_stale_creds_tmp(dir);
         }
         match fs::remove_file(&path) {
             Ok(()) => Ok(true),
@@ -238,6 +227,24 @@ impl AgentFiles {
         fs::metadata(self.root.resolve(mac::JC_AGENT_LOG))
             .and_then(|m| m.modified())
             .ok()
+    }
+}
+
+/// The temporary name the credentials file is written under (then `<pid>.tmp`).
+const CREDS_TMP_PREFIX: &str = ".JumpCloud-SecureToken-Creds.";
+
+/// Removes temporary credentials files a run killed between writing and renaming left behind
+/// (they hold the setup account's password, and the next run has another pid). Best effort.
+fn remove_stale_creds_tmp(dir: &Path) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with(CREDS_TMP_PREFIX) && name.ends_with(".tmp") {
+            let _ = fs::remove_file(entry.path());
+        }
     }
 }
 

@@ -44,6 +44,8 @@ pub struct MacHost {
     install_timeout: Duration,
     delete_timeout: Duration,
     delete_settle: Duration,
+    /// The last console user and `/dev/console`'s stamp then (issue 11).
+    console: Arc<super::console::ConsoleCache>,
 }
 
 /// What a finished tool printed.
@@ -73,6 +75,9 @@ impl MacHost {
     /// A host whose tools live under `root` (`Root::system()` on a Mac).
     pub fn new(root: Root) -> Self {
         Self {
+            console: Arc::new(super::console::ConsoleCache::new(
+                root.resolve(mac::CONSOLE),
+            )),
             root,
             spawned: Arc::new(AtomicU64::new(0)),
             tool_timeout: TOOL_TIMEOUT,
@@ -392,9 +397,18 @@ pub fn check_name(name: &str) -> Result<(), HostError> {
 #[async_trait]
 impl Host for MacHost {
     async fn console_user(&self) -> Result<String, HostError> {
+        // The owner of /dev/console is the console user: while its stamp is unchanged, so is
+        // the name (`host::console`); `stat` runs only after a change.
+        let (stamp, known) = self.console.look();
+        if let Some(name) = known {
+            return Ok(name);
+        }
         let args = ["-f", "%Su", mac::CONSOLE];
         let out = self.run_ok(mac::STAT, &args).await?;
-        parse_console_user(&out.stdout).ok_or_else(|| unexpected(mac::STAT, &args, &out))
+        let name =
+            parse_console_user(&out.stdout).ok_or_else(|| unexpected(mac::STAT, &args, &out))?;
+        self.console.remember(stamp, &name);
+        Ok(name)
     }
 
     async fn finder_running(&self) -> Result<bool, HostError> {

@@ -5,6 +5,7 @@
 //! tools (a world state file plus a multi-call helper) used by tests and `prestage demo`.
 
 pub mod agent;
+pub mod console;
 #[cfg(feature = "sim")]
 pub mod fake;
 mod filevault;
@@ -21,6 +22,7 @@ pub use agent::{
     kickstart_urls, wait_for_change, wait_for_change_since, AgentConf, AgentError, AgentFiles,
     FileStamp, LogFollower, ServiceAccountCreds, TAKEOVER_DONE, TAKEOVER_PROCESSING,
 };
+pub use console::ConsoleWatch;
 pub use mac::MacHost;
 
 /// A failed host command. Messages name the command so the admin can run it by hand.

@@ -121,9 +121,10 @@ impl Client {
         match answer.status {
             s if s.is_success() => Ok(()),
             // SPEC §5: "an existing bind counts as done" (a 409, or any 4xx that says so). Its
-            // sudo right is left as the admin set it; the engine's read-back logs a difference.
+            // sudo right is left as the admin set it (the engine reads nothing back after a
+            // definite answer: issue 11), so say so here.
             _ if already_exists(&answer) => {
-                debug!(user, status = answer.status.as_u16(), "already bound");
+                info!(user, status = answer.status.as_u16(), admin = sudo, "the user was already bound to this Mac: its sudo right stays as it is in JumpCloud");
                 Ok(())
             }
             _ => Err(self.failure(&call, &answer, &[])),

@@ -40,6 +40,7 @@ pub mod contract;
 mod filter;
 mod graph;
 mod keys;
+pub mod loginwindow;
 pub mod password;
 mod server;
 mod signature;

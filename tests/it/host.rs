@@ -51,6 +51,13 @@ impl FakeMac {
         world::calls(&self.root).unwrap()
     }
 
+    /// Lets the fake Mac's clock apply what is due (a login at the login window), as macOS does
+    /// on its own: the host answers the console user from `/dev/console` without a process
+    /// while that file is unchanged, so no tool run moves the world on any more.
+    fn advance(&self) {
+        World::advance(&self.root).unwrap();
+    }
+
     /// Runs a fake tool directly, the way an admin would, returning (code, stdout, stderr).
     fn run(&self, tool: &str, args: &[&str]) -> (i32, String, String) {
         let out = Command::new(self.root.tool(tool))
@@ -73,7 +80,7 @@ impl FakeMac {
     /// Waits (at most 20 s; only a hang fails) until `cond` holds for the world.
     async fn until(&self, what: &str, cond: impl Fn(&World) -> bool) {
         for _ in 0..200 {
-            // Any fake tool applies due transitions; `stat` is the cheapest.
+            self.advance();
             self.host.console_user().await.unwrap();
             if cond(&self.world()) {
                 return;
@@ -240,6 +247,7 @@ async fn setup_assistant_logout_and_employee_login() {
     assert_eq!(m.host.console_user().await.unwrap(), "root");
     // A minute passes.
     m.update(|w| w.edit_behaviour(|b| b.logged_out_at_ms = b.logged_out_at_ms.map(|t| t - 60_000)));
+    m.advance();
     assert_eq!(m.host.console_user().await.unwrap(), "ada");
     assert!(m.host.finder_running().await.unwrap());
     // macOS granted a Secure Token at first login, since welcome had one.
@@ -288,6 +296,7 @@ async fn employee_who_never_logs_in_and_no_token_grant() {
             b.grant_secure_token_at_login = false;
         });
     });
+    m.advance();
     assert_eq!(m.host.console_user().await.unwrap(), "ada");
     assert!(!m.host.has_secure_token("ada").await.unwrap());
 }
@@ -878,4 +887,29 @@ async fn minimal_outside_fakes_are_understood() {
     let sig = host.package_signature(pkg).await.unwrap();
     assert!(!sig.is_developer_id_of("N985MXSH85"), "{sig:?}");
     assert!(sig.status.contains("pkgutil exited 1"), "{sig:?}");
+}
+
+#[tokio::test]
+async fn the_console_user_is_read_again_only_after_dev_console_changed() {
+    use std::os::unix::fs::MetadataExt;
+    let m = FakeMac::new();
+    let stats = || m.calls().iter().filter(|c| c.tool == mac::STAT).count();
+    for _ in 0..5 {
+        assert_eq!(m.host.console_user().await.unwrap(), "root");
+    }
+    assert_eq!(stats(), 1, "one stat while /dev/console did not change");
+    let uid = m.update(|w| {
+        let uid = w.add_user("ada", false, false);
+        w.console_user = "ada".into();
+        uid
+    });
+    // Like macOS, the fake Mac's console device belongs to the console user (when the fakes
+    // may chown, i.e. run as root).
+    let console = m.root.resolve(mac::CONSOLE);
+    if rustix::process::geteuid().is_root() {
+        assert_eq!(std::fs::metadata(&console).unwrap().uid(), uid);
+    }
+    assert_eq!(m.host.console_user().await.unwrap(), "ada");
+    assert_eq!(m.host.console_user().await.unwrap(), "ada");
+    assert_eq!(stats(), 2, "one more stat after the login");
 }

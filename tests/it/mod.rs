@@ -18,3 +18,4 @@ mod sim;
 mod swiftdialog;
 mod tenant;
 mod ui;
+mod wake;

@@ -246,7 +246,18 @@ async fn a_signature_without_the_query_is_refused_and_ours_is_accepted() {
     assert_eq!(out.code, Some(0), "{out:#?}\n{}", diagnose(&s));
     let sys = system_id(&s);
     let path = format!("/api/v2/systems/{sys}/associations");
-    // Ours: the bind check, signed over path and query, accepted.
+    // Ours: the bind check, signed over path and query, accepted. The engine reads the binds
+    // back only after a lost answer (issue 11), so prestage's client asks here with the Mac's
+    // own key.
+    let pem = std::fs::read_to_string(s.root.resolve(mac::JC_CLIENT_KEY)).unwrap();
+    let mut options = prestage::jumpcloud::ClientOptions::new(s.tenant.url());
+    options.org_id = Some(s.tenant.org_id());
+    options.system = Some(SystemIdentity::from_pem(&sys, &SecretString::from(pem)).unwrap());
+    let client = prestage::jumpcloud::Client::new(options).unwrap();
+    let bound = prestage::jumpcloud::Directory::bound_users(&client)
+        .await
+        .unwrap();
+    assert_eq!(bound.len(), 1);
     assert!(
         s.tenant.requests().iter().any(|r| r.path == path
             && r.query.as_deref() == Some("targets=user")

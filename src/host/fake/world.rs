@@ -240,9 +240,14 @@ impl World {
         self.sync_console(root)
     }
 
-    /// On a Mac, a login changes the owner of `/dev/console`; here the fake console file holds
-    /// the console user's name, so a watcher of `/dev/console`'s metadata sees logins as it
-    /// would on a Mac (without running `stat`).
+    /// On a Mac the owner of `/dev/console` is the console user: what `stat -f %Su
+    /// /dev/console` prints, and the owner column JumpCloud's own enrollment script reads
+    /// (`ACTIVE_USER=$( ls -l /dev/console | awk '{print $3}' )`, TheJumpCloud/
+    /// MDM-Prestage-User-Enrollment `jumpcloud_bootstrap_template.sh` 3.1.8). So here a change
+    /// of the console user writes the fake console file (its content is the name, its
+    /// modification time moves) and, when the fakes run as root, chowns it to that user's UID,
+    /// so a watcher of `/dev/console`'s metadata sees logins as it would on a Mac, without
+    /// running `stat`.
     fn sync_console(&self, root: &Root) -> Result<(), WorldError> {
         let console = root.resolve(crate::paths::mac::CONSOLE);
         let Some(dir) = console.parent() else {
@@ -254,8 +259,41 @@ impl World {
         let want = format!("{}\n", self.console_user);
         if fs::read(&console).ok().as_deref() != Some(want.as_bytes()) {
             fs::write(&console, want).map_err(io_err(&console))?;
+            if rustix::process::geteuid().is_root() {
+                let uid = self.console_uid();
+                rustix::fs::chown(&console, Some(rustix::fs::Uid::from_raw(uid)), None)
+                    .map_err(|e| io_err(&console)(e.into()))?;
+            }
         }
         Ok(())
+    }
+
+    /// The UID owning `/dev/console`: the console user's, `root`'s 0 at the login window. The
+    /// Setup Assistant user gets 248 (the UID `_mbsetupuser` has on macOS as far as we know;
+    /// only that it differs from the others matters here).
+    fn console_uid(&self) -> u32 {
+        match self.console_user.as_str() {
+            "_mbsetupuser" => 248,
+            name => self.users.get(name).map_or(0, |u| u.uid),
+        }
+    }
+
+    /// Applies the time-based transitions due now (a login at the login window, Setup
+    /// Assistant ending) and writes the world only if they changed it: what macOS does on its
+    /// own, without anyone running a tool. Does nothing on a root without a world.
+    pub fn advance(root: &Root) -> Result<bool, WorldError> {
+        let _guard = lock(root)?;
+        if !root.resolve(WORLD_FILE).exists() {
+            return Ok(false);
+        }
+        let mut world = Self::read_unlocked(root)?;
+        let before = world.clone();
+        world.tick(now_ms());
+        if world == before {
+            return Ok(false);
+        }
+        world.write_unlocked(root)?;
+        Ok(true)
     }
 
     /// Writes the world (replacing whatever was there).

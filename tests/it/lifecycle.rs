@@ -11,6 +11,29 @@ use prestage::engine::Outcome;
 
 const FAKES: &str = env!("CARGO_BIN_EXE_prestage-fake");
 
+/// An active employee's scenario for an engine run inside the test process.
+async fn in_process_scenario() -> Scenario {
+    Scenario::new(
+        ScenarioOptions {
+            kind: EmployeeKind::Active,
+            bootout_kills_caller: false,
+            ..ScenarioOptions::default()
+        },
+        Path::new(FAKES),
+    )
+    .await
+    .unwrap()
+}
+
+/// Writes the scenario's (changed) configuration where the real one lives.
+fn rewrite_config(s: &Scenario) {
+    prestage::demo::write_plist(
+        &s.root.resolve(prestage::paths::mac::LOCAL_CONFIG),
+        &s.config,
+    )
+    .unwrap();
+}
+
 fn step_of(s: &Scenario) -> Option<Step> {
     match Store::new(&s.root).load() {
         Ok(Loaded::Resumed(state)) => Some(state.step),
@@ -232,26 +255,13 @@ async fn answering(status: u16) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_package_url_that_answers_404_stops_with_a_reference_code() {
-    let mut s = Scenario::new(
-        ScenarioOptions {
-            kind: EmployeeKind::Active,
-            bootout_kills_caller: false,
-            ..ScenarioOptions::default()
-        },
-        Path::new(FAKES),
-    )
-    .await
-    .unwrap();
+    let mut s = in_process_scenario().await;
     let url = answering(404).await;
     let mut agent = s.config["Agent"].as_dictionary().unwrap().clone();
     agent.remove("PackagePath");
     agent.insert("PackageURL".into(), url.into());
     s.config.insert("Agent".into(), agent.into());
-    prestage::demo::write_plist(
-        &s.root.resolve(prestage::paths::mac::LOCAL_CONFIG),
-        &s.config,
-    )
-    .unwrap();
+    rewrite_config(&s);
     let engine = s.engine(s.scripted_ui(s.demo_script()).unwrap()).unwrap();
     let outcome = tokio::time::timeout(Duration::from_secs(30), engine.run(std::future::pending()))
         .await
@@ -273,16 +283,7 @@ async fn a_package_url_that_answers_404_stops_with_a_reference_code() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_step_that_keeps_failing_stops_after_its_patience() {
-    let s = Scenario::new(
-        ScenarioOptions {
-            kind: EmployeeKind::Active,
-            bootout_kills_caller: false,
-            ..ScenarioOptions::default()
-        },
-        Path::new(FAKES),
-    )
-    .await
-    .unwrap();
+    let s = in_process_scenario().await;
     // Every call to the group's members answers 5xx: joining the enrollment group never works.
     s.tenant.set_faults(prestage::sim::Faults {
         error_rate: 1.0,
@@ -315,16 +316,7 @@ async fn a_step_that_keeps_failing_stops_after_its_patience() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_package_in_a_world_writable_folder_is_copied_checked_and_installed_from_the_state_dir() {
     use std::os::unix::fs::PermissionsExt;
-    let mut s = Scenario::new(
-        ScenarioOptions {
-            kind: EmployeeKind::Active,
-            bootout_kills_caller: false,
-            ..ScenarioOptions::default()
-        },
-        Path::new(FAKES),
-    )
-    .await
-    .unwrap();
+    let mut s = in_process_scenario().await;
     // The MDM dropped the agent package in /Users/Shared (1777: anyone may replace it).
     let shared = s.root.resolve("/Users/Shared");
     std::fs::create_dir_all(&shared).unwrap();
@@ -340,11 +332,7 @@ async fn a_package_in_a_world_writable_folder_is_copied_checked_and_installed_fr
         "/Users/Shared/jumpcloud-agent.pkg".into(),
     );
     s.config.insert("Agent".into(), agent.into());
-    prestage::demo::write_plist(
-        &s.root.resolve(prestage::paths::mac::LOCAL_CONFIG),
-        &s.config,
-    )
-    .unwrap();
+    rewrite_config(&s);
     let engine = s.engine(s.scripted_ui(s.demo_script()).unwrap()).unwrap();
     let outcome = tokio::time::timeout(Duration::from_secs(60), engine.run(std::future::pending()))
         .await
@@ -453,24 +441,11 @@ impl prestage::config::keychain::Keychain for SlowKeychain {
 #[tokio::test(flavor = "current_thread")]
 async fn a_slow_keychain_never_blocks_the_runtime_thread() {
     // The daemon's runtime has one thread: a keychain call on it would also hold up SIGTERM.
-    let mut s = Scenario::new(
-        ScenarioOptions {
-            kind: EmployeeKind::Active,
-            bootout_kills_caller: false,
-            ..ScenarioOptions::default()
-        },
-        Path::new(FAKES),
-    )
-    .await
-    .unwrap();
+    let mut s = in_process_scenario().await;
     s.config.remove("APIKey");
     s.config
         .insert("APIKeyKeychainService".into(), "io.prestage.apikey".into());
-    prestage::demo::write_plist(
-        &s.root.resolve(prestage::paths::mac::LOCAL_CONFIG),
-        &s.config,
-    )
-    .unwrap();
+    rewrite_config(&s);
     let sources =
         prestage::config::Sources::single(s.root.resolve(prestage::paths::mac::LOCAL_CONFIG));
     let cfg = prestage::config::load(

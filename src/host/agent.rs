@@ -129,24 +129,10 @@ impl AgentFiles {
             .expect("JC_BOOTSTRAP is an absolute path with a parent")
             .to_owned();
         fs::create_dir_all(&dir).map_err(io(&dir))?;
-        let bytes = body.expose_secret().as_bytes();
         let tmp = dir.join(format!(".agentBootstrap.json.{}.tmp", std::process::id()));
-        let _ = fs::remove_file(&tmp);
-        let result = (|| {
-            let mut file = OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&tmp)?;
-            file.write_all(bytes)?;
-            file.sync_all()?;
-            fs::rename(&tmp, &path)
-        })();
-        if let Err(e) = result {
-            let _ = fs::remove_file(&tmp);
-            return Err(io(&path)(e));
-        }
-        Ok(())
+        write_private(&tmp, &path, |file| {
+            file.write_all(body.expose_secret().as_bytes())
+        })
     }
 
     /// Writes `/var/run/JumpCloud-SecureToken-Creds.txt` for the agent's installer, as
@@ -167,36 +153,17 @@ impl AgentFiles {
         fs::create_dir_all(&dir).map_err(io(&dir))?;
         remove_stale_creds_tmp(&dir);
         let tmp = dir.join(format!("{CREDS_TMP_PREFIX}{}.tmp", std::process::id()));
-        let _ = fs::remove_file(&tmp);
-        let result = (|| {
-            let mut file = OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .custom_flags(
-                    i32::try_from(rustix::fs::OFlags::NOFOLLOW.bits())
-                        .expect("O_NOFOLLOW fits in a C int"),
-                )
-                .open(&tmp)?;
-            match creds {
-                ServiceAccountCreds::Admin { user, password } => {
-                    // The name is a checked short name (no `;`, no line break); the password
-                    // goes from the secret straight into the file.
-                    file.write_all(user.as_bytes())?;
-                    file.write_all(b";")?;
-                    file.write_all(password.expose_secret().as_bytes())?;
-                    file.write_all(b"\n")?;
-                }
-                ServiceAccountCreds::Skip => file.write_all(b"=skip\n")?,
+        write_private(&tmp, &path, |file| match creds {
+            ServiceAccountCreds::Admin { user, password } => {
+                // The name is a checked short name (no `;`, no line break); the password
+                // goes from the secret straight into the file.
+                file.write_all(user.as_bytes())?;
+                file.write_all(b";")?;
+                file.write_all(password.expose_secret().as_bytes())?;
+                file.write_all(b"\n")
             }
-            file.sync_all()?;
-            fs::rename(&tmp, &path)
-        })();
-        if let Err(e) = result {
-            let _ = fs::remove_file(&tmp);
-            return Err(io(&path)(e));
-        }
-        Ok(())
+            ServiceAccountCreds::Skip => file.write_all(b"=skip\n"),
+        })
     }
 
     /// Removes the credentials file if the installer left it (its installer deletes it:
@@ -235,6 +202,36 @@ const CREDS_TMP_PREFIX: &str = ".JumpCloud-SecureToken-Creds.";
 
 /// Removes temporary credentials files a run killed between writing and renaming left behind
 /// (they hold the setup account's password, and the next run has another pid). Best effort.
+/// Writes a file that holds a secret: `write` writes into a new temporary file `tmp` (mode
+/// 0600, `O_NOFOLLOW`, created exclusively, so a link planted there is never followed), which
+/// is synced and renamed over `path`; on failure the temporary file is removed.
+fn write_private(
+    tmp: &Path,
+    path: &Path,
+    write: impl FnOnce(&mut fs::File) -> std::io::Result<()>,
+) -> Result<(), AgentError> {
+    let _ = fs::remove_file(tmp);
+    let result = (|| {
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(
+                i32::try_from(rustix::fs::OFlags::NOFOLLOW.bits())
+                    .expect("O_NOFOLLOW fits in a C int"),
+            )
+            .open(tmp)?;
+        write(&mut file)?;
+        file.sync_all()?;
+        fs::rename(tmp, path)
+    })();
+    if let Err(e) = result {
+        let _ = fs::remove_file(tmp);
+        return Err(io(path)(e));
+    }
+    Ok(())
+}
+
 fn remove_stale_creds_tmp(dir: &Path) {
     let Ok(entries) = fs::read_dir(dir) else {
         return;

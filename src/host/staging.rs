@@ -65,26 +65,12 @@ fn copy(from: &Path, dir: &Path, state_dir: &Path, dest: &Path) -> Result<(), St
         fs::create_dir_all(d).map_err(io(d))?;
         fs::set_permissions(d, fs::Permissions::from_mode(0o700)).map_err(io(d))?;
     }
-    let flags = rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK;
-    let mut input = OpenOptions::new()
-        .read(true)
-        .custom_flags(i32::try_from(flags.bits()).expect("open flags fit an i32"))
-        .open(from)
-        .map_err(|e| {
-            if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) {
-                StagingError::NotAFile {
-                    path: from.to_owned(),
-                }
-            } else {
-                io(from)(e)
-            }
-        })?;
-    let meta = input.metadata().map_err(io(from))?;
-    if !meta.file_type().is_file() {
-        return Err(StagingError::NotAFile {
+    let (mut input, meta) = super::untrusted::open_regular(from).map_err(|e| match e {
+        super::untrusted::UntrustedError::Io { path, source } => StagingError::Io { path, source },
+        _ => StagingError::NotAFile {
             path: from.to_owned(),
-        });
-    }
+        },
+    })?;
     if meta.len() > LIMIT {
         return Err(StagingError::TooLarge {
             path: from.to_owned(),

@@ -33,9 +33,9 @@ pub enum UntrustedError {
     Timeout { path: PathBuf, seconds: u64 },
 }
 
-/// Reads `path` if it is a regular file of at most `limit` bytes (synchronously: see
-/// [`read_async`] for the runtime).
-pub fn read(path: &Path, limit: u64) -> Result<Vec<u8>, UntrustedError> {
+/// Opens `path` for reading only if it is a regular file, without following a final symbolic
+/// link and without blocking on a FIFO; returns it with its metadata.
+pub fn open_regular(path: &Path) -> Result<(std::fs::File, std::fs::Metadata), UntrustedError> {
     let io = |source| UntrustedError::Io {
         path: path.to_owned(),
         source,
@@ -61,6 +61,17 @@ pub fn read(path: &Path, limit: u64) -> Result<Vec<u8>, UntrustedError> {
             path: path.to_owned(),
         });
     }
+    Ok((file, meta))
+}
+
+/// Reads `path` if it is a regular file of at most `limit` bytes (synchronously: see
+/// [`read_async`] for the runtime).
+pub fn read(path: &Path, limit: u64) -> Result<Vec<u8>, UntrustedError> {
+    let io = |source| UntrustedError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let (file, meta) = open_regular(path)?;
     if meta.len() > limit {
         return Err(UntrustedError::TooLarge {
             path: path.to_owned(),

@@ -184,10 +184,18 @@ async fn a_failure_is_sent_with_its_reference_and_step() {
     let reference = failed[0].body["reference"].as_str().unwrap();
     assert!(reference.starts_with("PS-04-"), "{reference}");
     assert_eq!(failed[0].body["step"], "install_agent");
-    // The error window's help text carries that reference code.
+    // The error window's help text carries that reference code. prestage starts that window
+    // and exits without waiting for it (it stays up after the process ends), so the fake
+    // swiftDialog may record its call a moment after `run` returned.
+    super::ui::wait_for("the error window", || {
+        prestage::ui::fake_dialog::calls(&s.root).len() >= 2
+    })
+    .await;
     let calls = prestage::ui::fake_dialog::calls(&s.root);
     let last = help_of(&calls.last().unwrap().args).unwrap();
     assert!(last.contains(reference), "{last}");
+    // Only the error window carries it: the welcome window before it had the enrollment id.
+    assert!(!help_of(&calls[0].args).unwrap().contains(reference));
 }
 
 const HELP: &str = "Stuck? Call IT on **+1 555 0100**.\nSerial: %serial%, code: %reference%";

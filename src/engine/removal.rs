@@ -93,17 +93,13 @@ pub(super) async fn refresh_preboot(
     }
 }
 
-/// Deletes the setup account `name` (the caller has checked that it is safe). `Ok(Ok(()))`
-/// once it is gone, `Ok(Err(keep))` when it failed [`MAX_DELETE_TRIES`] times; an `Err` is a
-/// failed try that the engine retries.
+/// Deletes the setup account `name` (the caller has just checked, with `id -u`, that it exists
+/// and that deleting it is safe). `Ok(Ok(()))` once it is gone, `Ok(Err(keep))` when it failed
+/// [`MAX_DELETE_TRIES`] times; an `Err` is a failed try that the engine retries.
 pub(super) async fn delete_setup_account(
     e: &mut Engine,
     name: &str,
 ) -> Result<Result<(), Keep>, StepError> {
-    // Gone already (a deletion before a crash, or by hand).
-    if e.host.user_id(name).await?.is_none() {
-        return Ok(Ok(()));
-    }
     let tries = e.state.delete_attempts.get(name).copied().unwrap_or(0);
     let give_up = |tries: u32, why: &str| {
         Keep {

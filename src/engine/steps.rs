@@ -1000,11 +1000,14 @@ async fn handover(e: &mut Engine) -> Result<(), StepError> {
         }
     }
     let setup: Vec<String> = setup_accounts(e).into_iter().map(str::to_owned).collect();
+    // UIDs read here, so the logout below need not ask `id -u` again for the same account.
+    let mut uids: Vec<(String, u32)> = Vec::new();
     for name in &setup {
         if e.state.hidden_users.contains(name) || *name == user.local_name {
             continue;
         }
-        if e.host.user_id(name).await?.is_some() {
+        if let Some(uid) = e.host.user_id(name).await? {
+            uids.push((name.clone(), uid));
             e.host.hide_user(name).await?;
         }
         e.record("effect", format!("hidden {name}"), |s| {
@@ -1016,7 +1019,12 @@ async fn handover(e: &mut Engine) -> Result<(), StepError> {
         e.window_open = false;
         let console = e.console_user().await?;
         if !same_account(&console, &user.local_name) && !is_system_user(&console) {
-            if let Some(uid) = e.host.user_id(&console).await? {
+            let known = uids.iter().find(|(n, _)| *n == console).map(|(_, uid)| *uid);
+            let uid = match known {
+                Some(uid) => Some(uid),
+                None => e.host.user_id(&console).await?,
+            };
+            if let Some(uid) = uid {
                 e.record("effect", format!("logging out {console}"), |_| {})?;
                 super::logout::log_out(e, &console, uid).await?;
             }
@@ -1136,9 +1144,11 @@ async fn remove_setup(e: &mut Engine) -> Result<(), StepError> {
                 continue;
             }
             let verdict = match safe_to_delete(e, &name, &user.local_name).await? {
-                Ok(()) => match &preboot {
-                    Err(keep) if e.host.user_id(&name).await?.is_some() => Err(keep.clone()),
-                    _ => super::removal::delete_setup_account(e, &name).await?,
+                // Gone already (a deletion before a crash, or by hand).
+                Ok(None) => Ok(()),
+                Ok(Some(_)) => match &preboot {
+                    Err(keep) => Err(keep.clone()),
+                    Ok(()) => super::removal::delete_setup_account(e, &name).await?,
                 },
                 Err(keep) => Err(keep),
             };
@@ -1189,20 +1199,21 @@ async fn remove_setup(e: &mut Engine) -> Result<(), StepError> {
 
 /// Whether deleting `name` is safe: never the employee, never the console user, and only
 /// when the employee holds a Secure Token (so the setup account is not the last holder:
-/// bash script issue #17).
+/// bash script issue #17). `Ok(None)`: there is no such account (any more); `Ok(Some(uid))`:
+/// it exists and may go.
 async fn safe_to_delete(
     e: &mut Engine,
     name: &str,
     employee: &str,
-) -> Result<Result<(), Keep>, StepError> {
+) -> Result<Result<Option<u32>, Keep>, StepError> {
     let keep = |short: String, detail: String| Ok(Err(Keep { short, detail }));
     if same_account(name, employee) {
         let why = "it is the employee's own account".to_owned();
         return keep(why.clone(), why);
     }
-    if e.host.user_id(name).await?.is_none() {
-        return Ok(Ok(()));
-    }
+    let Some(uid) = e.host.user_id(name).await? else {
+        return Ok(Ok(None));
+    };
     // wait_login read the token a moment ago (a definite answer, kept in the state): only a
     // run that has no such answer asks again (issue 11).
     if !e.state.employee_has_token && !e.host.has_secure_token(employee).await? {
@@ -1217,7 +1228,7 @@ async fn safe_to_delete(
         let why = format!("{name} is logged in at the console");
         return keep(why.clone(), why);
     }
-    Ok(Ok(()))
+    Ok(Ok(Some(uid)))
 }
 
 /// Whether two short names may be the same account: macOS looks record names up without

@@ -59,29 +59,55 @@ impl Stamp {
 /// The host adapter's memory of its last `stat -f %Su /dev/console`: the name, and the file's
 /// stamp just before that run. While the stamp is the same, the name is answered without a
 /// process, to every caller (the engine, the UI choosing the employee's language).
+///
+/// It also remembers which UID belongs to which name, from `id -u NAME` answers (the adapter
+/// runs those anyway, to find the employee's account and the setup accounts) and UID 0, which is
+/// `root` on every Mac (at the login window loginwindow gives `/dev/console` back to root, and
+/// `stat -f %Su` prints `root`). When the owner of `/dev/console` changes to a UID it knows,
+/// that UID's name is the console user without running `stat`: a login moves the owner to the
+/// user who logged in (the module documentation), and a UID names one account. A change of the
+/// times alone, or an owner it does not know, still runs the tool (issue 11).
 #[derive(Debug)]
 pub(crate) struct ConsoleCache {
     path: PathBuf,
     last: std::sync::Mutex<Option<(Stamp, String)>>,
+    names: std::sync::Mutex<std::collections::HashMap<u32, String>>,
 }
+
+/// UID 0's name on macOS.
+const ROOT_UID: u32 = 0;
 
 impl ConsoleCache {
     pub(crate) fn new(console: PathBuf) -> Self {
         Self {
             path: console,
             last: std::sync::Mutex::new(None),
+            names: std::sync::Mutex::new(std::iter::once((ROOT_UID, "root".to_owned())).collect()),
         }
     }
 
-    /// The stamp now and, when it is the one of the last run, that run's name.
+    /// The stamp now and, when it is the one of the last run (or its owner changed to a UID
+    /// whose name is known), the console user's name.
     pub(crate) fn look(&self) -> (Option<Stamp>, Option<String>) {
         let now = Stamp::read(&self.path);
-        let last = self
+        let mut last = self
             .last
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let name = match (&*last, now) {
             (Some((seen, name)), Some(now)) if *seen == now => Some(name.clone()),
+            (Some((seen, _)), Some(now)) if seen.uid != now.uid => {
+                let known = self
+                    .names
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .get(&now.uid)
+                    .cloned();
+                if let Some(name) = &known {
+                    *last = Some((now, name.clone()));
+                }
+                known
+            }
             _ => None,
         };
         (now, name)
@@ -94,6 +120,22 @@ impl ConsoleCache {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         *last = stamp.map(|s| (s, name.to_owned()));
+    }
+
+    /// `id -u NAME` printed `uid`.
+    pub(crate) fn learn(&self, name: &str, uid: u32) {
+        self.names
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(uid, name.to_owned());
+    }
+
+    /// `NAME` has no account (any more): its UID may be given to another.
+    pub(crate) fn unlearn(&self, name: &str) {
+        self.names
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .retain(|uid, n| *uid == ROOT_UID || !n.eq_ignore_ascii_case(name));
     }
 }
 

@@ -422,8 +422,14 @@ impl Host for MacHost {
         let args = ["-u", name];
         let out = self.run(mac::ID, &args, self.tool_timeout).await?;
         match parse_id(&out) {
-            Some(IdAnswer::Uid(uid)) => Ok(Some(uid)),
-            Some(IdAnswer::NoSuchUser) => Ok(None),
+            Some(IdAnswer::Uid(uid)) => {
+                self.console.learn(name, uid);
+                Ok(Some(uid))
+            }
+            Some(IdAnswer::NoSuchUser) => {
+                self.console.unlearn(name);
+                Ok(None)
+            }
             None if out.success() => Err(unexpected(mac::ID, &args, &out)),
             None => Err(failed(mac::ID, &args, &out)),
         }

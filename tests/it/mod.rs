@@ -4,6 +4,7 @@ mod admin;
 mod answers;
 mod cli;
 mod config;
+mod console;
 mod dialog_enrollment;
 mod engine;
 mod faults;

@@ -342,6 +342,10 @@ pub struct Engine {
     pub(crate) webhooks: webhooks::Outbox,
     /// The console user, watched through `/dev/console`'s metadata (issue 11).
     pub(crate) console: crate::host::ConsoleWatch,
+    /// UIDs `id -u` printed for the setup accounts in this process (issue 11: the removal need
+    /// not ask again what the handover just read). Never persisted: a restarted run asks
+    /// again. A stale entry costs nothing: deleting an account that is already gone succeeds.
+    pub(crate) setup_uids: std::collections::BTreeMap<String, u32>,
 }
 
 impl Engine {
@@ -380,6 +384,7 @@ impl Engine {
             webhooks,
             agent: AgentFiles::new(root.clone()),
             console: crate::host::ConsoleWatch::new(root.resolve(crate::paths::mac::CONSOLE)),
+            setup_uids: std::collections::BTreeMap::new(),
             root,
             config,
             host,

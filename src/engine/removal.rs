@@ -120,7 +120,10 @@ pub(super) async fn delete_setup_account(
         },
     )?;
     match e.host.delete_user(name).await {
-        Ok(()) => Ok(Ok(())),
+        Ok(()) => {
+            e.setup_uids.remove(name);
+            Ok(Ok(()))
+        }
         Err(err @ HostError::NotDeleted { .. }) if tries + 1 >= MAX_DELETE_TRIES => {
             warn!(account = %name, error = %err, "giving up deleting the setup account");
             Ok(Err(give_up(tries + 1, &err.to_string())))

@@ -1000,14 +1000,13 @@ async fn handover(e: &mut Engine) -> Result<(), StepError> {
         }
     }
     let setup: Vec<String> = setup_accounts(e).into_iter().map(str::to_owned).collect();
-    // UIDs read here, so the logout below need not ask `id -u` again for the same account.
-    let mut uids: Vec<(String, u32)> = Vec::new();
     for name in &setup {
         if e.state.hidden_users.contains(name) || *name == user.local_name {
             continue;
         }
+        // Remembered, so the logout below and the removal need not ask `id -u` again.
         if let Some(uid) = e.host.user_id(name).await? {
-            uids.push((name.clone(), uid));
+            e.setup_uids.insert(name.clone(), uid);
             e.host.hide_user(name).await?;
         }
         e.record("effect", format!("hidden {name}"), |s| {
@@ -1019,8 +1018,7 @@ async fn handover(e: &mut Engine) -> Result<(), StepError> {
         e.window_open = false;
         let console = e.console_user().await?;
         if !same_account(&console, &user.local_name) && !is_system_user(&console) {
-            let known = uids.iter().find(|(n, _)| *n == console).map(|(_, uid)| *uid);
-            let uid = match known {
+            let uid = match e.setup_uids.get(&console).copied() {
                 Some(uid) => Some(uid),
                 None => e.host.user_id(&console).await?,
             };
@@ -1211,8 +1209,14 @@ async fn safe_to_delete(
         let why = "it is the employee's own account".to_owned();
         return keep(why.clone(), why);
     }
-    let Some(uid) = e.host.user_id(name).await? else {
-        return Ok(Ok(None));
+    // The handover of this process read it a moment ago; if it went since, deleting it
+    // again succeeds (`MacHost::delete_user` checks that it is gone, not what sysadminctl said).
+    let uid = match e.setup_uids.get(name).copied() {
+        Some(uid) => uid,
+        None => match e.host.user_id(name).await? {
+            Some(uid) => uid,
+            None => return Ok(Ok(None)),
+        },
     };
     // wait_login read the token a moment ago (a definite answer, kept in the state): only a
     // run that has no such answer asks again (issue 11).

@@ -2,8 +2,8 @@
 
 use std::path::Path;
 
-use prestage::host::fake::world::{self, World};
 use prestage::host::fake::install_fake_tools;
+use prestage::host::fake::world::{self, World};
 use prestage::host::{Host, MacHost};
 use prestage::paths::{mac, Root};
 
@@ -75,5 +75,9 @@ async fn a_login_to_a_known_uid_is_named_without_running_stat() {
     })
     .unwrap();
     assert_eq!(host.console_user().await.unwrap(), "carol");
-    assert_eq!(stats(), after_login + 2, "a forgotten UID runs the tool again");
+    assert_eq!(
+        stats(),
+        after_login + 2,
+        "a forgotten UID runs the tool again"
+    );
 }

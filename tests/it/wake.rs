@@ -91,7 +91,10 @@ async fn a_login_that_does_not_come_runs_no_tool_and_one_that_comes_is_seen() {
         .skip(stats_before_login)
         .collect();
     if rustix::process::geteuid().is_root() {
-        assert!(stats_after.is_empty(), "stat after the login: {stats_after:?}");
+        assert!(
+            stats_after.is_empty(),
+            "stat after the login: {stats_after:?}"
+        );
     } else {
         assert!(
             !stats_after.is_empty() && stats_after.len() <= 2,

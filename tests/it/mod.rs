@@ -18,4 +18,5 @@ mod sim;
 mod swiftdialog;
 mod tenant;
 mod ui;
+mod util;
 mod wake;

@@ -116,15 +116,6 @@ impl<T: Diagnose + ?Sized> Diagnose for &T {
     }
 }
 
-/// Nothing beyond the condition's own name to show (a test with no Mac and no tenant).
-pub(super) struct Nothing;
-
-impl Diagnose for Nothing {
-    fn diagnose(&self) -> String {
-        String::new()
-    }
-}
-
 /// The diagnosis of `ctx`, for a test's own assertion messages.
 pub(super) fn diagnose(ctx: &(impl Diagnose + ?Sized)) -> String {
     ctx.diagnose()
@@ -137,6 +128,16 @@ pub(super) fn diagnose(ctx: &(impl Diagnose + ?Sized)) -> String {
 pub(super) async fn wait_for<T>(
     ctx: &(impl Diagnose + ?Sized),
     what: &str,
+    f: impl FnMut() -> Option<T>,
+) -> T {
+    wait_for_within(ctx, what, WAIT_LIMIT, f).await
+}
+
+/// [`wait_for`] with its own bound (for the test of the diagnosis itself).
+async fn wait_for_within<T>(
+    ctx: &(impl Diagnose + ?Sized),
+    what: &str,
+    limit: Duration,
     mut f: impl FnMut() -> Option<T>,
 ) -> T {
     let start = Instant::now();
@@ -144,12 +145,11 @@ pub(super) async fn wait_for<T>(
         if let Some(v) = f() {
             return v;
         }
-        if start.elapsed() >= WAIT_LIMIT {
-            panic!(
-                "timed out after {WAIT_LIMIT:?} waiting for {what}\n{}",
-                ctx.diagnose()
-            );
-        }
+        assert!(
+            start.elapsed() < limit,
+            "timed out after {limit:?} waiting for {what}\n{}",
+            ctx.diagnose()
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
         std::thread::sleep(Duration::from_millis(2));
     }
@@ -249,4 +249,47 @@ fn tail(text: &str, n: usize) -> String {
 
 fn last(lines: &[String], n: usize) -> String {
     lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wait_that_times_out_explains_itself() {
+    use prestage::demo::EmployeeKind;
+    use secrecy::ExposeSecret;
+    let s = super::engine::scenario(super::engine::options(EmployeeKind::Pending)).await;
+    s.write_dialog_script(&super::engine::clean_script(&s)).unwrap();
+    let out = super::engine::run_once(&s).await;
+    assert_success(&s, &out);
+    let secrets = [
+        s.tenant.api_key().expose_secret().to_owned(),
+        s.employee.password.clone(),
+    ];
+    let waited = tokio::spawn(async move {
+        wait_for_within(&s, "something that never comes", Duration::from_millis(50), || {
+            None::<()>
+        })
+        .await;
+    })
+    .await;
+    let panic = waited.expect_err("the wait timed out").into_panic();
+    let text = panic
+        .downcast_ref::<String>()
+        .expect("a formatted panic message");
+    for part in [
+        "waiting for something that never comes",
+        "--- state.json ---",
+        "\"step\": \"done\"",
+        "--- journal.jsonl (last 40 lines) ---",
+        "--- prestage.log (last 40 lines) ---",
+        "--- world.json ---",
+        "/usr/sbin/sysadminctl",
+        "--- fake swiftDialog calls",
+        "--- tenant requests",
+        "PUT /api/systemusers/",
+    ] {
+        assert!(text.contains(part), "no {part:?} in:\n{text}");
+    }
+    // Never a secret: the request log has no bodies and no headers.
+    for secret in &secrets {
+        assert!(!text.contains(secret.as_str()), "a secret in the diagnosis");
+    }
 }

@@ -1,11 +1,12 @@
 //! The engine end to end: `kill -9` at step boundaries and at random moments, then a restart
 //! that finishes exactly once.
 
+use super::super::util::{assert_success, diagnose, wait_for_state};
 use super::sha2_free::sha256_hex;
 use super::{
-    assert_enrolled, assert_no_secret, base_config, clean_script, diagnose, finish, journal,
-    options, repeating_script, run_once, run_with_kills, scenario, spawn, state, successful_binds,
-    wait_for, world, RunResult,
+    assert_enrolled, assert_no_secret, base_config, clean_script, finish, journal, options,
+    repeating_script, run_once, run_with_kills, scenario, spawn, state, successful_binds, world,
+    RunResult,
 };
 use prestage::demo::{EmployeeKind, Scenario};
 use prestage::engine::state::Step;
@@ -34,7 +35,7 @@ async fn cooldown_after_exhausted_attempts_survives_a_restart() {
 
     // Run until the cool-down is persisted, then kill -9.
     let mut child = spawn(&s);
-    let until = wait_for(&s, |st| st.cooldown_until_ms).await;
+    let until = wait_for_state(&s, |st| st.cooldown_until_ms).await;
     child.kill().await.unwrap();
     let _ = child.wait().await;
     let killed_at = prestage::engine::clock::now_ms();
@@ -45,7 +46,7 @@ async fn cooldown_after_exhausted_attempts_survives_a_restart() {
 
     // The restart honours the persisted cool-down: no question before it ends.
     let out = run_once(&s).await;
-    assert_eq!(out.code, Some(0), "{out:#?}");
+    assert_success(&s, &out);
     assert_enrolled(&s);
     let asked: Vec<u64> = fake_dialog::calls(&s.root)
         .iter()
@@ -215,7 +216,7 @@ async fn a_crash_right_after_the_logout_does_not_show_the_done_screen_again() {
         );
     }
     let out = run_once(&s).await;
-    assert_eq!(out.code, Some(0), "{out:#?}\n{}", diagnose(&s));
+    assert_success(&s, &out);
     assert_enrolled(&s);
     let done_screens = fake_dialog::calls(&s.root)
         .iter()

@@ -1,9 +1,10 @@
 //! The engine end to end: enrollments that finish, for each kind of employee and setting.
 
+use super::super::util::assert_success;
 use super::sha2_free::sha256_hex;
 use super::{
-    assert_enrolled, assert_no_secret, base_config, clean_script, diagnose, options, run_once,
-    scenario, state, successful_binds, system_id, world, EXE,
+    assert_enrolled, assert_no_secret, base_config, clean_script, options, run_once, scenario,
+    state, successful_binds, system_id, world, EXE,
 };
 use prestage::demo::{EmployeeKind, ScenarioOptions};
 use prestage::engine::state::{Step, Store};
@@ -17,7 +18,7 @@ async fn pending_user_enrolls_and_nothing_leaks() {
     let s = scenario(options(EmployeeKind::Pending)).await;
     s.write_dialog_script(&s.demo_script()).unwrap();
     let out = run_once(&s).await;
-    assert_eq!(out.code, Some(0), "{out:#?}");
+    assert_success(&s, &out);
     assert_enrolled(&s);
     let user = s.tenant.user(&s.user_id).unwrap();
     assert_eq!(user.password_sets, 1);
@@ -76,7 +77,7 @@ async fn a_tenant_connect_key_enrolls_with_its_own_payload_and_eu_hosts() {
     .await;
     s.write_dialog_script(&clean_script(&s)).unwrap();
     let out = run_once(&s).await;
-    assert_eq!(out.code, Some(0), "{out:#?}");
+    assert_success(&s, &out);
     assert_enrolled(&s);
     let written = std::fs::read_to_string(s.root.resolve(mac::JC_BOOTSTRAP)).unwrap();
     assert!(
@@ -97,7 +98,7 @@ async fn active_user_is_not_asked_for_a_password() {
     let s = scenario(options(EmployeeKind::Active)).await;
     s.write_dialog_script(&clean_script(&s)).unwrap();
     let out = run_once(&s).await;
-    assert_eq!(out.code, Some(0), "{out:#?}");
+    assert_success(&s, &out);
     assert_enrolled(&s);
     assert_eq!(s.tenant.user(&s.user_id).unwrap().password_sets, 0);
     assert!(!fake_dialog::calls(&s.root)
@@ -135,7 +136,7 @@ async fn org_read_from_the_system_is_sent_on_every_later_admin_call() {
     let s = scenario(opts).await;
     s.write_dialog_script(&clean_script(&s)).unwrap();
     let out = run_once(&s).await;
-    assert_eq!(out.code, Some(0), "{out:#?}\n{}", diagnose(&s));
+    assert_success(&s, &out);
     assert_enrolled(&s);
     let requests = s.tenant.requests();
     let system = format!("/api/systems/{}", system_id(&s));
@@ -165,7 +166,7 @@ async fn staged_user_sets_a_password_and_is_activated() {
     let s = scenario(options(EmployeeKind::Staged)).await;
     s.write_dialog_script(&clean_script(&s)).unwrap();
     let out = run_once(&s).await;
-    assert_eq!(out.code, Some(0), "{out:#?}");
+    assert_success(&s, &out);
     assert_enrolled(&s);
     let user = s.tenant.user(&s.user_id).unwrap();
     assert_eq!(user.state, prestage::jumpcloud::UserState::Activated);
@@ -187,7 +188,7 @@ async fn employee_without_secure_token_keeps_the_setup_account() {
     let s = scenario(opts).await;
     s.write_dialog_script(&clean_script(&s)).unwrap();
     let out = run_once(&s).await;
-    assert_eq!(out.code, Some(0), "{out:#?}");
+    assert_success(&s, &out);
     let st = state(&s).unwrap();
     assert_eq!(st.step, Step::Done);
     let w = world(&s);
@@ -242,7 +243,7 @@ async fn a_finished_enrollment_does_nothing_on_the_next_start() {
     std::fs::write(&daemon, b"<plist/>").unwrap();
 
     let again = run_once(&s).await;
-    assert_eq!(again.code, Some(0), "{again:#?}");
+    assert_success(&s, &again);
     assert_eq!(s.tenant.requests().len(), requests, "no request");
     assert_eq!(world(&s).users, users, "no account touched");
     // Only the finishing touches again: the LaunchDaemon removed, launchd told to forget it.

@@ -1,5 +1,6 @@
 //! The engine end to end: permanent failures, what the employee and IT are shown.
 
+use super::super::util::{assert_exit, assert_never, wait_until};
 use super::{
     base_config, clean_script, instant_agent, options, run_once, scenario, sim_options, state,
     world, EXE,
@@ -22,7 +23,7 @@ async fn agent_that_never_registers_is_kickstarted_then_reported() {
     let s = scenario(opts).await;
     s.write_dialog_script(&clean_script(&s)).unwrap();
     let out = run_once(&s).await;
-    assert_eq!(out.code, Some(1), "{out:#?}");
+    assert_exit(&s, &out, 1);
     assert_eq!(world(&s).agent_kickstarts, 1, "one kickstart half-way");
     let st = state(&s).unwrap();
     assert_eq!(st.step, Step::WaitAgent);
@@ -38,13 +39,7 @@ async fn agent_that_never_registers_is_kickstarted_then_reported() {
             .iter()
             .any(|c| c.args.iter().any(|a| a.contains(&reference)))
     };
-    for _ in 0..200 {
-        if shown() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    assert!(shown(), "the error window shows {reference}");
+    wait_until(&s, &format!("the error window showing {reference}"), shown).await;
     // `status` shows it too.
     let status = std::process::Command::new(EXE)
         .args(["status", "--json", "--root"])
@@ -68,7 +63,7 @@ async fn takeover_that_never_comes_kickstarts_the_agent_then_fails() {
     let s = scenario(opts).await;
     s.write_dialog_script(&clean_script(&s)).unwrap();
     let out = run_once(&s).await;
-    assert_eq!(out.code, Some(1), "{out:#?}");
+    assert_exit(&s, &out, 1);
     let st = state(&s).unwrap();
     assert_eq!(st.step, Step::WaitAccount);
     // One restart for the whole wait, as JumpCloud's script does.
@@ -101,21 +96,26 @@ async fn a_failure_after_the_handover_never_covers_the_employees_desktop() {
     prestage::demo::write_plist(&config_path, &config).unwrap();
 
     let out = run_once(&s).await;
-    assert_eq!(out.code, Some(1), "{out:#?}");
+    assert_exit(&s, &out, 1);
     let st = state(&s).unwrap();
     assert_eq!(st.step, Step::RemoveSetup);
     assert!(st.setup_logged_out);
     let reference = st.last_error.unwrap().reference.unwrap();
     assert!(reference.starts_with("PS-14-"), "{reference}");
-    // An error window outlives prestage: give one the time to start, then look.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    let calls = fake_dialog::calls(&s.root);
-    assert!(
-        !calls
-            .iter()
-            .any(|c| c.args.iter().any(|a| a.contains(&reference))),
-        "no error window on the employee's desktop: {calls:#?}"
-    );
+    // An error window outlives prestage, so one it started may record its call only after the
+    // run ended. Nothing positive marks "no window will come": watch for a bounded while, long
+    // enough for a window started at the end of the run to have recorded its call.
+    assert_never(
+        &s,
+        "an error window on the employee's desktop",
+        Duration::from_millis(1500),
+        || {
+            fake_dialog::calls(&s.root)
+                .iter()
+                .any(|c| c.args.iter().any(|a| a.contains(&reference)))
+        },
+    )
+    .await;
     // The reference is for IT: in the log and in `status`.
     let log = std::fs::read_to_string(s.root.resolve(mac::LOG_FILE)).unwrap();
     assert!(log.contains(&reference));

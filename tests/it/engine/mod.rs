@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
+use super::util::diagnose;
 use prestage::demo::{EmployeeKind, Scenario, ScenarioOptions};
 use prestage::engine::state::{JournalEntry, Loaded, State, Step, Store};
 use prestage::host::fake::world::{self, World};
@@ -279,23 +280,6 @@ pub(super) fn assert_no_secret(s: &Scenario, outputs: &[&RunResult], secrets: &[
     }
 }
 
-/// Polls the state until `f` returns something (or the run limit passes).
-pub(super) async fn wait_for<T>(s: &Scenario, f: impl Fn(&State) -> Option<T>) -> T {
-    let deadline = tokio::time::Instant::now() + RUN_LIMIT;
-    loop {
-        if let Some(st) = state(s) {
-            if let Some(v) = f(&st) {
-                return v;
-            }
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "state never reached the condition"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 /// Kills `prestage run` with SIGKILL when `should_kill` says so (checked against the journal
 /// every few milliseconds), restarts it, and repeats until the enrollment finishes. Returns the
 /// number of kills and every run's output.
@@ -336,37 +320,6 @@ pub(super) async fn run_with_kills(
         }
     }
     panic!("the enrollment did not finish after {kills} kills: {outputs:#?}");
-}
-
-/// What a person debugging a failed test wants to see: state, journal tail, log tail.
-pub(super) fn diagnose(s: &Scenario) -> String {
-    let st = state(s);
-    let journal = journal(s);
-    let tail: Vec<String> = journal
-        .iter()
-        .rev()
-        .take(12)
-        .rev()
-        .map(|e| format!("{} {} {}", e.step, e.event, e.detail))
-        .collect();
-    let log = std::fs::read_to_string(s.root.resolve(mac::LOG_FILE)).unwrap_or_default();
-    let log_tail: Vec<&str> = log
-        .lines()
-        .rev()
-        .take(25)
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
-        .collect();
-    format!(
-        "root: {}\nstep: {:?}\nlast error: {:?}\njournal:\n  {}\nlog:\n  {}\nworld: {:?}",
-        s.root_dir().display(),
-        st.as_ref().map(|s| s.step),
-        st.as_ref().and_then(|s| s.last_error.clone()),
-        tail.join("\n  "),
-        log_tail.join("\n  "),
-        World::load(&s.root).ok()
-    )
 }
 
 /// A script that answers every question right, enough times for any number of restarts.

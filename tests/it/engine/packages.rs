@@ -1,7 +1,8 @@
 //! The engine end to end: the agent's and swiftDialog's packages (downloaded, checked,
 //! installed or refused).
 
-use super::{assert_enrolled, clean_script, diagnose, options, run_once, scenario, state, world};
+use super::super::util::{assert_exit, assert_success};
+use super::{assert_enrolled, clean_script, options, run_once, scenario, state, world};
 use prestage::demo::{EmployeeKind, Scenario};
 use prestage::engine::state::{Step, Store};
 use prestage::paths::mac;
@@ -41,7 +42,7 @@ async fn agent_package_is_downloaded_from_package_url() {
     use_package_url(&mut s, &url);
     s.write_dialog_script(&clean_script(&s)).unwrap();
     let out = run_once(&s).await;
-    assert_eq!(out.code, Some(0), "{out:#?}\n{}", diagnose(&s));
+    assert_success(&s, &out);
     assert_enrolled(&s);
     // The download landed in the state directory and was checked, then installed.
     let downloaded = Store::new(&s.root).dir().join("jumpcloud-agent.pkg");
@@ -84,7 +85,7 @@ async fn an_agent_package_not_signed_by_jumpcloud_is_refused() {
     .unwrap();
     s.write_dialog_script(&clean_script(&s)).unwrap();
     let out = run_once(&s).await;
-    assert_eq!(out.code, Some(1), "{out:#?}");
+    assert_exit(&s, &out, 1);
     let st = state(&s).unwrap();
     assert_eq!(st.step, Step::InstallAgent);
     let err = st.last_error.unwrap();
@@ -117,7 +118,7 @@ async fn missing_swiftdialog_is_installed_from_its_package() {
     prestage::demo::write_plist(&s.root.resolve(mac::LOCAL_CONFIG), &s.config).unwrap();
     s.write_dialog_script(&clean_script(&s)).unwrap();
     let out = run_once(&s).await;
-    assert_eq!(out.code, Some(0), "{out:#?}\n{}", diagnose(&s));
+    assert_success(&s, &out);
     assert_enrolled(&s);
     assert!(world(&s)
         .installed_packages
@@ -129,7 +130,7 @@ async fn missing_swiftdialog_without_a_package_is_reported() {
     let s = scenario(options(EmployeeKind::Active)).await;
     std::fs::remove_file(s.root.resolve(mac::DIALOG)).unwrap();
     let out = run_once(&s).await;
-    assert_eq!(out.code, Some(1), "{out:#?}");
+    assert_exit(&s, &out, 1);
     let st = state(&s).unwrap();
     let err = st.last_error.unwrap();
     assert!(err.permanent);

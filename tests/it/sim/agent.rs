@@ -1,8 +1,9 @@
 //! The simulated JumpCloud agent on a temporary fake Mac: registration, signing, takeover,
 //! and the ways an agent misbehaves.
 
+use super::super::util::wait_for;
 use super::{
-    agent_log, assert_contract, fake_mac, http, install_agent, opts, request, send, start, wait_for,
+    agent_log, assert_contract, fake_mac, http, install_agent, opts, request, send, start,
 };
 use base64::Engine as _;
 use prestage::host::fake::world::World;
@@ -26,7 +27,7 @@ async fn agent_registers_signs_and_takes_over_a_bound_user() {
     install_agent(&root);
 
     let conf_path = root.resolve(mac::JC_AGENT_CONF);
-    let conf: Value = wait_for("jcagent.conf", || {
+    let conf: Value = wait_for(&(&t, &root), "jcagent.conf", || {
         std::fs::read(&conf_path)
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok())
@@ -80,7 +81,7 @@ async fn agent_registers_signs_and_takes_over_a_bound_user() {
     assert_eq!(a.status, 204);
 
     // The account appears, managed by JumpCloud, admin, no Secure Token; the log says so.
-    let user = wait_for("the local account", || {
+    let user = wait_for(&(&t, &root), "the local account", || {
         World::load(&root)
             .unwrap()
             .users
@@ -89,7 +90,7 @@ async fn agent_registers_signs_and_takes_over_a_bound_user() {
     })
     .await;
     assert!(user.managed_by_jumpcloud && user.admin && !user.secure_token);
-    let log = wait_for("User updates complete", || {
+    let log = wait_for(&(&t, &root), "User updates complete", || {
         let l = agent_log(&root);
         l.contains("User updates complete").then_some(l)
     })
@@ -103,7 +104,7 @@ async fn agent_registers_signs_and_takes_over_a_bound_user() {
     // A restarted agent (reboot) keeps its registration.
     drop(agent);
     let again = t.attach_mac(&root);
-    let same = wait_for("re-attached agent", || again.system_id()).await;
+    let same = wait_for(&(&t, &root), "re-attached agent", || again.system_id()).await;
     assert_eq!(same, sys);
     assert_eq!(t.systems().len(), 1);
     // The MDM's account is untouched.
@@ -129,12 +130,12 @@ async fn agent_takes_over_an_existing_account_and_can_omit_the_org() {
     let uid = World::load(&root).unwrap().users["ada"].uid;
     install_agent(&root);
     let agent = t.attach_mac(&root);
-    let sys = wait_for("registration", || agent.system_id()).await;
+    let sys = wait_for(&(&t, &root), "registration", || agent.system_id()).await;
     let conf: Value =
         serde_json::from_slice(&std::fs::read(root.resolve(mac::JC_AGENT_CONF)).unwrap()).unwrap();
     assert!(conf.get("userMgmt").is_none());
     t.bind(&sys, &ada, false);
-    let user = wait_for("takeover", || {
+    let user = wait_for(&(&t, &root), "takeover", || {
         World::load(&root)
             .unwrap()
             .users
@@ -211,7 +212,10 @@ async fn silent_and_never_registering_agents() {
             ..AgentBehaviour::default()
         },
     );
-    let sys = wait_for("silent agent registration", || a2.system_id()).await;
+    let sys = wait_for(&(&t, &silent), "silent agent registration", || {
+        a2.system_id()
+    })
+    .await;
     let log_len = agent_log(&silent).len();
     t.bind(&sys, &ada, false);
     tokio::time::sleep(Duration::from_secs(600)).await;
@@ -240,7 +244,7 @@ async fn stalled_agent_resumes_after_a_kickstart_and_slow_agent_is_slow() {
             ..AgentBehaviour::default()
         },
     );
-    let sys = wait_for("registration", || agent.system_id()).await;
+    let sys = wait_for(&(&t, &root), "registration", || agent.system_id()).await;
     t.bind(&sys, &ada, true);
     tokio::time::sleep(Duration::from_secs(300)).await;
     assert!(!World::load(&root).unwrap().users.contains_key("ada"));
@@ -252,7 +256,7 @@ async fn stalled_agent_resumes_after_a_kickstart_and_slow_agent_is_slow() {
 
     // `launchctl kickstart -k system/com.jumpcloud.darwin-agent` (the fake counts it).
     World::update(&root, |w| w.agent_kickstarts += 1).unwrap();
-    wait_for("takeover after kickstart", || {
+    wait_for(&(&t, &root), "takeover after kickstart", || {
         World::load(&root).unwrap().users.get("ada").cloned()
     })
     .await;
@@ -274,7 +278,10 @@ async fn stalled_agent_resumes_after_a_kickstart_and_slow_agent_is_slow() {
     );
     tokio::time::sleep(Duration::from_secs(60)).await;
     assert!(a2.system_id().is_none());
-    wait_for("the slow agent's registration", || a2.system_id()).await;
+    wait_for(&(&t, &slow), "the slow agent's registration", || {
+        a2.system_id()
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -298,7 +305,7 @@ async fn shared_key_fleet_and_shutdown() {
         })
         .collect();
     for a in &agents {
-        wait_for("fleet registration", || a.system_id()).await;
+        wait_for(&t, "fleet registration", || a.system_id()).await;
     }
     let keys: Vec<String> = macs
         .iter()
@@ -321,7 +328,7 @@ async fn shared_key_fleet_and_shutdown() {
     }
     for (i, (_, root)) in macs.iter().enumerate() {
         let name = format!("emp{i}");
-        wait_for("fleet takeover", || {
+        wait_for(&t, "fleet takeover", || {
             World::load(root).unwrap().users.get(&name).map(|_| ())
         })
         .await;

@@ -162,21 +162,6 @@ fn ids(a: &Answer) -> Vec<String> {
         .collect()
 }
 
-/// Polls `f` until it gives a value; panics with `what` after a generous bound of real time
-/// (only a real hang fails this; with a paused tokio clock the sleeps pass instantly, so the
-/// bound is measured on the wall clock).
-async fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let start = std::time::Instant::now();
-    while start.elapsed() < Duration::from_secs(60) {
-        if let Some(v) = f() {
-            return v;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    panic!("timed out waiting for {what}");
-}
-
 /// A fake Mac with the agent package on disk and installed, and a bootstrap file.
 fn fake_mac(connect_key: &str) -> (tempfile::TempDir, Root) {
     let dir = tempfile::tempdir().unwrap();

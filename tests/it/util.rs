@@ -256,7 +256,8 @@ async fn a_wait_that_times_out_explains_itself() {
     use prestage::demo::EmployeeKind;
     use secrecy::ExposeSecret;
     let s = super::engine::scenario(super::engine::options(EmployeeKind::Pending)).await;
-    s.write_dialog_script(&super::engine::clean_script(&s)).unwrap();
+    s.write_dialog_script(&super::engine::clean_script(&s))
+        .unwrap();
     let out = super::engine::run_once(&s).await;
     assert_success(&s, &out);
     let secrets = [
@@ -264,9 +265,12 @@ async fn a_wait_that_times_out_explains_itself() {
         s.employee.password.clone(),
     ];
     let waited = tokio::spawn(async move {
-        wait_for_within(&s, "something that never comes", Duration::from_millis(50), || {
-            None::<()>
-        })
+        wait_for_within(
+            &s,
+            "something that never comes",
+            Duration::from_millis(50),
+            || None::<()>,
+        )
         .await;
     })
     .await;

@@ -10,6 +10,7 @@ mod faults;
 mod host;
 mod jumpcloud;
 mod lifecycle;
+mod messages;
 mod packaging;
 mod pppc;
 mod preset;

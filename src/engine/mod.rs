@@ -13,6 +13,7 @@ pub mod download;
 pub mod lifecycle;
 mod logout;
 pub mod naming;
+pub mod password;
 pub mod preflight;
 mod preset;
 mod removal;

@@ -815,7 +815,11 @@ async fn password(e: &mut Engine) -> Result<(), StepError> {
             // password again (history rules could refuse a repeat; SPEC §5).
             let dir = e.directory()?;
             let now = dir.user(&user.id).await?;
-            if now.password_date != before_password_date || now.activated != before_activated {
+            if super::password::password_took_effect(
+                before_password_date.as_deref(),
+                before_activated,
+                &now,
+            ) {
                 info!("the password set before the restart took effect");
                 e.record("effect", "password confirmed after restart", |s| {
                     s.password = PasswordPhase::Set;

@@ -13,6 +13,7 @@ use super::engine::{
     assert_enrolled, assert_no_secret, base_config, clean_script, options, run_once,
     run_with_kills, scenario, system_id, RunResult,
 };
+use super::util::{assert_exit, assert_success, wait_until};
 
 /// The secret part of every receiver's URL (Slack's and Teams' URLs are bearer tokens).
 const HOOK_SECRET: &str = "XOXB-hook-secret-4f9a2c";
@@ -106,7 +107,7 @@ async fn webhooks_arrive_once_each_through_a_receiver_that_fails_half_the_time()
     let s = scenario(opts).await;
     s.write_dialog_script(&clean_script(&s)).unwrap();
     let out = run_once(&s).await;
-    assert_eq!(out.code, Some(0), "{out:#?}");
+    assert_success(&s, &out);
     assert_enrolled(&s);
     assert_started_and_finished_once(&s, &receiver);
     // Every accepted message was refused once before.
@@ -174,7 +175,7 @@ async fn a_failure_is_sent_with_its_reference_and_step() {
     let out = tokio::time::timeout(Duration::from_secs(120), run_once(&s))
         .await
         .unwrap();
-    assert_eq!(out.code, Some(1), "{out:#?}");
+    assert_exit(&s, &out, 1);
     let got = receiver.received();
     let failed: Vec<_> = got
         .iter()
@@ -187,7 +188,7 @@ async fn a_failure_is_sent_with_its_reference_and_step() {
     // The error window's help text carries that reference code. prestage starts that window
     // and exits without waiting for it (it stays up after the process ends), so the fake
     // swiftDialog may record its call a moment after `run` returned.
-    super::ui::wait_for("the error window", || {
+    wait_until(&s, "the error window", || {
         prestage::ui::fake_dialog::calls(&s.root).len() >= 2
     })
     .await;
@@ -216,7 +217,7 @@ async fn every_window_carries_the_help_text_with_the_serial_and_the_enrollment_i
     let s = scenario(opts).await;
     s.write_dialog_script(&clean_script(&s)).unwrap();
     let out = run_once(&s).await;
-    assert_eq!(out.code, Some(0), "{out:#?}");
+    assert_success(&s, &out);
     let run_id = super::engine::state(&s).unwrap().run_id;
     let calls = prestage::ui::fake_dialog::calls(&s.root);
     // Welcome/progress, identity, password, done at least.
@@ -303,7 +304,7 @@ async fn a_mac_at_10_percent_on_battery_waits_for_the_charger_then_continues() {
     .unwrap();
     s.write_dialog_script(&clean_script(&s)).unwrap();
     let out = run_once(&s).await;
-    assert_eq!(out.code, Some(0), "{out:#?}");
+    assert_success(&s, &out);
     assert_enrolled(&s);
     assert!(
         everything_shown(&s).contains("The battery is at 10 %"),
@@ -371,7 +372,7 @@ async fn no_network_path_shows_the_offline_screen_and_waits_without_a_retry_stor
         }
     });
     let out = super::engine::finish(child).await;
-    assert_eq!(out.code, Some(0), "{out:#?}");
+    assert_success(&s, &out);
     assert_enrolled(&s);
     let log = std::fs::read_to_string(s.root.resolve(prestage::paths::mac::LOG_FILE)).unwrap();
     assert_eq!(
@@ -393,7 +394,7 @@ async fn a_kept_setup_account_is_reported_once() {
     let s = scenario(opts).await;
     s.write_dialog_script(&clean_script(&s)).unwrap();
     let out = run_once(&s).await;
-    assert_eq!(out.code, Some(0), "{out:#?}");
+    assert_success(&s, &out);
     let events: Vec<String> = receiver
         .received()
         .iter()

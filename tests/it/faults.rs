@@ -16,6 +16,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use prestage::config::{Identifier, ObjectId};
+use prestage::engine::password::password_took_effect;
 use prestage::jumpcloud::signing::SystemIdentity;
 use prestage::jumpcloud::{Client, ClientOptions, Directory, JcError, RetryPolicy};
 use prestage::sim::{Faults, RateLimit, SimOptions, SimUser, SystemKey, Tenant};
@@ -115,7 +116,8 @@ fn puts_since(tenant: &Tenant, from: usize, path: &str) -> usize {
 }
 
 /// Sets the password as the engine does: read the user first, send once, and after
-/// `Uncertain` read the user back and resend only when the first send did not take effect.
+/// `Uncertain` read the user back and resend only when the first send did not take effect
+/// (the engine's own [`password_took_effect`] decides).
 /// Returns how many times the password was sent.
 async fn set_password_with_read_back(s: &Setup, user: &str, password: &SecretString) -> u32 {
     let path = format!("/api/systemusers/{user}");
@@ -138,7 +140,7 @@ async fn set_password_with_read_back(s: &Setup, user: &str, password: &SecretStr
                     "the password was resent after a lost answer: {err}"
                 );
                 let now = s.client.user(user).await.unwrap();
-                if now.activated != before.activated || now.password_date != before.password_date {
+                if password_took_effect(before.password_date.as_deref(), before.activated, &now) {
                     return sends;
                 }
             }

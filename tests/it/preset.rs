@@ -14,9 +14,10 @@ use prestage::ui::scripted::{Script, ScriptedIdentity, ScriptedPassword};
 use secrecy::ExposeSecret as _;
 
 use super::engine::{
-    base_config, diagnose, journal, options, run_once, run_with_kills, scenario, state,
-    successful_binds, system_id, world, RunResult,
+    base_config, journal, options, run_once, run_with_kills, scenario, state, successful_binds,
+    system_id, world, RunResult,
 };
+use super::util::{assert_success, diagnose};
 
 /// The Identity section of an SSO configuration: `Preset` as the MDM substituted it (or not).
 fn preset_config(preset: &str, secret: &str) -> plist::Dictionary {
@@ -165,7 +166,7 @@ async fn an_active_user_with_a_preset_enrolls_without_a_single_question() {
     let s = own_account(EmployeeKind::Active, "Ada.Lovelace@Example.COM").await;
     s.write_dialog_script(&answers(&s, 1)).unwrap();
     let out = run_once(&s).await;
-    assert_eq!(out.code, Some(0), "{out:#?}\n{}", diagnose(&s));
+    assert_success(&s, &out);
     assert_enrolled_in_own_account(&s);
     assert!(
         text_field_windows(&s).is_empty(),
@@ -190,7 +191,7 @@ async fn a_pending_user_with_a_preset_sees_only_the_password_window() {
     let s = own_account(EmployeeKind::Pending, "ada.lovelace@example.com").await;
     s.write_dialog_script(&answers(&s, 1)).unwrap();
     let out = run_once(&s).await;
-    assert_eq!(out.code, Some(0), "{out:#?}\n{}", diagnose(&s));
+    assert_success(&s, &out);
     assert_enrolled_in_own_account(&s);
     let windows = text_field_windows(&s);
     assert!(!windows.is_empty(), "the password window");
@@ -213,7 +214,7 @@ async fn a_staged_user_with_a_preset_is_activated() {
     let s = own_account(EmployeeKind::Staged, "ada.lovelace@example.com").await;
     s.write_dialog_script(&answers(&s, 1)).unwrap();
     let out = run_once(&s).await;
-    assert_eq!(out.code, Some(0), "{out:#?}\n{}", diagnose(&s));
+    assert_success(&s, &out);
     assert_enrolled_in_own_account(&s);
     let user = s.tenant.user(&s.user_id).unwrap();
     assert_eq!(user.state, prestage::jumpcloud::UserState::Activated);
@@ -288,7 +289,7 @@ async fn an_unsubstituted_email_variable_is_treated_as_absent() {
     .await;
     s.write_dialog_script(&answers(&s, 1)).unwrap();
     let out = run_once(&s).await;
-    assert_eq!(out.code, Some(0), "{out:#?}\n{}", diagnose(&s));
+    assert_success(&s, &out);
     super::engine::assert_enrolled(&s);
     let windows = text_field_windows(&s);
     assert_eq!(windows.len(), 1, "{windows:?}");
@@ -310,7 +311,7 @@ async fn a_preset_with_a_setup_account_hands_over_and_deletes_it() {
     .await;
     s.write_dialog_script(&answers(&s, 1)).unwrap();
     let out = run_once(&s).await;
-    assert_eq!(out.code, Some(0), "{out:#?}\n{}", diagnose(&s));
+    assert_success(&s, &out);
     super::engine::assert_enrolled(&s);
     assert!(text_field_windows(&s).is_empty());
     assert!(world(&s).deleted_users.contains(&SETUP_ACCOUNT.to_owned()));
@@ -558,7 +559,7 @@ async fn a_console_account_with_another_name_is_handed_over_but_never_deleted() 
         .unwrap();
     s.write_dialog_script(&answers(&s, 1)).unwrap();
     let out = run_once(&s).await;
-    assert_eq!(out.code, Some(0), "{out:#?}\n{}", diagnose(&s));
+    assert_success(&s, &out);
     let w = world(&s);
     assert!(w.users.contains_key(EMPLOYEE_ACCOUNT), "{w:#?}");
     let welcome = w.users.get(SETUP_ACCOUNT).expect("kept");

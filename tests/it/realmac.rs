@@ -15,10 +15,10 @@ use prestage::sim::{AgentBehaviour, AgentMode};
 use prestage::ui::fake_dialog;
 
 use super::engine::{
-    assert_enrolled, assert_no_secret, base_config, clean_script, diagnose, finish, instant_agent,
-    options, run_once, run_with_kills, scenario, sim_options, spawn, state, wait_for, world, EXE,
-    FAKES,
+    assert_enrolled, assert_no_secret, base_config, clean_script, finish, instant_agent, options,
+    run_once, run_with_kills, scenario, sim_options, spawn, state, world, EXE, FAKES,
 };
+use super::util::{assert_exit, assert_success, wait_for_state};
 
 fn sha256_hex(data: &[u8]) -> String {
     let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, data);
@@ -75,7 +75,7 @@ async fn the_agent_installer_gets_the_setup_accounts_password_and_nothing_else_d
     let s = scenario(opts).await;
     s.write_dialog_script(&clean_script(&s)).unwrap();
     let out = run_once(&s).await;
-    assert_eq!(out.code, Some(0), "{out:#?}\n{}", diagnose(&s));
+    assert_success(&s, &out);
     assert_enrolled(&s);
     // The installer found `welcome;<password>`, root-only (0600), and deleted it.
     assert_eq!(
@@ -102,7 +102,7 @@ async fn without_a_password_the_installer_is_told_to_skip_and_a_leftover_file_is
     behave(&s, |b| b.installer_keeps_creds_file = true);
     s.write_dialog_script(&clean_script(&s)).unwrap();
     let out = run_once(&s).await;
-    assert_eq!(out.code, Some(0), "{out:#?}\n{}", diagnose(&s));
+    assert_success(&s, &out);
     assert_enrolled(&s);
     assert_eq!(
         world(&s).service_account_creds,
@@ -123,7 +123,7 @@ async fn a_mac_without_the_agents_pppc_profile_uncovers_the_prompt_and_says_what
     s.write_dialog_script(&clean_script(&s)).unwrap();
     let child = spawn(&s);
     // The installer opened System Settings; prestage noticed and closed its window.
-    wait_for(&s, |st| st.agent_fda_prompt_ms).await;
+    wait_for_state(&s, |st| st.agent_fda_prompt_ms).await;
     let w = world(&s);
     assert!(w.system_settings_running, "{w:#?}");
     assert!(
@@ -136,7 +136,7 @@ async fn a_mac_without_the_agents_pppc_profile_uncovers_the_prompt_and_says_what
     // Someone at the Mac allows Full Disk Access; the install goes on.
     World::update(&s.root, |w| w.fda_approved = true).unwrap();
     let out = finish(child).await;
-    assert_eq!(out.code, Some(0), "{out:#?}\n{}", diagnose(&s));
+    assert_success(&s, &out);
     assert_enrolled(&s);
     assert!(
         log(&s).contains("no privacy (PPPC) profile grants it"),
@@ -165,7 +165,7 @@ async fn a_takeover_that_logs_only_processing_user_updates_ends_on_the_fallback(
     let s = scenario(opts).await;
     s.write_dialog_script(&clean_script(&s)).unwrap();
     let out = run_once(&s).await;
-    assert_eq!(out.code, Some(0), "{out:#?}\n{}", diagnose(&s));
+    assert_success(&s, &out);
     assert_enrolled(&s);
     let agent_log = std::fs::read_to_string(s.root.resolve(mac::JC_AGENT_LOG)).unwrap();
     assert!(agent_log.contains("Processing user updates"));
@@ -188,7 +188,7 @@ async fn a_logout_that_returns_0_without_effect_falls_back_to_bootout_gui() {
     behave(&s, |b| b.logout_ignored_once = true);
     s.write_dialog_script(&clean_script(&s)).unwrap();
     let out = run_once(&s).await;
-    assert_eq!(out.code, Some(0), "{out:#?}\n{}", diagnose(&s));
+    assert_success(&s, &out);
     assert_enrolled(&s);
     let bootouts: Vec<Vec<String>> = calls_of(&s, mac::LAUNCHCTL)
         .into_iter()
@@ -210,7 +210,7 @@ async fn a_setup_account_that_cannot_be_logged_out_is_a_clear_error() {
     behave(&s, |b| b.logout_never_works = true);
     s.write_dialog_script(&clean_script(&s)).unwrap();
     let out = run_once(&s).await;
-    assert_eq!(out.code, Some(1), "{out:#?}\n{}", diagnose(&s));
+    assert_exit(&s, &out, 1);
     let st = state(&s).unwrap();
     assert_eq!(st.step, Step::Handover);
     assert!(!st.setup_logged_out);
@@ -236,7 +236,7 @@ async fn a_deletion_slower_than_the_old_30_s_limit_is_not_killed() {
     behave(&s, |b| b.delete_duration_ms = 40_000);
     s.write_dialog_script(&clean_script(&s)).unwrap();
     let out = run_once(&s).await;
-    assert_eq!(out.code, Some(0), "{out:#?}\n{}", diagnose(&s));
+    assert_success(&s, &out);
     assert_enrolled(&s);
     assert_eq!(
         deletions(&s),
@@ -252,7 +252,7 @@ async fn the_directory_gets_a_moment_before_id_decides() {
     behave(&s, |b| b.directory_lag_ms = 5_000);
     s.write_dialog_script(&clean_script(&s)).unwrap();
     let out = run_once(&s).await;
-    assert_eq!(out.code, Some(0), "{out:#?}\n{}", diagnose(&s));
+    assert_success(&s, &out);
     assert_enrolled(&s);
     assert_eq!(deletions(&s), 1, "not deleted a second time");
     assert_eq!(state(&s).unwrap().delete_attempts["welcome"], 1);
@@ -264,7 +264,7 @@ async fn a_deletion_that_keeps_failing_is_kept_shown_and_reported() {
     behave(&s, |b| b.delete_fails_partially = true);
     s.write_dialog_script(&clean_script(&s)).unwrap();
     let out = run_once(&s).await;
-    assert_eq!(out.code, Some(0), "{out:#?}\n{}", diagnose(&s));
+    assert_success(&s, &out);
     let st = state(&s).unwrap();
     assert_eq!(st.step, Step::Done);
     assert_eq!(deletions(&s), 3, "three tries, then no more");

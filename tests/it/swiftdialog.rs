@@ -12,7 +12,8 @@ use prestage::ui::dialog::{COMMAND_FILE_DIR, COMMAND_FILE_PREFIX, NO_QUIT_KEY};
 use prestage::ui::fake_dialog::{self, ScriptedAnswer};
 use prestage::ui::{Ui, UiError};
 
-use super::ui::{answer, identity_prompt, last_call_values, mac_with, progress, ui_for, wait_for};
+use super::ui::{answer, identity_prompt, last_call_values, mac_with, progress, ui_for};
+use super::util::wait_until;
 
 #[tokio::test]
 async fn the_progress_window_follows_the_command_file_until_quit() {
@@ -32,7 +33,7 @@ async fn the_progress_window_follows_the_command_file_until_quit() {
         .await
         .unwrap();
     let root = mac.root.clone();
-    wait_for("the progress window to start", || {
+    wait_until(&root, "the progress window to start", || {
         !fake_dialog::calls(&root).is_empty()
     })
     .await;
@@ -67,7 +68,7 @@ async fn the_progress_window_follows_the_command_file_until_quit() {
     ui.progress(&progress(60, "progress.binding", 2))
         .await
         .unwrap();
-    wait_for("the update to be read", || {
+    wait_until(&root, "the update to be read", || {
         fake_dialog::command_lines(&root).contains(&"progress: 60".to_owned())
     })
     .await;
@@ -113,7 +114,7 @@ async fn the_fake_only_follows_lines_written_after_it_started() {
         .spawn()
         .unwrap();
     let root = mac.root.clone();
-    wait_for("the window to be up", || {
+    wait_until(&root, "the window to be up", || {
         !fake_dialog::windows(&root).is_empty()
     })
     .await;
@@ -196,7 +197,7 @@ async fn a_dropped_ui_still_tells_its_window_to_quit() {
         .await
         .unwrap();
     let root = mac.root.clone();
-    wait_for("the window to start", || {
+    wait_until(&root, "the window to start", || {
         !fake_dialog::calls(&root).is_empty()
     })
     .await;
@@ -220,7 +221,7 @@ async fn every_window_gets_its_own_private_command_file_removed_when_it_is_gone(
         .await
         .unwrap();
     let root = mac.root.clone();
-    wait_for("the window to start", || {
+    wait_until(&root, "the window to start", || {
         !fake_dialog::calls(&root).is_empty()
     })
     .await;
@@ -349,7 +350,7 @@ async fn the_full_state_is_sent_again_once_the_window_is_up() {
         .await
         .unwrap();
     let root = mac.root.clone();
-    wait_for("the window to show the install step", || {
+    wait_until(&root, "the window to show the install step", || {
         fake_dialog::windows(&root).first().is_some_and(|w| {
             w.progress_text.as_deref() == Some("Installing the JumpCloud agent…")
                 && w.progress == Some(30.0)
@@ -370,7 +371,10 @@ async fn cmd_q_does_not_close_the_progress_window() {
         .await
         .unwrap();
     let root = mac.root.clone();
-    wait_for("the window", || !fake_dialog::windows(&root).is_empty()).await;
+    wait_until(&root, "the window", || {
+        !fake_dialog::windows(&root).is_empty()
+    })
+    .await;
     let window = fake_dialog::windows(&mac.root).remove(0);
     assert_eq!(window.quit_key, NO_QUIT_KEY);
     fake_dialog::press_keys(&mac.root, window.pid, "cmd+q").unwrap();
@@ -379,7 +383,7 @@ async fn cmd_q_does_not_close_the_progress_window() {
     ui.progress(&progress(60, "progress.binding", 2))
         .await
         .unwrap();
-    wait_for("the update", || {
+    wait_until(&root, "the update", || {
         fake_dialog::windows(&root)
             .first()
             .is_some_and(|w| w.progress == Some(60.0))
@@ -471,7 +475,7 @@ async fn a_window_left_behind_by_a_killed_run_is_closed_by_the_next() {
         .await
         .unwrap();
     let root = mac.root.clone();
-    wait_for("the first window", || {
+    wait_until(&root, "the first window", || {
         fake_dialog::windows(&root).len() == 1
     })
     .await;
@@ -483,7 +487,7 @@ async fn a_window_left_behind_by_a_killed_run_is_closed_by_the_next() {
     next.progress(&progress(10, "progress.installing_agent", 1))
         .await
         .unwrap();
-    wait_for("exactly the new window", || {
+    wait_until(&root, "exactly the new window", || {
         let w = fake_dialog::windows(&root);
         w.len() == 1 && w[0].pid != orphan.pid
     })
@@ -538,7 +542,7 @@ async fn texts_swiftdialog_would_mangle_reach_it_intact() {
         .await
         .unwrap();
     let root = mac.root.clone();
-    wait_for("the step to be marked", || {
+    wait_until(&root, "the step to be marked", || {
         fake_dialog::windows(&root).first().is_some_and(|w| {
             w.items
                 .get(1)
@@ -600,9 +604,12 @@ async fn the_fake_launcher_refuses_what_the_real_one_refuses() {
         .spawn()
         .unwrap();
     let root = mac.root.clone();
-    wait_for("the window", || !fake_dialog::windows(&root).is_empty()).await;
+    wait_until(&root, "the window", || {
+        !fake_dialog::windows(&root).is_empty()
+    })
+    .await;
     child.kill().await.unwrap();
-    wait_for("the window to go with its launcher", || {
+    wait_until(&root, "the window to go with its launcher", || {
         fake_dialog::windows(&root).is_empty()
     })
     .await;

@@ -15,9 +15,8 @@ use prestage::ui::fake_dialog;
 use prestage::ui::scripted::{Script, ScriptedPassword};
 use secrecy::SecretString;
 
-use super::engine::{
-    assert_enrolled, clean_script, diagnose, options, run_once, scenario, state, system_id,
-};
+use super::engine::{assert_enrolled, clean_script, options, run_once, scenario, state, system_id};
+use super::util::{assert_exit, assert_success};
 
 /// SHA-256 hex, as the tenant's request log records bodies.
 fn sha256_hex(data: &[u8]) -> String {
@@ -82,7 +81,7 @@ async fn passwords_refused_with_422_then_400_are_chosen_again_in_the_same_run() 
     ))
     .unwrap();
     let out = run_once(&s).await;
-    assert_eq!(out.code, Some(0), "{out:#?}\n{}", diagnose(&s));
+    assert_success(&s, &out);
     assert_enrolled(&s);
     assert_eq!(password_puts(&s), [422, 400, 200]);
     let user = s.tenant.user(&s.user_id).unwrap();
@@ -119,7 +118,7 @@ async fn the_password_screen_lists_the_tenants_extra_rules_and_checks_what_it_ca
     ))
     .unwrap();
     let out = run_once(&s).await;
-    assert_eq!(out.code, Some(0), "{out:#?}\n{}", diagnose(&s));
+    assert_success(&s, &out);
     assert_eq!(password_puts(&s), [200], "only the good password was sent");
     let screens = password_screens(&s);
     assert_eq!(screens.len(), 3, "{screens:#?}");
@@ -160,7 +159,7 @@ async fn a_staged_employee_is_activated_without_a_welcome_email() {
     let s = scenario(options(EmployeeKind::Staged)).await;
     s.write_dialog_script(&clean_script(&s)).unwrap();
     let out = run_once(&s).await;
-    assert_eq!(out.code, Some(0), "{out:#?}\n{}", diagnose(&s));
+    assert_success(&s, &out);
     assert_enrolled(&s);
     let user = s.tenant.user(&s.user_id).unwrap();
     assert_eq!(user.state, prestage::jumpcloud::UserState::Activated);
@@ -190,7 +189,7 @@ async fn a_lost_activation_answer_is_read_back_not_repeated() {
     });
     s.write_dialog_script(&clean_script(&s)).unwrap();
     let out = run_once(&s).await;
-    assert_eq!(out.code, Some(0), "{out:#?}\n{}", diagnose(&s));
+    assert_success(&s, &out);
     assert_enrolled(&s);
     let activations = s
         .tenant
@@ -219,7 +218,7 @@ async fn duplicates_answered_400_already_exists_count_as_done() {
     });
     s.write_dialog_script(&clean_script(&s)).unwrap();
     let out = run_once(&s).await;
-    assert_eq!(out.code, Some(0), "{out:#?}\n{}", diagnose(&s));
+    assert_success(&s, &out);
     assert_enrolled(&s);
     let duplicates: Vec<String> = s
         .tenant
@@ -243,7 +242,7 @@ async fn a_signature_without_the_query_is_refused_and_ours_is_accepted() {
     let s = scenario(options(EmployeeKind::Active)).await;
     s.write_dialog_script(&clean_script(&s)).unwrap();
     let out = run_once(&s).await;
-    assert_eq!(out.code, Some(0), "{out:#?}\n{}", diagnose(&s));
+    assert_success(&s, &out);
     let sys = system_id(&s);
     let path = format!("/api/v2/systems/{sys}/associations");
     // Ours: the bind check, signed over path and query, accepted. The engine reads the binds
@@ -307,7 +306,7 @@ async fn a_mac_without_system_context_waiting_for_a_key_from_its_group_says_so_a
     });
     s.write_dialog_script(&clean_script(&s)).unwrap();
     let out = run_once(&s).await;
-    assert_eq!(out.code, Some(1), "{out:#?}\n{}", diagnose(&s));
+    assert_exit(&s, &out, 1);
     let error = state(&s).unwrap().last_error.unwrap();
     assert!(error.permanent);
     let line = error.message;

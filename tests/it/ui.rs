@@ -3,7 +3,6 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use prestage::config::UiConfig;
@@ -16,6 +15,8 @@ use prestage::ui::fake_dialog::{self, ScriptedAnswer};
 use prestage::ui::strings::{Strings, IDS};
 use prestage::ui::{IdentityPrompt, ItemStatus, PasswordPrompt, Progress, StepItem, Ui, UiError};
 use secrecy::ExposeSecret;
+
+use super::util::wait_until;
 
 /// A host that only answers what the UI asks: the console user, and package checks/installs.
 pub(super) struct StubHost {
@@ -407,18 +408,6 @@ pub(super) fn progress(percent: u8, text_id: &'static str, done: usize) -> Progr
     }
 }
 
-/// Waits (bounded, only fails on a real hang) until `cond` holds.
-pub(super) async fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !cond() {
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-}
-
 #[tokio::test]
 async fn missing_dialog_is_installed_only_from_swiftdialogs_signed_package() {
     // No package configured: a clear error.
@@ -557,7 +546,10 @@ async fn overrides_branding_done_and_error_screens_reach_swiftdialog() {
         .await
         .unwrap();
     let root = mac.root.clone();
-    wait_for("the error window", || fake_dialog::calls(&root).len() == 2).await;
+    wait_until(&root, "the error window", || {
+        fake_dialog::calls(&root).len() == 2
+    })
+    .await;
     let message = &last_call_values(&mac.root, "--message")[0];
     assert!(message.contains("**PS-05-3F9A1C**"), "{message}");
     assert!(

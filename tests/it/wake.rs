@@ -13,6 +13,7 @@ use prestage::host::fake::world::{self, World};
 use prestage::paths::mac;
 
 use super::engine::{clean_script, options, run_once, scenario, successful_binds};
+use super::util::assert_success;
 
 const FAKES: &str = env!("CARGO_BIN_EXE_prestage-fake");
 
@@ -108,7 +109,7 @@ async fn definite_answers_are_not_read_back() {
     let s = scenario(options(EmployeeKind::Pending)).await;
     s.write_dialog_script(&clean_script(&s)).unwrap();
     let out = run_once(&s).await;
-    assert_eq!(out.code, Some(0), "{out:#?}");
+    assert_success(&s, &out);
     assert_eq!(successful_binds(&s), 1);
     let requests = s.tenant.requests();
     let reads = |suffix: &str| {

@@ -17,7 +17,7 @@ use prestage::jumpcloud::{
     Auth, Client, ClientOptions, ClockSync, Directory, JcError, RetryPolicy, SystemIdentity,
 };
 use prestage::sim::AuthKind;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret as _, SecretString};
 use serde_json::{json, Value};
 
 use super::jumpcloud::{identity, oid, reply, Captured, Mock, API_KEY, ORG, SYS};
@@ -220,6 +220,17 @@ async fn in_process_scenario() -> Scenario {
 
 /// The engine for `s`, wired as `prestage run` wires it, with its client constructions counted.
 fn engine(s: &Scenario, built: &Arc<AtomicU32>) -> Engine {
+    let keychain = Box::new(prestage::host::fake::keychain::FakeKeychain::for_root(
+        &s.root,
+    ));
+    engine_with(s, built, keychain)
+}
+
+fn engine_with(
+    s: &Scenario,
+    built: &Arc<AtomicU32>,
+    keychain: Box<dyn prestage::config::keychain::Keychain>,
+) -> Engine {
     let sources =
         prestage::config::Sources::single(s.root.resolve(prestage::paths::mac::LOCAL_CONFIG));
     let cfg = prestage::config::load(
@@ -236,9 +247,6 @@ fn engine(s: &Scenario, built: &Arc<AtomicU32>) -> Engine {
         count.fetch_add(1, Ordering::SeqCst);
         real(auth)
     });
-    let keychain = Box::new(prestage::host::fake::keychain::FakeKeychain::for_root(
-        &s.root,
-    ));
     let ui = s.scripted_ui(s.demo_script()).unwrap();
     Engine::new(s.root.clone(), cfg, host, ui, keychain, connect)
         .unwrap()
@@ -322,4 +330,71 @@ async fn a_restart_in_fallback_mode_sends_no_signed_request() {
     );
     assert_eq!(sntp_calls(&s), 1, "no clock sync after the restart");
     assert_eq!(fallback_lines(&s), 1, "not decided again");
+}
+
+/// The fake System keychain, noting the step the engine was in at each read.
+struct StepNotingKeychain {
+    inner: prestage::host::fake::keychain::FakeKeychain,
+    root: prestage::paths::Root,
+    reads: Arc<Mutex<Vec<prestage::engine::state::Step>>>,
+}
+
+impl prestage::config::keychain::Keychain for StepNotingKeychain {
+    fn read(
+        &self,
+        service: &str,
+    ) -> Result<Option<SecretString>, prestage::config::keychain::KeychainError> {
+        if let Ok(Loaded::Resumed(state)) = Store::new(&self.root).load() {
+            self.reads.lock().unwrap().push(state.step);
+        }
+        self.inner.read(service)
+    }
+
+    fn delete(&self, service: &str) -> Result<(), prestage::config::keychain::KeychainError> {
+        self.inner.delete(service)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_keychain_is_read_only_once_a_step_needs_the_key() {
+    // Before: the keychain was read before the group join, whose system call needs no key.
+    use prestage::engine::state::Step;
+    let mut s = in_process_scenario().await;
+    s.tenant.set_faults(prestage::sim::Faults::default());
+    s.config.remove("APIKey");
+    s.config
+        .insert("APIKeyKeychainService".into(), "io.prestage.apikey".into());
+    prestage::demo::write_plist(
+        &s.root.resolve(prestage::paths::mac::LOCAL_CONFIG),
+        &s.config,
+    )
+    .unwrap();
+    let inner = prestage::host::fake::keychain::FakeKeychain::for_root(&s.root);
+    inner
+        .store(
+            "io.prestage.apikey",
+            &SecretString::from(s.tenant.api_key().expose_secret().to_owned()),
+        )
+        .unwrap();
+    let reads = Arc::new(Mutex::new(Vec::new()));
+    let keychain = Box::new(StepNotingKeychain {
+        inner,
+        root: s.root.clone(),
+        reads: Arc::clone(&reads),
+    });
+    let built = Arc::new(AtomicU32::new(0));
+    let outcome = tokio::time::timeout(
+        Duration::from_secs(300),
+        engine_with(&s, &built, keychain).run(std::future::pending::<()>()),
+    )
+    .await
+    .expect("the enrollment hung");
+    assert_eq!(outcome, Outcome::Done);
+    let reads = reads.lock().unwrap().clone();
+    assert_eq!(reads.first(), Some(&Step::ReadOrg), "{reads:?}");
+    assert_eq!(
+        reads.iter().filter(|&&step| step < Step::Cleanup).count(),
+        1,
+        "read once and kept in memory: {reads:?}"
+    );
 }

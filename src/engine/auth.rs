@@ -145,7 +145,7 @@ impl EngineAuth {
                 })?
             }
             ApiKeySource::Keychain { service } => {
-                match self.from_keychain(service, wait, gap).await? {
+                match self.read_keychain(service, wait, gap).await? {
                     Some(key) => key,
                     None => return Ok(None),
                 }
@@ -155,7 +155,7 @@ impl EngineAuth {
         Ok(Some(key))
     }
 
-    async fn from_keychain(
+    async fn read_keychain(
         &self,
         service: &str,
         wait: bool,
@@ -175,16 +175,17 @@ impl EngineAuth {
                 }
                 Ok(None) => return Ok(None),
                 Err(KeychainError::System { code, .. })
-                    if matches!(code, KEYCHAIN_INTERACTION_NOT_ALLOWED | KEYCHAIN_AUTH_FAILED) =>
+                    if matches!(
+                        code,
+                        KEYCHAIN_INTERACTION_NOT_ALLOWED | KEYCHAIN_AUTH_FAILED
+                    ) =>
                 {
                     return Err(StepError::permanent(
                         "error.configuration",
                         format!("the System keychain item {service:?} exists but prestage may not read it (OSStatus {code}): create it with `security add-generic-password -s {service} -a prestage -w <key> -T /usr/local/libexec/prestage/prestage /Library/Keychains/System.keychain` so prestage is in its access list"),
                     ));
                 }
-                Err(
-                    err @ (KeychainError::Unavailable { .. } | KeychainError::NotText { .. }),
-                ) => {
+                Err(err @ (KeychainError::Unavailable { .. } | KeychainError::NotText { .. })) => {
                     return Err(StepError::permanent("error.configuration", err.to_string()));
                 }
                 Err(err) => return Err(StepError::Transient(err.to_string())),

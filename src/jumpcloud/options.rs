@@ -77,6 +77,7 @@ impl std::fmt::Debug for ClientOptions {
             .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
             .field("org_id", &self.org_id)
             .field("system", &self.system)
+            .field("auth", &"<provider>")
             .field("retry", &self.retry)
             .field("clock_sync", &self.clock_sync.is_some())
             .field("timeouts", &self.timeouts)

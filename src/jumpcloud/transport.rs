@@ -377,7 +377,9 @@ impl Client {
         let system = self.inner.auth.system_identity()?;
         if let Some(system) = &system {
             let mut state = self.write_state();
-            state.system_key.get_or_insert_with(|| system.system_key.clone());
+            state
+                .system_key
+                .get_or_insert_with(|| system.system_key.clone());
             state.system = Some(system.clone());
         }
         Ok(system)

@@ -169,8 +169,15 @@ async fn a_key_that_comes_after_the_refusal_is_used_without_another_signature_an
     c.system().await.unwrap();
     c.bound_users().await.unwrap();
     c.system().await.unwrap();
-    let after: Vec<bool> = mock.requests()[2..].iter().map(Captured::is_admin).collect();
-    assert_eq!(after, vec![true, true, true], "no signature after the refusal");
+    let after: Vec<bool> = mock.requests()[2..]
+        .iter()
+        .map(Captured::is_admin)
+        .collect();
+    assert_eq!(
+        after,
+        vec![true, true, true],
+        "no signature after the refusal"
+    );
     assert_eq!(auth.counts().2, 1, "told once");
     assert_eq!(clock.0.load(Ordering::SeqCst), 1, "one sntp for the client");
     assert!(c.uses_admin_fallback());
@@ -293,7 +300,11 @@ async fn one_client_serves_the_whole_run_and_the_fallback_is_persisted_once() {
         .filter(|r| r.auth == AuthKind::System)
         .map(|r| r.status)
         .collect();
-    assert_eq!(signed, vec![401, 401], "signed, signed after the sync, then never");
+    assert_eq!(
+        signed,
+        vec![401, 401],
+        "signed, signed after the sync, then never"
+    );
     let Ok(Loaded::Resumed(state)) = Store::new(&s.root).load() else {
         panic!("no state")
     };

@@ -1,40 +1,120 @@
-//! How the engine gets its JumpCloud client: the real HTTPS client, built for the credentials
-//! of the moment, with `sntp` through the host when JumpCloud rejects our clock.
+//! How the engine gets its JumpCloud client: the real HTTPS client, built once per run with
+//! the engine's credentials provider ([`super::auth::EngineAuth`]) and `sntp` through the host
+//! when JumpCloud rejects our clock ([`HostClock`]).
 
 use std::sync::Arc;
 
-use super::{Connect, Credentials};
-use crate::config::Config;
-use crate::host::Host;
-use crate::jumpcloud::client::{Client, ClientOptions, HostClock};
-use crate::jumpcloud::signing::SystemIdentity;
-use crate::jumpcloud::Directory;
+use async_trait::async_trait;
+use secrecy::SecretString;
 
-/// Builds JumpCloud clients for the engine.
+use crate::config::{Config, Identifier, ObjectId};
+use crate::host::{Host, HostError};
+use crate::jumpcloud::client::{Client, ClientOptions};
+use crate::jumpcloud::{
+    Auth, Binding, ClockSync, Directory, DirectoryUser, JcError, OrgFacts, SystemFacts,
+};
+
+/// Builds the run's one JumpCloud client for a credentials provider.
+pub type Connect =
+    Box<dyn FnOnce(Arc<dyn Auth>) -> Result<Arc<dyn Directory>, JcError> + Send + 'static>;
+
+/// [`ClockSync`] through the host adapter: `sntp -sS <NTPServer>` (SPEC §4).
+pub struct HostClock {
+    host: Arc<dyn Host>,
+    server: String,
+}
+
+impl HostClock {
+    pub fn new(host: Arc<dyn Host>, server: impl Into<String>) -> Self {
+        Self {
+            host,
+            server: server.into(),
+        }
+    }
+}
+
+#[async_trait]
+impl ClockSync for HostClock {
+    async fn sync_clock(&self) -> Result<(), HostError> {
+        self.host.sync_clock(&self.server).await
+    }
+}
+
+/// The real client for `config`: its base URL, `OrgID` and group keys, the provider's
+/// credentials, `sntp` through `host`.
 pub fn connector(host: Arc<dyn Host>, config: &Config) -> Connect {
-    let base = ClientOptions::from_config(config);
-    let clock = Arc::new(HostClock::new(host, config.ntp_server.clone()));
-    Box::new(move |creds: &Credentials| {
-        let mut options = base.clone();
-        options.base_url = creds.base_url.clone();
-        options.api_key.clone_from(&creds.api_key);
-        if creds.org_id.is_some() {
-            options.org_id.clone_from(&creds.org_id);
-        }
-        options.clock_sync = Some(clock.clone());
-        options.admin_fallback = Some(Arc::clone(&creds.fallback_flag));
-        let mut system_key = None;
-        if let Some((key, pem)) = &creds.system {
-            if creds.admin_fallback && creds.api_key.is_some() {
-                system_key = Some(key.clone());
-            } else {
-                options.system = Some(SystemIdentity::from_pem(key.clone(), pem)?);
-            }
-        }
-        let client = Client::new(options)?;
-        if let Some(key) = system_key {
-            client.set_system_key(key);
-        }
-        Ok(Arc::new(client) as Arc<dyn Directory>)
+    let mut options = ClientOptions::from_config(config);
+    options.clock_sync = Some(Arc::new(HostClock::new(host, config.ntp_server.clone())));
+    Box::new(move |auth: Arc<dyn Auth>| {
+        options.auth = auth;
+        Ok(Arc::new(Client::new(options)?) as Arc<dyn Directory>)
     })
+}
+
+/// The client that could not be built (HTTPS could not be set up): every call fails with
+/// that error, so the first step that needs JumpCloud stops with it and a reference code.
+pub(crate) struct Unreachable {
+    /// The [`JcError::Setup`] detail.
+    detail: String,
+}
+
+impl Unreachable {
+    pub(crate) fn new(err: JcError) -> Self {
+        let detail = match err {
+            JcError::Setup(detail) => detail,
+            other => other.to_string(),
+        };
+        Self { detail }
+    }
+
+    fn fail<T>(&self) -> Result<T, JcError> {
+        Err(JcError::Setup(self.detail.clone()))
+    }
+}
+
+#[async_trait]
+impl Directory for Unreachable {
+    async fn add_system_to_group(&self, _: &ObjectId) -> Result<(), JcError> {
+        self.fail()
+    }
+    async fn remove_system_from_group(&self, _: &ObjectId) -> Result<(), JcError> {
+        self.fail()
+    }
+    async fn system_groups(&self) -> Result<Vec<String>, JcError> {
+        self.fail()
+    }
+    async fn system(&self) -> Result<SystemFacts, JcError> {
+        self.fail()
+    }
+    async fn org(&self, _: &ObjectId) -> Result<OrgFacts, JcError> {
+        self.fail()
+    }
+    async fn find_users(&self, _: Identifier, _: &str) -> Result<Vec<DirectoryUser>, JcError> {
+        self.fail()
+    }
+    async fn user(&self, _: &str) -> Result<DirectoryUser, JcError> {
+        self.fail()
+    }
+    async fn activate_user(&self, _: &str) -> Result<(), JcError> {
+        self.fail()
+    }
+    async fn set_password(&self, _: &str, _: &SecretString) -> Result<(), JcError> {
+        self.fail()
+    }
+    async fn bind_user(&self, _: &str, _: bool) -> Result<(), JcError> {
+        self.fail()
+    }
+    async fn bound_users(&self) -> Result<Vec<Binding>, JcError> {
+        self.fail()
+    }
+    async fn report(&self, _: &str) -> Result<(), JcError> {
+        self.fail()
+    }
+    async fn set_display_name(&self, _: &str) -> Result<(), JcError> {
+        self.fail()
+    }
+    fn requests_sent(&self) -> u64 {
+        0
+    }
+    fn set_org_id(&self, _: &str) {}
 }

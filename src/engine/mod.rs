@@ -7,6 +7,7 @@
 //! kept for `prestage status`.
 
 mod agent_install;
+pub mod auth;
 pub mod clock;
 pub mod connect;
 pub mod download;
@@ -28,10 +29,8 @@ pub mod webhooks;
 use std::sync::Arc;
 use std::time::Duration;
 
-use secrecy::SecretString;
 use thiserror::Error;
 use tracing::{error, info, warn};
-use url::Url;
 
 use crate::config::keychain::Keychain;
 use crate::config::Config;
@@ -41,24 +40,7 @@ use crate::paths::Root;
 use crate::ui::{Ui, UiError};
 use state::{ErrorRecord, JournalEntry, Loaded, State, StateError, Step, Store};
 
-/// What the engine needs to talk to JumpCloud at a given moment.
-#[derive(Clone)]
-pub struct Credentials {
-    pub base_url: Url,
-    pub api_key: Option<SecretString>,
-    pub org_id: Option<String>,
-    /// `systemKey` and the PEM of `/opt/jc/client.key`.
-    pub system: Option<(String, SecretString)>,
-    /// System context refused earlier in this enrollment: use the admin key for system calls.
-    pub admin_fallback: bool,
-    /// The same decision, shared with every client built: a client that falls back sets it,
-    /// and the engine persists it ([`Engine::record`]). One owner, one flag.
-    pub fallback_flag: Arc<std::sync::atomic::AtomicBool>,
-}
-
-/// Builds a JumpCloud client for the current credentials.
-pub type Connect =
-    Box<dyn Fn(&Credentials) -> Result<Arc<dyn Directory>, JcError> + Send + Sync + 'static>;
+pub use connect::Connect;
 
 /// A lower layer's error, boxed.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -163,6 +145,13 @@ pub fn chain(error: &dyn std::error::Error) -> String {
 
 impl From<JcError> for StepError {
     fn from(e: JcError) -> Self {
+        if let JcError::Provider(inner) = e {
+            // The engine's own credentials provider failed: its error, as it was.
+            return match inner.downcast::<StepError>() {
+                Ok(own) => *own,
+                Err(other) => StepError::permanent_from("error.directory", other),
+            };
+        }
         if e.is_transient() {
             StepError::transient_from(e)
         } else {
@@ -304,18 +293,6 @@ impl Default for Timing {
 /// A callback told about every [`Event`].
 pub type Observer = Box<dyn Fn(&Event) + Send + Sync>;
 
-/// What a cached JumpCloud client was built with: a new key or fallback builds a new one, a
-/// new org is handed to the existing one.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct BuiltFor {
-    /// The admin API key was known.
-    have_key: bool,
-    /// System calls go with the admin key.
-    fallback: bool,
-    /// The org ID sent as `x-org-id` (`OrgID`, else the org read from the agent or the system).
-    org_id: Option<String>,
-}
-
 /// Everything the engine works with.
 pub struct Engine {
     pub(crate) root: Root,
@@ -324,19 +301,16 @@ pub struct Engine {
     pub(crate) ui: Box<dyn Ui>,
     /// Called off the runtime thread ([`crate::config::keychain::off_thread`]).
     pub(crate) keychain: Arc<dyn Keychain>,
-    pub(crate) connect: Connect,
+    /// The run's one JumpCloud client, built in [`Engine::new`] and never rebuilt (its clock
+    /// sync, admin fallback and `Retry-After` memory last the whole run).
+    pub(crate) dir: Arc<dyn Directory>,
+    /// The client's credentials: the API key, the system identity, the admin fallback.
+    pub(crate) auth: Arc<auth::EngineAuth>,
     pub(crate) agent: AgentFiles,
     pub(crate) store: Store,
     pub(crate) state: State,
     pub(crate) timing: Timing,
-    /// The API key once resolved (never persisted).
-    pub(crate) api_key: Option<SecretString>,
-    /// The current client and the credentials it was built for.
-    directory: Option<(Arc<dyn Directory>, BuiltFor)>,
     observer: Option<Observer>,
-    /// "System calls go with the admin key", shared with every JumpCloud client the engine
-    /// builds; persisted as `state.admin_fallback`.
-    fallback_flag: Arc<std::sync::atomic::AtomicBool>,
     /// Whether the progress window was opened by this process.
     pub(crate) window_open: bool,
     /// Messages to the admin's webhook receivers (sent in the background).
@@ -379,25 +353,38 @@ impl Engine {
             event: if state.runs == 1 { "start" } else { "restart" }.into(),
             detail: format!("run {}", state.runs),
         })?;
-        let fallback_flag = Arc::new(std::sync::atomic::AtomicBool::new(state.admin_fallback));
         let webhooks = webhooks::Outbox::open(store.dir(), config.webhooks.clone());
+        let keychain: Arc<dyn Keychain> = Arc::from(keychain);
+        let agent = AgentFiles::new(root.clone());
+        let auth = Arc::new(auth::EngineAuth::new(
+            &config,
+            Arc::clone(&keychain),
+            Arc::clone(&host),
+            agent.clone(),
+            &state,
+        ));
+        let dir = connect(Arc::clone(&auth) as Arc<dyn crate::jumpcloud::Auth>).unwrap_or_else(
+            // Reported by the first step that calls JumpCloud, with a reference code.
+            |err| {
+                warn!(error = %err, "the JumpCloud client could not be built");
+                Arc::new(connect::Unreachable::new(err))
+            },
+        );
         Ok(Self {
             webhooks,
-            agent: AgentFiles::new(root.clone()),
+            agent,
             console: crate::host::ConsoleWatch::new(root.resolve(crate::paths::mac::CONSOLE)),
             setup_uids: std::collections::BTreeMap::new(),
             root,
             config,
             host,
             ui,
-            keychain: Arc::from(keychain),
-            connect,
+            keychain,
+            dir,
+            auth,
             store,
             state,
             timing: Timing::default(),
-            api_key: None,
-            directory: None,
-            fallback_flag,
             observer: None,
             window_open: false,
         })
@@ -452,73 +439,25 @@ impl Engine {
         f: impl FnOnce(&mut State),
     ) -> Result<(), StepError> {
         f(&mut self.state);
-        self.sync_fallback()?;
+        self.sync_auth()?;
         self.save()?;
         self.journal(event, detail)
     }
 
-    /// Takes into the state a fallback to the admin key that a client decided on its own (a
-    /// system call got 401 while the API key works), so it is persisted with the next save
-    /// and a restart starts with it; and the other way round for a decision the engine made.
-    fn sync_fallback(&mut self) -> Result<(), StepError> {
-        use std::sync::atomic::Ordering;
-        if self.state.admin_fallback {
-            self.fallback_flag.store(true, Ordering::Relaxed);
-        } else if self.fallback_flag.load(Ordering::Relaxed) {
+    /// Hands the state's facts to the credentials provider (the `systemKey`, the org), and
+    /// takes into the state the client's decision to use the admin key for system calls (a
+    /// system call got 401 while the API key works), persisted once with its journal line, so
+    /// a restart starts with it and sends no signed request.
+    fn sync_auth(&mut self) -> Result<(), StepError> {
+        use crate::jumpcloud::Auth as _;
+        self.auth.observe(&self.state);
+        if !self.state.admin_fallback && self.auth.admin_fallback() {
             info!("system context is refused: the admin key is used for system calls from now on (persisted)");
             self.state.admin_fallback = true;
             self.save()?;
             self.journal("effect", "admin fallback")?;
         }
         Ok(())
-    }
-
-    /// The JumpCloud client for the current credentials (rebuilt when the API key or the
-    /// admin fallback changes).
-    pub(crate) fn directory(&mut self) -> Result<Arc<dyn Directory>, StepError> {
-        let have_key = self.api_key.is_some();
-        let fallback = self.state.admin_fallback;
-        // `OrgID`, else the org read from the agent or from `GET /api/systems/{sys}`: a client
-        // built before the org was known is told it, so every later admin call sends it.
-        let org_id = self
-            .config
-            .org_id
-            .as_ref()
-            .map(|o| o.as_str().to_owned())
-            .or_else(|| self.state.org_id.clone());
-        let built_for = BuiltFor {
-            have_key,
-            fallback,
-            org_id: org_id.clone(),
-        };
-        if let Some((dir, was)) = &mut self.directory {
-            if was.have_key == have_key && was.fallback == fallback {
-                // Only the org is new: tell the client rather than build another, which would
-                // forget its clock sync ("one sntp", SPEC §5), admin fallback and Retry-After.
-                if was.org_id != org_id {
-                    if let Some(org) = &org_id {
-                        dir.set_org_id(org);
-                    }
-                    was.org_id = org_id;
-                }
-                return Ok(Arc::clone(dir));
-            }
-        }
-        let system = match &self.state.system_key {
-            Some(key) => Some((key.clone(), self.agent.read_client_key()?)),
-            None => None,
-        };
-        let creds = Credentials {
-            base_url: self.config.api_base_url.clone(),
-            api_key: self.api_key.clone(),
-            org_id,
-            system,
-            admin_fallback: fallback,
-            fallback_flag: Arc::clone(&self.fallback_flag),
-        };
-        let dir = (self.connect)(&creds)?;
-        self.directory = Some((Arc::clone(&dir), built_for));
-        Ok(dir)
     }
 
     /// Runs (or resumes) the enrollment to the end, or until `shutdown` completes (launchd's
@@ -636,7 +575,7 @@ impl Engine {
         }
         record.attempts += 1;
         self.state.attempts += 1;
-        self.sync_fallback()?;
+        self.sync_auth()?;
         self.save()?;
         self.journal("begin", format!("attempt {}", self.state.attempts))?;
         if first || self.state.attempts == 1 {
@@ -663,7 +602,7 @@ impl Engine {
         {
             self.state.last_error = None;
         }
-        self.sync_fallback()?;
+        self.sync_auth()?;
         self.save()?;
         self.journal("done", format!("{step} finished"))?;
         let took = Duration::from_millis(now.saturating_sub(started));

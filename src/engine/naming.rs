@@ -97,13 +97,7 @@ pub async fn apply(e: &mut Engine) -> Result<(), StepError> {
         e.record("effect", format!("named {name}"), |s| s.names_set = true)?;
     }
     if !e.state.display_name_set && e.state.system_key.is_some() {
-        let n = name.clone();
-        let res = super::steps::with_fallback(e, move |d| {
-            let n = n.clone();
-            async move { d.set_display_name(&n).await }
-        })
-        .await;
-        match res {
+        match e.dir.set_display_name(&name).await.map_err(StepError::from) {
             Ok(()) => {}
             Err(err) if err.is_transient() => return Err(err),
             // A name in the console is worth a retry, not a stopped enrollment.

@@ -25,8 +25,7 @@ pub(super) async fn identify(e: &mut Engine, value: &str) -> Result<(), StepErro
     e.ui.progress(&progress).await?;
     e.window_open = true;
     let identifier = e.config.identity.identifier;
-    let dir = e.directory()?;
-    let found = dir.find_users(identifier, value).await?;
+    let found = e.dir.find_users(identifier, value).await?;
     let field = identifier.field();
     match steps::judge(&found, &SecretKind::None, None) {
         Ok(user) => {

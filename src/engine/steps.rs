@@ -48,21 +48,37 @@ use crate::ui::{IdentityPrompt, ItemStatus, PasswordPrompt, Progress, StepItem};
 /// which greps for that exact line; the name is upper case).
 pub const JUMPCLOUD_TEAM_ID: &str = "N985MXSH85";
 
-/// `errSecInteractionNotAllowed` and `errSecAuthFailed` (Security framework, SecBase.h): the
-/// item's access list does not include prestage; waiting will not change that.
-const KEYCHAIN_INTERACTION_NOT_ALLOWED: i32 = -25308;
-const KEYCHAIN_AUTH_FAILED: i32 = -25293;
-
 /// Runs one step.
 pub async fn run_step(e: &mut Engine, step: Step) -> Result<(), StepError> {
     // The API key lives only in memory: after a restart it is resolved again. From reading the
     // org on it is required (waiting for a keychain item that is not there yet); before that
-    // it is used when already at hand (the system-context fallback). Removing the setup
-    // accounts needs it only for the fallback, and must not depend on it: the legacy key's
-    // DecryptUser is one of the accounts that step deletes.
-    if step >= Step::JoinGroup && step < Step::RemoveSetup {
-        ensure_api_key(e, step >= Step::ReadOrg).await?;
+    // the client asks for it only when system context is refused (the fallback). Removing the
+    // setup accounts needs it only for the fallback, and must not depend on it: the legacy
+    // key's DecryptUser is one of the accounts that step deletes.
+    if step >= Step::ReadOrg && step < Step::RemoveSetup {
+        ensure_api_key(e, true).await?;
     }
+    match run_one(e, step).await {
+        // System context is refused and no API key was at hand: wait for it or say why it will
+        // not come, then run the step again (it is idempotent), now with the admin key.
+        Err(err) if signature_rejected(&err) && !e.auth.has_key() => {
+            no_system_context_without_key(e).await?;
+            run_one(e, step).await
+        }
+        other => other,
+    }
+}
+
+/// Whether `err` is JumpCloud refusing this Mac's system context with no admin key to fall
+/// back on ([`JcError::SignatureRejected`]).
+fn signature_rejected(err: &StepError) -> bool {
+    matches!(err, StepError::Caused(c) if matches!(
+        c.error.downcast_ref::<JcError>(),
+        Some(JcError::SignatureRejected { .. })
+    ))
+}
+
+async fn run_one(e: &mut Engine, step: Step) -> Result<(), StepError> {
     match step {
         Step::Preflight => preflight(e),
         Step::WaitDesktop => wait_desktop(e).await,
@@ -418,13 +434,10 @@ async fn join_group(e: &mut Engine) -> Result<(), StepError> {
     // a 2xx, or "already a member" (a 409, or a 4xx saying so; SPEC §5), means this Mac is in
     // the group. A lost answer is an error, so the step runs again, adds again and reads that
     // second, definite answer.
-    let g = group.clone();
-    with_fallback_raw(e, move |d| {
-        let g = g.clone();
-        async move { d.add_system_to_group(&g).await }
-    })
-    .await?
-    .map_err(|err| group_error(err, "EnrollmentGroupID", &group))?;
+    e.dir
+        .add_system_to_group(&group)
+        .await
+        .map_err(|err| group_error(err, "EnrollmentGroupID", &group))?;
     e.journal("effect", format!("member of {group}"))?;
     Ok(())
 }
@@ -436,48 +449,6 @@ fn group_error(err: JcError, key: &str, group: &crate::config::ObjectId) -> Step
             format!("{key} {group} does not exist in this organisation: check {key}"),
         ),
         other => other.into(),
-    }
-}
-
-/// Runs a system-context call; when JumpCloud refuses this Mac's signature and an API key is
-/// known, repeats it with the admin key and uses the admin key for the rest of the run (SPEC
-/// §5: systems enrolled through ADE may not use system context). The client itself handles the
-/// clock-skew retry before this.
-pub(super) async fn with_fallback<T, F, Fut>(e: &mut Engine, call: F) -> Result<T, StepError>
-where
-    F: Fn(std::sync::Arc<dyn crate::jumpcloud::Directory>) -> Fut,
-    Fut: std::future::Future<Output = Result<T, JcError>>,
-{
-    with_fallback_raw(e, call).await?.map_err(StepError::from)
-}
-
-/// [`with_fallback`], keeping the call's own error apart so the caller can interpret it.
-async fn with_fallback_raw<T, F, Fut>(
-    e: &mut Engine,
-    call: F,
-) -> Result<Result<T, JcError>, StepError>
-where
-    F: Fn(std::sync::Arc<dyn crate::jumpcloud::Directory>) -> Fut,
-    Fut: std::future::Future<Output = Result<T, JcError>>,
-{
-    if e.state.admin_fallback && e.api_key.is_none() {
-        // A restart kept the decision to use the admin key but not the key (it lives only in
-        // memory): resolve it again before building the client.
-        ensure_api_key(e, false).await?;
-    }
-    let dir = e.directory()?;
-    match call(dir).await {
-        Err(JcError::SignatureRejected { .. }) if !e.state.admin_fallback => {
-            ensure_api_key(e, false).await?;
-            if e.api_key.is_none() {
-                no_system_context_without_key(e).await?;
-            }
-            warn!("JumpCloud refused this Mac's system-context signature; using the admin API key for system calls from now on (systems enrolled through ADE may not use system context)");
-            e.record("effect", "admin fallback", |s| s.admin_fallback = true)?;
-            let dir = e.directory()?;
-            Ok(call(dir).await)
-        }
-        other => Ok(other),
     }
 }
 
@@ -510,7 +481,7 @@ async fn no_system_context_without_key(e: &mut Engine) -> Result<(), StepError> 
 async fn read_org(e: &mut Engine) -> Result<(), StepError> {
     show_progress(e, Step::ReadOrg).await?;
     if e.state.org_id.is_none() && e.config.org_id.is_none() {
-        let facts = with_fallback(e, |d| async move { d.system().await }).await?;
+        let facts = e.dir.system().await?;
         e.record("effect", format!("org {}", facts.organization), |s| {
             s.org_id = Some(facts.organization.clone());
         })?;
@@ -520,8 +491,7 @@ async fn read_org(e: &mut Engine) -> Result<(), StepError> {
         PolicySource::Local(policy) => policy.clone(),
         PolicySource::Tenant => {
             let org = org_id(e)?;
-            let dir = e.directory()?;
-            dir.org(&org).await?.password_policy
+            e.dir.org(&org).await?.password_policy
         }
     };
     e.record("effect", "password policy read", |s| {
@@ -548,74 +518,10 @@ fn org_id(e: &Engine) -> Result<crate::config::ObjectId, StepError> {
 }
 
 /// Resolves the admin API key from its source; with `wait`, waits for a keychain item that is
-/// not there yet (a JumpCloud command writes it after the Mac registers).
+/// not there yet (a JumpCloud command writes it after the Mac registers). The key is kept by
+/// the credentials provider ([`super::auth::EngineAuth`]), which the client asks.
 pub(crate) async fn ensure_api_key(e: &mut Engine, wait: bool) -> Result<(), StepError> {
-    if e.api_key.is_some() {
-        return Ok(());
-    }
-    let key = match e.config.api_key.clone() {
-        ApiKeySource::Plain(key) => key,
-        ApiKeySource::Legacy {
-            encrypted,
-            decrypt_user,
-        } => {
-            let Ok(org) = org_id(e) else {
-                // The org ID comes later (read_org); legacy keys wait for it.
-                return Ok(());
-            };
-            let Some(uid) = e.host.user_id(&decrypt_user).await? else {
-                return Err(StepError::permanent(
-                    "error.configuration",
-                    format!("DecryptUser {decrypt_user} does not exist on this Mac: the legacy EncryptedAPIKey cannot be decrypted; create the account with the MDM or switch to APIKeyKeychainService"),
-                ));
-            };
-            crate::config::legacy::decrypt(&encrypted, uid, org.as_str()).map_err(|err| {
-                StepError::permanent(
-                    "error.configuration",
-                    format!("EncryptedAPIKey: {err}; re-encrypt it with the UID of DecryptUser and the org ID"),
-                )
-            })?
-        }
-        ApiKeySource::Keychain { service } => {
-            let mut pacer = Pacer::new(e.timing.tool_gap);
-            let mut announced = false;
-            loop {
-                pacer.tick().await;
-                match crate::config::keychain::off_thread(&e.keychain, &service, |kc, s| kc.read(s))
-                    .await
-                {
-                    Ok(Some(key)) => break key,
-                    Ok(None) if wait => {
-                        if !announced {
-                            info!(service = %service, "waiting for the API key in the System keychain (APIKeyKeychainService)");
-                            announced = true;
-                        }
-                    }
-                    Ok(None) => return Ok(()),
-                    Err(crate::config::keychain::KeychainError::System { code, .. })
-                        if matches!(
-                            code,
-                            KEYCHAIN_INTERACTION_NOT_ALLOWED | KEYCHAIN_AUTH_FAILED
-                        ) =>
-                    {
-                        return Err(StepError::permanent(
-                            "error.configuration",
-                            format!("the System keychain item {service:?} exists but prestage may not read it (OSStatus {code}): create it with `security add-generic-password -s {service} -a prestage -w <key> -T /usr/local/libexec/prestage/prestage /Library/Keychains/System.keychain` so prestage is in its access list"),
-                        ));
-                    }
-                    Err(
-                        err @ (crate::config::keychain::KeychainError::Unavailable { .. }
-                        | crate::config::keychain::KeychainError::NotText { .. }),
-                    ) => {
-                        return Err(StepError::permanent("error.configuration", err.to_string()));
-                    }
-                    Err(err) => return Err(StepError::Transient(err.to_string())),
-                }
-            }
-        }
-    };
-    e.api_key = Some(key);
-    Ok(())
+    e.auth.resolve(wait, e.timing.tool_gap).await.map(drop)
 }
 
 /// Writes a short status line into the system's description (best effort, never blocks).
@@ -623,13 +529,7 @@ async fn report(e: &mut Engine, line: &str) {
     if !e.config.report_to_directory || e.state.system_key.is_none() {
         return;
     }
-    let line = line.to_owned();
-    let res = with_fallback(e, move |d| {
-        let line = line.clone();
-        async move { d.report(&line).await }
-    })
-    .await;
-    if let Err(err) = res {
+    if let Err(err) = e.dir.report(line).await {
         warn!(error = %err, "could not report progress to JumpCloud (ReportToDirectory)");
     }
 }
@@ -647,7 +547,7 @@ async fn identify(e: &mut Engine) -> Result<(), StepError> {
     }
     show_progress(e, Step::Identify).await?;
     let identity = e.config.identity.clone();
-    let dir = e.directory()?;
+    let dir = std::sync::Arc::clone(&e.dir);
     loop {
         if let Some(until) = e.state.cooldown_until_ms {
             let now = clock::now_ms();
@@ -813,8 +713,7 @@ async fn password(e: &mut Engine) -> Result<(), StepError> {
         } => {
             // A previous run may have set it: read the user back instead of sending the
             // password again (history rules could refuse a repeat; SPEC §5).
-            let dir = e.directory()?;
-            let now = dir.user(&user.id).await?;
+            let now = e.dir.user(&user.id).await?;
             if super::password::password_took_effect(
                 before_password_date.as_deref(),
                 before_activated,
@@ -842,7 +741,7 @@ async fn ask_and_set_password(
 ) -> Result<(), StepError> {
     show_progress(e, Step::Password).await?;
     let policy = e.state.policy.clone().unwrap_or_default();
-    let dir = e.directory()?;
+    let dir = std::sync::Arc::clone(&e.dir);
     let mut prompt = PasswordPrompt {
         account: user.local_name.clone(),
         policy: policy.clone(),
@@ -917,13 +816,12 @@ async fn activate_if_staged(e: &mut Engine, user: &UserFacts) -> Result<(), Step
     if !user.staged || e.state.activated {
         return Ok(());
     }
-    let dir = e.directory()?;
-    let now = dir.user(&user.id).await?;
+    let now = e.dir.user(&user.id).await?;
     if now.state != Some(UserState::Staged) {
         e.record("effect", "already active", |s| s.activated = true)?;
         return Ok(());
     }
-    dir.activate_user(&user.id).await?;
+    e.dir.activate_user(&user.id).await?;
     e.record("effect", "staged user activated", |s| s.activated = true)?;
     Ok(())
 }
@@ -947,7 +845,7 @@ async fn bind(e: &mut Engine) -> Result<(), StepError> {
     let bound = |list: &[crate::jumpcloud::Binding]| list.iter().any(|b| b.user_id == user.id);
     if e.state.bind_sent {
         // Uncertain: the earlier send may have worked.
-        let list = with_fallback(e, |d| async move { d.bound_users().await }).await?;
+        let list = e.dir.bound_users().await?;
         if bound(&list) {
             e.record("effect", "bind confirmed", |s| {
                 s.bind_confirmed = true;
@@ -957,12 +855,7 @@ async fn bind(e: &mut Engine) -> Result<(), StepError> {
         }
     }
     e.record("effect", "binding", |s| s.bind_sent = true)?;
-    let id = user.id.clone();
-    with_fallback(e, move |d| {
-        let id = id.clone();
-        async move { d.bind_user(&id, sudo).await }
-    })
-    .await?;
+    e.dir.bind_user(&user.id, sudo).await?;
     // A 2xx or "already bound" (409; SPEC §5) is definite: no read-back (issue 11). Only a
     // send whose answer was lost (`bind_sent` without `bind_confirmed`, above) is read back.
     e.record("effect", "bind confirmed", |s| {
@@ -1098,22 +991,16 @@ async fn remove_setup(e: &mut Engine) -> Result<(), StepError> {
     // the accounts deleted below.
     if !e.state.groups_moved {
         if let Some(group) = e.config.enrollment_group_id.clone() {
-            let g = group.clone();
-            with_fallback_raw(e, move |d| {
-                let g = g.clone();
-                async move { d.remove_system_from_group(&g).await }
-            })
-            .await?
-            .map_err(|err| group_error(err, "EnrollmentGroupID", &group))?;
+            e.dir
+                .remove_system_from_group(&group)
+                .await
+                .map_err(|err| group_error(err, "EnrollmentGroupID", &group))?;
         }
         if let Some(group) = e.config.post_enrollment_group_id.clone() {
-            let g = group.clone();
-            with_fallback_raw(e, move |d| {
-                let g = g.clone();
-                async move { d.add_system_to_group(&g).await }
-            })
-            .await?
-            .map_err(|err| group_error(err, "PostEnrollmentGroupID", &group))?;
+            e.dir
+                .add_system_to_group(&group)
+                .await
+                .map_err(|err| group_error(err, "PostEnrollmentGroupID", &group))?;
         }
         e.record("effect", "groups moved", |s| s.groups_moved = true)?;
     }

@@ -15,9 +15,7 @@ use super::wire;
 use super::{Directory, JcError};
 use crate::config::{Identifier, ObjectId};
 
-pub use super::options::{
-    ClientOptions, ClockSync, HostClock, Timeouts, CONNECT_TIMEOUT, REQUEST_TIMEOUT,
-};
+pub use super::options::{ClientOptions, ClockSync, Timeouts, CONNECT_TIMEOUT, REQUEST_TIMEOUT};
 pub use super::retry::{parse_retry_after, RetryPolicy, MAX_RETRY_AFTER};
 pub use super::transport::Client;
 

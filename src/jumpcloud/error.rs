@@ -56,6 +56,10 @@ pub enum JcError {
     /// The API key cannot even be put in a header (control characters, line breaks).
     #[error("the API key contains characters that cannot be sent in an HTTP header: check APIKey (copy it again from the JumpCloud console)")]
     MalformedApiKey,
+    /// The credentials provider ([`super::Auth`]) could not give a credential (the API key's
+    /// source, the agent's key file). Its own error, whole: its owner knows what it means.
+    #[error("{0}")]
+    Provider(Box<dyn std::error::Error + Send + Sync + 'static>),
     /// The HTTPS client could not be built (TLS roots, system configuration).
     #[error("cannot set up HTTPS to JumpCloud: {0}; check the system's certificate configuration")]
     Setup(String),

@@ -4,20 +4,24 @@
 //! real implementation over HTTPS (retries, both auth modes, typed errors); tests and the demo
 //! point it at the simulated tenant in `crate::sim`.
 //!
-//! Wiring it up (the engine's side):
+//! Wiring it up (the engine's side, `crate::engine::connect`): one client per run, its
+//! credentials from a provider ([`Auth`]) that it asks lazily, when a call needs them:
 //! ```text
-//! let mut options = ClientOptions::from_config(&config);      // base URL, OrgID, group keys
-//! options.api_key = Some(api_key);                             // once known (keychain: later,
-//! options.clock_sync = Some(Arc::new(HostClock::new(host, &config.ntp_server))); // set_api_key)
+//! let mut options = ClientOptions::from_config(&config);       // base URL, OrgID, group keys
+//! options.auth = provider;                                      // API key, system identity,
+//! options.clock_sync = Some(Arc::new(HostClock::new(host, ntp))); // org, the admin fallback
 //! let client = Client::new(options)?;
-//! client.set_system(SystemIdentity::load(&root, system_key)?); // after the agent registered
 //! ```
+//! Given credentials (`options.api_key`, `options.system`) are used as they are and the
+//! provider is not asked for them (`config check --online`, tests).
+//!
 //! Errors: [`JcError::is_transient`] ones are retried by the engine; a
 //! [`JcError::Uncertain`] from `set_password` means "read the user back (`user()`: `activated`,
 //! `password_date`) before sending the password again". A 404 on a configured group names its
 //! key (`EnrollmentGroupID 5f… does not exist in this organisation: check EnrollmentGroupID`)
 //! because [`ClientOptions::from_config`] records which key each group id came from.
 
+pub mod auth;
 pub mod client;
 #[cfg(feature = "sim")]
 pub mod contract;
@@ -33,7 +37,8 @@ mod wire;
 use async_trait::async_trait;
 use secrecy::SecretString;
 
-pub use client::{Client, ClientOptions, ClockSync, HostClock, RetryPolicy, Timeouts};
+pub use auth::{Auth, NoAuth};
+pub use client::{Client, ClientOptions, ClockSync, RetryPolicy, Timeouts};
 pub use error::JcError;
 pub use signing::SystemIdentity;
 pub use types::{Binding, DirectoryUser, OrgFacts, PasswordProof, SystemFacts, UserState};

@@ -1,5 +1,6 @@
-//! How a JumpCloud [`super::Client`] is built: base URL, credentials, retries, timeouts, the
-//! clock sync used when a signature is refused, and the configuration key behind each group id.
+//! How a JumpCloud [`super::Client`] is built: base URL, credentials (given, or a provider
+//! asked lazily: [`super::Auth`]), retries, timeouts, the clock sync used when a signature is
+//! refused, and the configuration key behind each group id.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -9,10 +10,15 @@ use async_trait::async_trait;
 use secrecy::SecretString;
 use url::Url;
 
+use super::auth::{Auth, NoAuth};
 use super::retry::RetryPolicy;
 use super::signing::SystemIdentity;
 use crate::config::Config;
-use crate::host::{Host, HostError};
+// The one use of `crate::host` in this module tree: the clock sync's error type. The adapter
+// that runs `sntp` ([`crate::engine::connect::HostClock`]) lives in the wiring layer; the
+// trait keeps `HostError` because its implementations (the engine's and the tests') report
+// the host's own error.
+use crate::host::HostError;
 
 /// TCP/TLS connect timeout (SPEC §5 issue text: 10 s).
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -23,28 +29,6 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 #[async_trait]
 pub trait ClockSync: Send + Sync {
     async fn sync_clock(&self) -> Result<(), HostError>;
-}
-
-/// [`ClockSync`] through the host adapter: `sntp -sS <NTPServer>` (SPEC §4).
-pub struct HostClock {
-    host: Arc<dyn Host>,
-    server: String,
-}
-
-impl HostClock {
-    pub fn new(host: Arc<dyn Host>, server: impl Into<String>) -> Self {
-        Self {
-            host,
-            server: server.into(),
-        }
-    }
-}
-
-#[async_trait]
-impl ClockSync for HostClock {
-    async fn sync_clock(&self) -> Result<(), HostError> {
-        self.host.sync_clock(&self.server).await
-    }
 }
 
 /// Connect and request timeouts.
@@ -69,21 +53,21 @@ impl Default for Timeouts {
 pub struct ClientOptions {
     /// `APIBaseURL`, e.g. `https://console.jumpcloud.com` (any path is ignored).
     pub base_url: Url,
+    /// The admin API key, when known up front; else [`ClientOptions::auth`] is asked.
     pub api_key: Option<SecretString>,
-    /// Sent as `x-org-id` on admin calls.
+    /// Sent as `x-org-id` on admin calls (else [`Auth::org_id`]).
     pub org_id: Option<String>,
+    /// This Mac's identity, when known up front; else [`ClientOptions::auth`] is asked.
     pub system: Option<SystemIdentity>,
+    /// Asked for whatever credential the options above do not give, when a call needs it, and
+    /// told when system calls fell back to the admin key. [`NoAuth`] by default.
+    pub auth: Arc<dyn Auth>,
     pub retry: RetryPolicy,
     pub clock_sync: Option<Arc<dyn ClockSync>>,
     pub timeouts: Timeouts,
     /// Configuration key of each group id the client may be asked about, so a 404 names it
     /// (`EnrollmentGroupID 5f… does not exist in this organisation: check EnrollmentGroupID`).
     pub group_keys: BTreeMap<String, &'static str>,
-    /// The decision "system calls go with the admin key" (system context refused), shared with
-    /// the owner of the enrollment's state: true when it was taken earlier (so no signed
-    /// attempt, no second 401 and no `sntp` after a restart), set by the client when it takes
-    /// it. Each client has its own when `None`.
-    pub admin_fallback: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
 
 impl std::fmt::Debug for ClientOptions {
@@ -93,11 +77,11 @@ impl std::fmt::Debug for ClientOptions {
             .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
             .field("org_id", &self.org_id)
             .field("system", &self.system)
+            .field("auth", &"<provider>")
             .field("retry", &self.retry)
             .field("clock_sync", &self.clock_sync.is_some())
             .field("timeouts", &self.timeouts)
             .field("group_keys", &self.group_keys)
-            .field("admin_fallback", &self.admin_fallback)
             .finish()
     }
 }
@@ -110,16 +94,16 @@ impl ClientOptions {
             api_key: None,
             org_id: None,
             system: None,
+            auth: Arc::new(NoAuth),
             retry: RetryPolicy::default(),
             clock_sync: None,
             timeouts: Timeouts::default(),
             group_keys: BTreeMap::new(),
-            admin_fallback: None,
         }
     }
 
     /// Base URL, `OrgID` and the group keys from the configuration. The API key (whose source
-    /// may be the keychain) and the system identity are the caller's to add.
+    /// may be the keychain) and the system identity are the caller's to add, or its provider's.
     pub fn from_config(config: &Config) -> Self {
         let mut options = Self::new(config.api_base_url.clone());
         options.org_id = config.org_id.as_ref().map(ToString::to_string);

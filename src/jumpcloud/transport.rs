@@ -3,11 +3,15 @@
 //! of SPEC §5. The typed calls are in [`super::client`].
 //!
 //! Auth: admin calls carry `x-api-key` (+ `x-org-id`); system calls carry a `Date` and an HTTP
-//! signature made with the agent's key ([`super::signing`]). A 401 on a system call first gets
-//! one clock sync ([`ClockSync`], backed by `sntp` through the host adapter) and a retry; if it is
-//! still refused and an API key is available, the call is repeated with the admin key and every
-//! later system call uses the admin key too (systems enrolled through ADE may not be eligible
-//! for system context: v1.json info text).
+//! signature made with the agent's key ([`super::signing`]). What the options did not give is
+//! asked of the provider ([`super::Auth`]) when a call needs it. A 401 on a system call first
+//! gets one clock sync ([`ClockSync`], backed by `sntp` in the wiring layer) and a retry; if it
+//! is still refused, system context counts as refused for the rest of the run: the call is
+//! repeated with the admin key when one is available (the provider is told, once), and every
+//! later system call goes with the admin key from the first request (systems enrolled through
+//! ADE may not be eligible for system context: v1.json info text). Without a key it is
+//! [`JcError::SignatureRejected`], and later system calls fail the same way at once until a key
+//! is available.
 //!
 //! Retries: connection errors, timeouts, 5xx and 429 are retried with exponential backoff and
 //! full jitter (capped), honouring `Retry-After` (seconds or HTTP-date, RFC 9110 §10.2.3) for
@@ -35,6 +39,7 @@ use serde::Serialize;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
+use super::auth::Auth as Provider;
 use super::options::{ClientOptions, ClockSync};
 use super::retry::{parse_retry_after, RetryPolicy};
 use super::signing::{http_date, SystemIdentity};
@@ -174,13 +179,12 @@ fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
     out
 }
 
-/// Credentials and ids that can change during a run.
+/// Credentials and ids: what the options gave, and what the provider gave since (kept).
 #[derive(Default)]
 pub(super) struct State {
     api_key: Option<SecretString>,
     pub(super) org_id: Option<String>,
     system: Option<SystemIdentity>,
-    /// Set when only the id is known (admin-only mode without the agent's key).
     system_key: Option<String>,
 }
 
@@ -197,19 +201,23 @@ struct Inner {
     clock_sync: Option<Arc<dyn ClockSync>>,
     group_keys: BTreeMap<String, &'static str>,
     state: RwLock<State>,
+    /// Asked for what `state` lacks; told of the admin fallback.
+    auth: Arc<dyn Provider>,
     /// One clock sync per client (SPEC §5: "one sntp").
     clock_synced: AtomicBool,
-    /// System calls go with the admin key from now on (shared with the engine, which
-    /// persists it: [`super::ClientOptions::admin_fallback`]).
-    admin_fallback: Arc<AtomicBool>,
+    /// A system call got 401 after the clock sync: system calls go with the admin key from
+    /// now on (or fail at once while there is none).
+    system_refused: AtomicBool,
+    /// The provider was told of the fallback ([`Provider::fell_back_to_admin`]).
+    fallback_told: AtomicBool,
     requests: AtomicU64,
     per_call: Mutex<BTreeMap<&'static str, u64>>,
     /// No request before this instant: the end of the last `Retry-After` window.
     not_before: Mutex<Option<Instant>>,
 }
 
-/// The JumpCloud client. Cheap to clone: clones share credentials, counters and the
-/// `Retry-After` window.
+/// The JumpCloud client. Cheap to clone: clones share credentials, counters, the clock sync,
+/// the admin fallback and the `Retry-After` window. The engine builds one per run.
 #[derive(Clone)]
 pub struct Client {
     inner: Arc<Inner>,
@@ -275,8 +283,10 @@ impl Client {
                     system: options.system,
                     system_key,
                 }),
+                auth: options.auth,
                 clock_synced: AtomicBool::new(false),
-                admin_fallback: options.admin_fallback.unwrap_or_default(),
+                system_refused: AtomicBool::new(false),
+                fallback_told: AtomicBool::new(false),
                 requests: AtomicU64::new(0),
                 per_call: Mutex::new(BTreeMap::new()),
                 not_before: Mutex::new(None),
@@ -289,26 +299,15 @@ impl Client {
         self.write_state().org_id = Some(org_id.into());
     }
 
-    /// Sets this Mac's identity once the agent has registered.
-    pub fn set_system(&self, system: SystemIdentity) {
-        let mut state = self.write_state();
-        state.system_key = Some(system.system_key.clone());
-        state.system = Some(system);
-    }
-
-    /// Sets only the system id, for admin-key-only operation (no usable `client.key`).
-    pub fn set_system_key(&self, system_key: impl Into<String>) {
-        self.write_state().system_key = Some(system_key.into());
-    }
-
-    /// Sets the admin API key (e.g. once it appears in the keychain).
-    pub fn set_api_key(&self, api_key: SecretString) {
-        self.write_state().api_key = Some(api_key);
-    }
-
-    /// True once system calls have switched to the admin key (system context refused).
+    /// True once system calls have switched to the admin key (system context refused, in
+    /// this run or, as the provider says, an earlier one).
     pub fn uses_admin_fallback(&self) -> bool {
-        self.inner.admin_fallback.load(Ordering::Relaxed)
+        self.inner.fallback_told.load(Ordering::Relaxed) || self.inner.auth.admin_fallback()
+    }
+
+    /// System calls go with the admin key: refused in this run, or in an earlier one.
+    fn system_refused(&self) -> bool {
+        self.inner.system_refused.load(Ordering::Relaxed) || self.inner.auth.admin_fallback()
     }
 
     /// Requests sent so far (every attempt counts).
@@ -345,19 +344,61 @@ impl Client {
     }
 
     pub(super) fn system_key(&self, call: &str) -> Result<String, JcError> {
-        self.read_state().system_key.clone().ok_or_else(|| {
+        if let Some(key) = self.read_state().system_key.clone() {
+            return Ok(key);
+        }
+        let key = self.inner.auth.system_key().ok_or_else(|| {
             JcError::Credentials(format!(
                 "{call} needs this Mac's systemKey, and the agent has not registered yet ({} has none)",
                 crate::paths::mac::JC_AGENT_CONF
             ))
-        })
+        })?;
+        self.write_state().system_key = Some(key.clone());
+        Ok(key)
     }
 
-    /// No agent key loaded but an API key is: system calls go with the admin key (SPEC §5
-    /// allows it for systems that cannot use system context).
-    fn admin_only(&self) -> bool {
-        let state = self.read_state();
-        state.system.is_none() && state.api_key.is_some()
+    /// The admin API key: the one given or kept, else the provider's when it has one now.
+    async fn api_key(&self) -> Result<Option<SecretString>, JcError> {
+        if let Some(key) = self.read_state().api_key.clone() {
+            return Ok(Some(key));
+        }
+        let key = self.inner.auth.api_key().await?;
+        if let Some(key) = &key {
+            self.write_state().api_key = Some(key.clone());
+        }
+        Ok(key)
+    }
+
+    /// The signing identity: the one given or kept, else the provider's.
+    fn identity(&self) -> Result<Option<SystemIdentity>, JcError> {
+        if let Some(system) = self.read_state().system.clone() {
+            return Ok(Some(system));
+        }
+        let system = self.inner.auth.system_identity()?;
+        if let Some(system) = &system {
+            let mut state = self.write_state();
+            state
+                .system_key
+                .get_or_insert_with(|| system.system_key.clone());
+            state.system = Some(system.clone());
+        }
+        Ok(system)
+    }
+
+    /// `x-org-id`: the one given (options, [`Client::set_org_id`]), else the provider's.
+    pub(super) fn org_id(&self) -> Option<String> {
+        let given = self.read_state().org_id.clone();
+        given.or_else(|| self.inner.auth.org_id())
+    }
+
+    /// How a system call goes: with the admin key when system context is refused, or when the
+    /// agent's key is not to be had but an API key is (SPEC §5 allows it for systems that
+    /// cannot use system context); else signed.
+    async fn system_call_as_admin(&self) -> Result<bool, JcError> {
+        if self.system_refused() {
+            return Ok(true);
+        }
+        Ok(self.identity()?.is_none() && self.api_key().await?.is_some())
     }
 
     pub(super) fn group_key(&self, group: &ObjectId) -> &'static str {
@@ -410,11 +451,13 @@ impl Client {
             .header(ACCEPT, "application/json")
             .header(CONTENT_TYPE, "application/json");
         if admin {
-            let (key, org) = {
-                let state = self.read_state();
-                (state.api_key.clone(), state.org_id.clone())
+            let key = match self.api_key().await? {
+                Some(key) => key,
+                // System context refused and no key to fall back on (yet).
+                None if call.auth == Auth::System => return Err(self.signature_rejected(call)),
+                None => return Err(JcError::NoApiKey { call: call.label() }),
             };
-            let key = key.ok_or_else(|| JcError::NoApiKey { call: call.label() })?;
+            let org = self.org_id();
             let mut value =
                 HeaderValue::from_str(key.expose_secret()).map_err(|_| JcError::MalformedApiKey)?;
             value.set_sensitive(true);
@@ -428,7 +471,7 @@ impl Client {
                 request = request.header("x-org-id", value);
             }
         } else {
-            let system = self.read_state().system.clone().ok_or_else(|| {
+            let system = self.identity()?.ok_or_else(|| {
                 JcError::Credentials(format!(
                     "{} needs the agent's key {}, which is not loaded",
                     call.label(),
@@ -497,13 +540,9 @@ impl Client {
     pub(super) async fn execute(&self, call: &Call) -> Result<Answer, JcError> {
         let started = Instant::now();
         let mut retries = 0u32;
-        let mut admin_now = false;
         loop {
             self.wait_not_before().await;
-            let admin = call.auth == Auth::Admin
-                || admin_now
-                || self.inner.admin_fallback.load(Ordering::Relaxed)
-                || self.admin_only();
+            let admin = call.auth == Auth::Admin || self.system_call_as_admin().await?;
             let failure = match self.send_once(call, admin).await? {
                 Ok((answer, retry_after)) => {
                     let status = answer.status;
@@ -511,14 +550,11 @@ impl Client {
                         if self.try_clock_sync(call).await {
                             continue;
                         }
-                        if self.read_state().api_key.is_some() {
-                            admin_now = true;
-                            continue;
-                        }
-                        return Err(JcError::SignatureRejected {
-                            host: self.inner.host.clone(),
-                            system_key: self.system_key(call.name).unwrap_or_default(),
-                        });
+                        // Refused with a clock just synced: system context is not for this
+                        // Mac. The admin key from now on (asked of the provider on the next
+                        // attempt), or `SignatureRejected` while there is none.
+                        self.inner.system_refused.store(true, Ordering::Relaxed);
+                        continue;
                     }
                     // Only an answer that passed authentication proves the key works.
                     let key_works = !matches!(
@@ -527,14 +563,17 @@ impl Client {
                             | StatusCode::FORBIDDEN
                             | StatusCode::TOO_MANY_REQUESTS
                     ) && !status.is_server_error();
-                    if admin_now
+                    if call.auth == Auth::System
+                        && admin
                         && key_works
-                        && !self.inner.admin_fallback.swap(true, Ordering::Relaxed)
+                        && self.inner.system_refused.load(Ordering::Relaxed)
+                        && !self.inner.fallback_told.swap(true, Ordering::Relaxed)
                     {
                         warn!(
                             call = call.name,
                             "JumpCloud refused this Mac's system-context signature; using the admin API key for system calls for the rest of the run (ADE-enrolled Macs may not be eligible for system context)"
                         );
+                        self.inner.auth.fell_back_to_admin();
                     }
                     if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
                         Failure::Status {
@@ -586,6 +625,14 @@ impl Client {
         }
     }
 
+    /// System context refused and no admin key to repeat the call with.
+    fn signature_rejected(&self, call: &Call) -> JcError {
+        JcError::SignatureRejected {
+            host: self.inner.host.clone(),
+            system_key: self.system_key(call.name).unwrap_or_default(),
+        }
+    }
+
     /// The first system-context 401 of the run: sync the clock once and say whether to retry.
     async fn try_clock_sync(&self, call: &Call) -> bool {
         let Some(clock) = &self.inner.clock_sync else {
@@ -613,7 +660,7 @@ impl Client {
             StatusCode::UNAUTHORIZED => JcError::ApiKeyRejected {
                 host,
                 // A call that never names the organisation (the list of them) needs none.
-                org_missing: call.org_header && self.read_state().org_id.is_none(),
+                org_missing: call.org_header && self.org_id().is_none(),
             },
             StatusCode::FORBIDDEN if answer.admin => JcError::Forbidden {
                 host,
@@ -622,7 +669,7 @@ impl Client {
             // v1.json info text: "`404` Organization ID Not Found" for an `x-org-id` the key
             // does not know; whatever the call, the organisation is what is missing.
             StatusCode::NOT_FOUND if answer.admin && self.org_not_found(call, &answer.body) => {
-                let org = self.read_state().org_id.clone().unwrap_or_default();
+                let org = self.org_id().unwrap_or_default();
                 JcError::NotFound {
                     what: format!("the organisation {org} (sent as x-org-id)"),
                     key: "OrgID".to_owned(),
@@ -642,7 +689,7 @@ impl Client {
 
     /// Whether a 404 to an admin call that carried `x-org-id` says the organisation is unknown.
     fn org_not_found(&self, call: &Call, body: &[u8]) -> bool {
-        if !call.org_header || self.read_state().org_id.is_none() {
+        if !call.org_header || self.org_id().is_none() {
             return false;
         }
         let parsed: wire::ErrorBody = serde_json::from_slice(body).unwrap_or_default();

@@ -2,6 +2,7 @@
 
 mod admin;
 mod answers;
+mod auth;
 mod cli;
 mod config;
 mod console;

@@ -4,17 +4,14 @@
 //! real implementation over HTTPS (retries, both auth modes, typed errors); tests and the demo
 //! point it at the simulated tenant in `crate::sim`.
 //!
-//! Wiring it up (the engine's side):
-//! ```text
-//! let mut options = ClientOptions::from_config(&config);      // base URL, OrgID, group keys
-//! options.api_key = Some(api_key);                             // once known (keychain: later,
-//! options.clock_sync = Some(Arc::new(HostClock::new(host, &config.ntp_server))); // set_api_key)
-//! let client = Client::new(options)?;
-//! client.set_system(SystemIdentity::load(&root, system_key)?); // after the agent registered
-//! ```
-//! Errors: [`JcError::is_transient`] ones are retried by the engine; a
-//! [`JcError::Uncertain`] from `set_password` means "read the user back (`user()`: `activated`,
-//! `password_date`) before sending the password again". A 404 on a configured group names its
+//! The engine builds its client from [`ClientOptions::from_config`] (base URL, `OrgID`, which
+//! config key each group id came from), adds the API key and the system identity
+//! ([`SystemIdentity`], from `/opt/jc/client.key` once the agent registered) as they become
+//! known, and a [`HostClock`] so that a clock rejection runs `sntp` through the host.
+//!
+//! Errors: [`JcError::is_transient`] ones become the engine's transient step errors (retried); a
+//! [`JcError::Uncertain`] (an answer lost on `activate_user` or `set_password`) means "read the
+//! user back (`user()`: `state`, `activated`, `password_date`) before sending it again". A 404 on a configured group names its
 //! key (`EnrollmentGroupID 5f… does not exist in this organisation: check EnrollmentGroupID`)
 //! because [`ClientOptions::from_config`] records which key each group id came from.
 

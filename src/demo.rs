@@ -12,11 +12,9 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use crate::config;
 use crate::engine::Outcome;
 use crate::error::CommandError as CliError;
 use crate::logging::{LogFormat, LogOptions};
-use crate::paths::mac;
 use crate::ui::scripted::ScriptedUi;
 use crate::ui::strings::Strings;
 use crate::ui::Ui;
@@ -100,13 +98,8 @@ pub async fn run(opts: &DemoOptions) -> Result<u8, CliError> {
         .await
         .map_err(|e| CliError::new(1, e.to_string()))?;
 
-    let sources = config::Sources::single(scenario.root.resolve(mac::LOCAL_CONFIG));
-    let loaded = config::load(
-        &sources,
-        config::Mode::Run,
-        &crate::ui::strings::is_known_id,
-    )
-    .map_err(|e| CliError::new(1, format!("the configuration does not work: {e}")))?;
+    let loaded = rehearsal::load(&scenario.root)
+        .map_err(|e| CliError::new(1, format!("the configuration does not work: {e}")))?;
     for w in &loaded.warnings {
         println!("  config warning: {w}");
     }

@@ -8,19 +8,25 @@ use secrecy::ExposeSecret;
 
 use super::scenario::{err, Scenario, ScenarioError, DEMO_AGENT_PACKAGE, SETUP_ACCOUNT};
 use crate::config::{self, Identifier, SecretKind};
-use crate::paths::mac;
+use crate::paths::{mac, Root};
 use crate::sim::Tenant;
 
-/// `Identity.Identifier` and `Identity.Secret` of the configuration file at `path`, as
-/// `config` validates them. A configuration that does not validate stops the engine before
-/// anyone is asked who they are, so any employee does then: the defaults the demo fills in.
-pub(super) fn configured_identity(path: &Path) -> (Identifier, SecretKind) {
-    let sources = config::Sources::single(path.to_path_buf());
-    match config::load(
+/// The configuration written on the simulated Mac, read as `prestage run` reads it (the one
+/// place the demo names the UI's string ids for validation).
+pub(super) fn load(root: &Root) -> Result<config::Loaded, config::ConfigError> {
+    let sources = config::Sources::single(root.resolve(mac::LOCAL_CONFIG));
+    config::load(
         &sources,
         config::Mode::Run,
         &crate::ui::strings::is_known_id,
-    ) {
+    )
+}
+
+/// `Identity.Identifier` and `Identity.Secret` of the simulated Mac's configuration, as
+/// `config` validates them. A configuration that does not validate stops the engine before
+/// anyone is asked who they are, so any employee does then: the defaults the demo fills in.
+pub(super) fn configured_identity(root: &Root) -> (Identifier, SecretKind) {
+    match load(root) {
         Ok(loaded) => (
             loaded.config.identity.identifier,
             loaded.config.identity.secret,

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::rehearsal::{configured_identity, fill_config, write_plist};
-use crate::config::{self, Identifier, SecretKind};
+use super::rehearsal::{self, fill_config, write_plist};
+use crate::config::{Identifier, SecretKind};
 use crate::engine::{Engine, Timing};
 use crate::host::fake::world::{FakePackage, World};
 use crate::host::{Host, MacHost};
@@ -200,7 +200,7 @@ impl Scenario {
         // How the employee identifies, as the engine will read it: through the validator, so
         // that `Attribute: EnrollmentCode` (a space after the colon) names `EnrollmentCode`
         // here as it does there (design review §3b: a second parser here once disagreed).
-        let (identifier, secret) = configured_identity(&root.resolve(mac::LOCAL_CONFIG));
+        let (identifier, secret) = rehearsal::configured_identity(&root);
 
         // The directory: one employee with every identifying field filled in.
         let secret_attr = match &secret {
@@ -313,14 +313,7 @@ impl Scenario {
     /// simulated Mac, the real host adapter and JumpCloud client, the simulated keychain,
     /// `ui` for the employee, and [`simulation_timing`].
     pub fn engine(&self, ui: Box<dyn Ui>) -> Result<Engine, ScenarioError> {
-        let sources = config::Sources::single(self.root.resolve(mac::LOCAL_CONFIG));
-        let cfg = config::load(
-            &sources,
-            config::Mode::Run,
-            &crate::ui::strings::is_known_id,
-        )
-        .map_err(err)?
-        .config;
+        let cfg = rehearsal::load(&self.root).map_err(err)?.config;
         let host: Arc<dyn Host> = Arc::new(MacHost::new(self.root.clone()));
         let keychain = Box::new(crate::host::fake::keychain::FakeKeychain::for_root(
             &self.root,
@@ -335,14 +328,7 @@ impl Scenario {
 
     /// The scripted employee of [`Scenario::demo_script`] as a UI for [`Scenario::engine`].
     pub fn scripted_ui(&self, script: Script) -> Result<Box<dyn Ui>, ScenarioError> {
-        let sources = config::Sources::single(self.root.resolve(mac::LOCAL_CONFIG));
-        let cfg = config::load(
-            &sources,
-            config::Mode::Run,
-            &crate::ui::strings::is_known_id,
-        )
-        .map_err(err)?
-        .config;
+        let cfg = rehearsal::load(&self.root).map_err(err)?.config;
         let strings = Strings::from_config(&cfg.ui, &[]);
         Ok(Box::new(ScriptedUi::new(script, cfg.ui.clone(), strings)))
     }

@@ -261,8 +261,8 @@ async fn happy_path(fakes: Fakes, ticks: u64) -> BenchResult<HappyRun> {
     // The simulated tenant and agent keep running on the runtime while a blocking thread
     // watches the child.
     let watched = tokio::task::spawn_blocking(move || watch(child, started, RUN_LIMIT)).await??;
-    let report = status::read(&scenario.root)?;
-    if report.phase != "done" {
+    let report = status::read(&scenario.root);
+    if report.phase != status::Phase::Done {
         return Err(format!(
             "the enrollment did not finish (phase {}, step {:?}, error {:?}, exit {}); see {}",
             report.phase,

@@ -168,6 +168,26 @@ pub fn file_name(path: &Path) -> &str {
 mod tests {
     use super::*;
 
+    /// Everything prestage keeps between runs sits in the root-only state directory (0700),
+    /// the one place `Store` protects.
+    #[test]
+    fn the_state_files_live_in_the_state_directory() {
+        for file in [
+            mac::STATE_FILE,
+            mac::JOURNAL_FILE,
+            mac::RECEIPT_FILE,
+            mac::LOCK_FILE,
+            mac::AGENT_PACKAGE,
+            mac::DIALOG_WINDOWS_FILE,
+        ] {
+            assert_eq!(
+                Path::new(file).parent(),
+                Some(Path::new(mac::STATE_DIR)),
+                "{file}"
+            );
+        }
+    }
+
     #[test]
     fn system_root_is_identity() {
         let root = Root::system();

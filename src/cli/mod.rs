@@ -280,8 +280,7 @@ fn dispatch(cli: Cli) -> Result<u8, CliError> {
         Command::Status { json } => {
             logging::init(&log_options(&cli, None, false));
             // `status` always exits 0 (SPEC §2): MDM extension attributes read its output.
-            let report = crate::engine::status::read(&root)
-                .unwrap_or_else(|e| crate::engine::status::StatusReport::unreadable(e.to_string()));
+            let report = crate::engine::status::read(&root);
             let mut out = std::io::stdout().lock();
             if *json {
                 let text = serde_json::to_string_pretty(&report)

@@ -507,9 +507,7 @@ impl Store {
                 }
             }
         };
-        let moved_to = self
-            .dir
-            .join(format!("state.json.bad-{}", super::clock::now_ms()));
+        let moved_to = PathBuf::from(format!("{}.bad-{}", path.display(), super::clock::now_ms()));
         fs::rename(&path, &moved_to).map_err(io(&path))?;
         Ok(Loaded::MovedAside { moved_to, reason })
     }

@@ -3,13 +3,14 @@
 
 use std::collections::BTreeMap;
 use std::fs;
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
 use super::clock::rfc3339;
 use super::state::{State, Step, Store};
 use super::{Engine, StepError};
-use crate::paths::Root;
+use crate::paths::{mac, Root};
 
 /// How long one finished step took.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -18,11 +19,43 @@ pub struct StepDuration {
     pub seconds: f64,
 }
 
+/// Where the enrollment is. Serialised as `not_started`, `in_progress`, `failed`, `done` or
+/// `unreadable` (README, "prestage status"; MDM extension attributes compare these strings).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    NotStarted,
+    InProgress,
+    /// Stopped with an error only an admin can fix (it has a reference code).
+    Failed,
+    Done,
+    /// The state file exists but cannot be read.
+    Unreadable,
+}
+
+impl Phase {
+    /// The name `status` prints, as in the JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::NotStarted => "not_started",
+            Phase::InProgress => "in_progress",
+            Phase::Failed => "failed",
+            Phase::Done => "done",
+            Phase::Unreadable => "unreadable",
+        }
+    }
+}
+
+impl std::fmt::Display for Phase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// What `status --json` prints.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StatusReport {
-    /// `not_started`, `in_progress`, `failed`, `done`.
-    pub phase: String,
+    pub phase: Phase,
     pub step: Option<String>,
     pub step_number: Option<usize>,
     pub step_started_at: Option<String>,
@@ -52,11 +85,11 @@ impl StatusReport {
     fn from_state(state: &State) -> Self {
         let failed = state.last_error.as_ref().is_some_and(|e| e.permanent);
         let phase = if state.step == Step::Done {
-            "done"
+            Phase::Done
         } else if failed {
-            "failed"
+            Phase::Failed
         } else {
-            "in_progress"
+            Phase::InProgress
         };
         // `steps` is keyed by `Step`, whose order is the enrollment's.
         let durations = state
@@ -74,7 +107,7 @@ impl StatusReport {
             })
             .collect();
         Self {
-            phase: phase.into(),
+            phase,
             step: Some(state.step.name().into()),
             step_number: Some(state.step.number()),
             step_started_at: Some(rfc3339(state.step_started_ms)),
@@ -95,7 +128,7 @@ impl StatusReport {
 
     fn not_started() -> Self {
         Self {
-            phase: "not_started".into(),
+            phase: Phase::NotStarted,
             step: None,
             step_number: None,
             step_started_at: None,
@@ -117,7 +150,7 @@ impl StatusReport {
     /// The state file exists but cannot be read; `why` says what and how to fix it.
     pub fn unreadable(why: String) -> Self {
         Self {
-            phase: "unreadable".into(),
+            phase: Phase::Unreadable,
             last_error: Some(why),
             ..Self::not_started()
         }
@@ -128,7 +161,7 @@ impl StatusReport {
         use std::fmt::Write;
         let mut out = String::new();
         let _ = writeln!(out, "phase:    {}", self.phase);
-        if self.phase == "done" {
+        if self.phase == Phase::Done {
             let _ = writeln!(
                 out,
                 "finished: {}",
@@ -193,35 +226,55 @@ fn warnings(state: &State) -> Vec<String> {
     out
 }
 
-/// Reads the status under `root`: the state file, else the completion receipt.
-pub fn read(root: &Root) -> Result<StatusReport, StepError> {
+/// Reads the status under `root`: the state file, else the completion receipt. Always answers
+/// (SPEC §2: `status` exits 0): what it cannot read is part of the status.
+pub fn read(root: &Root) -> StatusReport {
     let store = Store::new(root);
-    let receipt = store.receipt_path();
-    if let Ok(bytes) = fs::read(&receipt) {
-        if let Ok(report) = serde_json::from_slice::<StatusReport>(&bytes) {
-            if !store.state_path().exists() {
-                return Ok(report);
-            }
-        }
+    let (receipt, receipt_problem) = read_receipt(&store.receipt_path());
+    let mut report = match receipt {
+        Some(report) if !store.state_path().exists() => report,
+        _ => read_state(&store),
+    };
+    report.warnings.extend(receipt_problem);
+    report
+}
+
+/// The completion receipt, or what is wrong with it (none there is nothing wrong).
+fn read_receipt(path: &Path) -> (Option<StatusReport>, Option<String>) {
+    let bytes = match fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return (None, None),
+        Err(e) => return (None, Some(receipt_problem(path, &e))),
+    };
+    match serde_json::from_slice::<StatusReport>(&bytes) {
+        Ok(report) => (Some(report), None),
+        Err(e) => (None, Some(receipt_problem(path, &e))),
     }
+}
+
+fn receipt_problem(path: &Path, e: &dyn std::fmt::Display) -> String {
+    format!(
+        "the completion receipt {} cannot be read ({e}), so this Mac may have finished enrolling already; see {} for how the last run ended, and run `prestage status` as root",
+        path.display(),
+        mac::LOG_FILE
+    )
+}
+
+fn read_state(store: &Store) -> StatusReport {
     if !store.dir().exists() {
-        return Ok(StatusReport::not_started());
+        return StatusReport::not_started();
     }
     // Reading must not move anything aside: peek at the file directly.
     match fs::read(store.state_path()) {
         Ok(bytes) => match serde_json::from_slice::<State>(&bytes) {
-            Ok(state) => Ok(StatusReport::from_state(&state)),
-            Err(e) => Ok(StatusReport::unreadable(format!(
-                "{}: {e}",
-                store.state_path().display()
-            ))),
+            Ok(state) => StatusReport::from_state(&state),
+            Err(e) => StatusReport::unreadable(format!("{}: {e}", store.state_path().display())),
         },
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(StatusReport::not_started()),
-        // `status` always answers (SPEC §2: exit 0): a state file it cannot read is a status.
-        Err(e) => Ok(StatusReport::unreadable(format!(
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => StatusReport::not_started(),
+        Err(e) => StatusReport::unreadable(format!(
             "{}: {e}; run `prestage status` as root, or `prestage reset` if the file is damaged",
             store.state_path().display()
-        ))),
+        )),
     }
 }
 
@@ -234,4 +287,69 @@ pub fn write_receipt(e: &Engine) -> Result<(), StepError> {
         .map_err(|err| StepError::Transient(format!("cannot encode the receipt: {err}")))?;
     super::state::write_atomically(&e.store.receipt_path(), &bytes, 0o644)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `status --json` prints the phases as it did when `phase` was a string.
+    #[test]
+    fn phases_serialise_as_before() {
+        for (phase, text) in [
+            (Phase::NotStarted, "not_started"),
+            (Phase::InProgress, "in_progress"),
+            (Phase::Failed, "failed"),
+            (Phase::Done, "done"),
+            (Phase::Unreadable, "unreadable"),
+        ] {
+            let report = StatusReport {
+                phase,
+                ..StatusReport::not_started()
+            };
+            let json: serde_json::Value = serde_json::to_value(&report).unwrap();
+            assert_eq!(json["phase"], text);
+            assert_eq!(phase.to_string(), text);
+            assert!(report.to_text().starts_with(&format!("phase:    {text}\n")));
+            let back: StatusReport = serde_json::from_value(json).unwrap();
+            assert_eq!(back.phase, phase);
+        }
+    }
+
+    /// A receipt written before `phase` was an enum (a string then) still reads as done.
+    #[test]
+    fn a_receipt_is_the_status_of_a_finished_mac() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Root::new(dir.path());
+        let store = Store::new(&root);
+        store.ensure_dir().unwrap();
+        let mut receipt = serde_json::to_value(StatusReport::not_started()).unwrap();
+        receipt["phase"] = "done".into();
+        receipt["account"] = "ada.lovelace".into();
+        fs::write(store.receipt_path(), receipt.to_string()).unwrap();
+        let report = read(&root);
+        assert_eq!(report.phase, Phase::Done);
+        assert_eq!(report.account.as_deref(), Some("ada.lovelace"));
+        assert!(report.warnings.is_empty(), "{:?}", report.warnings);
+    }
+
+    /// A receipt that does not parse is reported, not ignored: without it the Mac would read
+    /// as never enrolled.
+    #[test]
+    fn a_receipt_that_cannot_be_parsed_is_a_warning() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Root::new(dir.path());
+        let store = Store::new(&root);
+        store.ensure_dir().unwrap();
+        fs::write(store.receipt_path(), b"{\"phase\": \"don").unwrap();
+        let report = read(&root);
+        assert_eq!(report.phase, Phase::NotStarted);
+        assert_eq!(report.warnings.len(), 1, "{:?}", report.warnings);
+        let warning = &report.warnings[0];
+        assert!(warning.contains("receipt.json"), "{warning}");
+        assert!(warning.contains("may have finished enrolling"), "{warning}");
+        assert!(report
+            .to_text()
+            .contains("warning:  the completion receipt"));
+    }
 }

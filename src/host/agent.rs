@@ -2,9 +2,10 @@
 //! system key (`/opt/jc/client.key`), the bootstrap file we write before installing it
 //! (`/opt/jc/agentBootstrap.json`), and its log (`/var/log/jcagent.log`).
 //!
-//! Waiting on the agent is cheap: [`LogFollower`] reads only the bytes added since last time, and
-//! [`wait_for_change`] notices a file change within 250 ms by looking at its metadata, without
-//! starting any process.
+//! Waiting on the agent starts no process: the engine polls every `Timing::file_poll`, reading
+//! `jcagent.conf` until the agent registered and, while it waits for the account, only the log
+//! bytes added since last time ([`LogFollower`]). [`wait_for_change`] (a file's metadata looked
+//! at every 250 ms) is for waits on one file; the engine's own waits do not use it.
 
 use std::fs::{self, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};

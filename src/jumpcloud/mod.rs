@@ -15,9 +15,10 @@
 //! Given credentials (`options.api_key`, `options.system`) are used as they are and the
 //! provider is not asked for them (`config check --online`, tests).
 //!
-//! Errors: [`JcError::is_transient`] ones are retried by the engine; a
-//! [`JcError::Uncertain`] from `set_password` means "read the user back (`user()`: `activated`,
-//! `password_date`) before sending the password again". A 404 on a configured group names its
+//! Errors: [`JcError::is_transient`] ones become the engine's transient step errors (retried); a
+//! [`JcError::Uncertain`] (an answer lost on `activate_user` or `set_password`) means "read the
+//! user back (`user()`: `state`, `activated`, `password_date`) before sending it again". A 404
+//! on a configured group names its
 //! key (`EnrollmentGroupID 5f… does not exist in this organisation: check EnrollmentGroupID`)
 //! because [`ClientOptions::from_config`] records which key each group id came from.
 

@@ -21,7 +21,7 @@ impl FakeKeychain {
     /// The simulation file of this root.
     pub fn for_root(root: &Root) -> Self {
         Self {
-            path: root.resolve(super::world::WORLD_DIR).join("keychain.json"),
+            path: root.resolve(super::world::KEYCHAIN_FILE),
         }
     }
 

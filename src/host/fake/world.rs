@@ -3,7 +3,8 @@
 //! exclusive `flock`, plus an append-only log of every tool call (argv).
 //!
 //! Layout under the root: `/.fakemac/world.json`, `/.fakemac/world.lock`,
-//! `/.fakemac/calls.jsonl`. Nothing in prestage itself reads these: only fakes and tests do.
+//! `/.fakemac/calls.jsonl` (and the simulated keychain, `/.fakemac/keychain.json`). Nothing in
+//! prestage itself reads these: only fakes and tests do.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
@@ -18,6 +19,8 @@ pub const WORLD_DIR: &str = "/.fakemac";
 pub const WORLD_FILE: &str = "/.fakemac/world.json";
 pub const WORLD_LOCK: &str = "/.fakemac/world.lock";
 pub const CALLS_FILE: &str = "/.fakemac/calls.jsonl";
+/// The simulated System keychain ([`super::keychain::FakeKeychain`]).
+pub const KEYCHAIN_FILE: &str = "/.fakemac/keychain.json";
 
 /// A local account on the fake Mac.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

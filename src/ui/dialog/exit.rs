@@ -38,26 +38,36 @@ pub enum DialogExit {
 }
 
 impl DialogExit {
+    /// Every variant with a code of its own. [`DialogExit::code`] is the one place a number is
+    /// given to a meaning; [`DialogExit::from_code`] and the fake swiftDialog read it from there.
+    const NAMED: [DialogExit; 13] = [
+        Self::Button1,
+        Self::LauncherRefused,
+        Self::Button2,
+        Self::InfoButton,
+        Self::Timer,
+        Self::QuitCommand,
+        Self::QuitKey,
+        Self::WindowClosed,
+        Self::Timeout,
+        Self::KeyAuthRefused,
+        Self::LauncherGone,
+        Self::AppMissing,
+        // A stand-in for the range: `from_code` maps 201..=210 itself.
+        Self::Resource(201),
+    ];
+
     pub fn from_code(code: i32) -> Self {
-        match code {
-            0 => Self::Button1,
-            1 => Self::LauncherRefused,
-            2 => Self::Button2,
-            3 => Self::InfoButton,
-            4 => Self::Timer,
-            5 => Self::QuitCommand,
-            10 => Self::QuitKey,
-            15 => Self::WindowClosed,
-            20 => Self::Timeout,
-            30 => Self::KeyAuthRefused,
-            40 => Self::LauncherGone,
-            201..=210 => Self::Resource(code),
-            255 => Self::AppMissing,
-            other => Self::Other(other),
+        if (201..=210).contains(&code) {
+            return Self::Resource(code);
         }
+        Self::NAMED
+            .into_iter()
+            .find(|e| e.code() == code)
+            .unwrap_or(Self::Other(code))
     }
 
-    pub fn code(self) -> i32 {
+    pub const fn code(self) -> i32 {
         match self {
             Self::Button1 => 0,
             Self::LauncherRefused => 1,
@@ -144,6 +154,11 @@ mod tests {
         for c in [0, 1, 2, 3, 4, 5, 10, 15, 20, 30, 40, 201, 210, 255, 77] {
             assert_eq!(DialogExit::from_code(c).code(), c);
         }
+        // Every meaning round-trips through its code: none is missing from `NAMED`.
+        for e in DialogExit::NAMED {
+            assert_eq!(DialogExit::from_code(e.code()), e);
+        }
+        assert_eq!(DialogExit::from_code(77), DialogExit::Other(77));
         assert!(DialogExit::WindowClosed.is_closed_without_answer());
         assert!(!DialogExit::LauncherGone.is_closed_without_answer());
     }

@@ -36,6 +36,7 @@ use super::{
     COMMANDS_FILE, DEFAULT_COMMAND_FILE, EXIT_SCRIPT,
 };
 use crate::paths::{mac, Root};
+use crate::ui::dialog::DialogExit;
 
 /// Where a configuration profile's computer-level settings for swiftDialog land.
 pub const MANAGED_DIALOG_PREFERENCES: &str = "/Library/Managed Preferences/au.csiro.dialog.plist";
@@ -121,7 +122,7 @@ pub fn run(root: &Root, raw: &[String]) -> i32 {
             .unwrap_or_default();
         if sha256_hex(&given) != stored {
             println!("Key authorisation required");
-            return 30;
+            return DialogExit::KeyAuthRefused.code();
         }
     }
     let name_supported = (major, minor) >= (2, 5);
@@ -257,7 +258,7 @@ fn person(
         let keys: Vec<&str> = script_keys.iter().map(String::as_str).collect();
         match pop_answer(root, &keys) {
             Ok(Some(a)) => Some(a),
-            Ok(None) if timer.is_some() => return Exit::code(4),
+            Ok(None) if timer.is_some() => return Exit::code(DialogExit::Timer.code()),
             Ok(None) => {
                 eprintln!("fake dialog: no scripted answer left for a question with text fields");
                 return Exit::code(EXIT_SCRIPT);
@@ -311,7 +312,10 @@ fn person(
             text
         })
     };
-    Exit { code: 0, stdout }
+    Exit {
+        code: DialogExit::Button1.code(),
+        stdout,
+    }
 }
 
 /// Follows the command file, the launcher and the keyboard.
@@ -350,7 +354,7 @@ impl Follower {
                 if let Some(pid) = self.launcher {
                     if rustix::process::test_kill_process(pid).is_err() {
                         let _ = tx.send(Exit {
-                            code: 40,
+                            code: DialogExit::LauncherGone.code(),
                             stdout: "dialog quit becasue calling process was terminated\n"
                                 .to_owned(),
                         });
@@ -395,7 +399,7 @@ impl Follower {
         let command = line.split(' ').next().unwrap_or("").to_lowercase();
         let rest = line.split_once(' ').map_or("", |(_, r)| r);
         match command.as_str() {
-            "quit:" => return Some(5),
+            "quit:" => return Some(DialogExit::QuitCommand.code()),
             "title:" => rest.clone_into(&mut self.window.title),
             "message:" => self.window.message = rest.replace("\\n", "\n"),
             "progresstext:" => self.window.progress_text = Some(rest.to_owned()),
@@ -456,7 +460,7 @@ impl Follower {
                 continue;
             }
             if character == "q" || character == self.quit_key {
-                return Some(10);
+                return Some(DialogExit::QuitKey.code());
             }
         }
         None

@@ -25,6 +25,7 @@ use std::process::{Command, Stdio};
 use super::{record_call, DEFAULT_COMMAND_FILE};
 use crate::host::fake::world::World;
 use crate::paths::{mac, Root};
+use crate::ui::dialog::DialogExit;
 
 /// Runs the launcher with `args` (without argv[0]); returns its exit code.
 pub fn run(root: &Root, args: &[String]) -> i32 {
@@ -35,7 +36,7 @@ pub fn run(root: &Root, args: &[String]) -> i32 {
             "ERROR: Cannot find swiftDialog binary at {}",
             mac::DIALOG_APP_BINARY
         );
-        return 255;
+        return DialogExit::AppMissing.code();
     }
     let command_file = args
         .windows(2)
@@ -46,7 +47,7 @@ pub fn run(root: &Root, args: &[String]) -> i32 {
     let is_link = std::fs::symlink_metadata(&real).is_ok_and(|m| m.file_type().is_symlink());
     if is_link && real.is_dir() {
         eprintln!("ERROR: {command_file} is a symbolic link - aborting");
-        return 1;
+        return DialogExit::LauncherRefused.code();
     }
     if !real.exists() {
         // `FileManager.createFile(atPath:contents:nil)`: owned by the launcher (root), 0644.
@@ -69,7 +70,7 @@ pub fn run(root: &Root, args: &[String]) -> i32 {
     let loginwindow = args.iter().any(|a| a == "--loginwindow");
     if !((!user.is_empty() && uid != 0) || loginwindow) {
         eprintln!("ERROR: Unable to determine current GUI user");
-        return 1;
+        return DialogExit::LauncherRefused.code();
     }
     let filtered: Vec<String> = args
         .iter()
@@ -92,7 +93,7 @@ pub fn run(root: &Root, args: &[String]) -> i32 {
     // the "other" read bit decides.
     if uid != 0 && !user_can_read(&real) {
         eprintln!("ERROR: {command_file} is not readable by user {user}");
-        return 1;
+        return DialogExit::LauncherRefused.code();
     }
     let output = Command::new(&app)
         .args(&reordered)
@@ -104,11 +105,11 @@ pub fn run(root: &Root, args: &[String]) -> i32 {
         Ok(out) => {
             let _ = std::io::stdout().write_all(&out.stdout);
             let _ = std::io::stdout().flush();
-            out.status.code().unwrap_or(255)
+            out.status.code().unwrap_or(DialogExit::AppMissing.code())
         }
         Err(e) => {
             eprintln!("Failed to run process: {e}");
-            255
+            DialogExit::AppMissing.code()
         }
     }
 }

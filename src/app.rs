@@ -63,22 +63,28 @@ pub async fn run(
     let store = Store::new(&root);
     let _lock = lock(&store)?;
     let host: Arc<dyn Host> = Arc::new(MacHost::new(root.clone()));
+    let sources = match config_path {
+        Some(path) => Sources::single(path),
+        None => Sources::for_root(&root),
+    };
     if let Start::Finished(state) = lifecycle::start(&store)? {
         let keychain: Arc<dyn Keychain> = Arc::from(keychain);
+        // Only the webhook receivers matter now; a configuration removed by the finishing
+        // touches (or broken since) has none to offer, which is no error on a finished Mac.
+        let webhooks = config::load(&sources, Mode::Run, &strings::is_known_id)
+            .map(|loaded| loaded.config.webhooks)
+            .unwrap_or_default();
         return Ok(lifecycle::resume_finished(
             &root,
             *state,
             host.as_ref(),
             &keychain,
             &Timing::default(),
+            webhooks,
             shutdown,
         )
         .await);
     }
-    let sources = match config_path {
-        Some(path) => Sources::single(path),
-        None => Sources::for_root(&root),
-    };
     let loaded = match config::load(&sources, Mode::Run, &strings::is_known_id) {
         Ok(loaded) => loaded,
         Err(e) => {

@@ -47,20 +47,31 @@ pub(crate) fn log_moved_aside(moved_to: &std::path::Path, reason: &str) {
     );
 }
 
-/// A start after the last step: repeats the idempotent finishing touches (keychain item,
-/// secret-holding local config, LaunchDaemon, then the bootout that ends this process). A
-/// crash may have come between persisting them and the bootout, and a package the MDM pushed
-/// again leaves a LaunchDaemon behind. SIGTERM (our own bootout) ends it as done.
+/// A start after the last step: sends the webhook messages still pending (a run killed while
+/// it drained them before its bootout left them; `webhooks` are the receivers of the
+/// configuration, if one can still be read), then repeats the idempotent finishing touches
+/// (keychain item, secret-holding local config, LaunchDaemon, then the bootout that ends this
+/// process). A crash may have come between persisting them and the bootout, and a package the
+/// MDM pushed again leaves a LaunchDaemon behind. SIGTERM (our own bootout) ends it as done.
 pub async fn resume_finished(
     root: &Root,
     mut state: State,
     host: &dyn Host,
     keychain: &std::sync::Arc<dyn Keychain>,
     timing: &Timing,
+    webhooks: Vec<crate::config::WebhookConfig>,
     shutdown: impl Future<Output = ()>,
 ) -> Outcome {
     let store = Store::new(root);
-    let touches = finish_touches(root, &store, &mut state, host, keychain, timing);
+    let outbox = super::webhooks::Outbox::open(store.dir(), webhooks);
+    let touches = async {
+        // The last touch removes the daemon: no later start would send them.
+        if outbox.pending() > 0 {
+            outbox.start();
+            outbox.drain(super::webhooks::DRAIN_LIMIT).await;
+        }
+        finish_touches(root, &store, &mut state, host, keychain, timing).await
+    };
     tokio::select! {
         result = touches => match result {
             Ok(()) => Outcome::AlreadyDone,

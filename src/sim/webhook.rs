@@ -24,10 +24,14 @@ pub struct Received {
     pub body: serde_json::Value,
     /// The raw body, for searching it for secrets.
     pub raw: String,
+    /// The `Idempotency-Key` header: the same for every try of one message.
+    pub idempotency_key: Option<String>,
 }
 
 struct Inner {
     fail_every_other: bool,
+    /// Every POST gets a 503 while set (a receiver that is down).
+    down: std::sync::atomic::AtomicBool,
     posts: AtomicUsize,
     received: Mutex<Vec<Received>>,
 }
@@ -47,6 +51,7 @@ impl WebhookReceiver {
             .map_err(|e| std::io::Error::other(format!("bad local address {addr}: {e}")))?;
         let inner = Arc::new(Inner {
             fail_every_other,
+            down: std::sync::atomic::AtomicBool::new(false),
             posts: AtomicUsize::new(0),
             received: Mutex::new(Vec::new()),
         });
@@ -82,6 +87,11 @@ impl WebhookReceiver {
             .clone()
     }
 
+    /// Takes the receiver down (every POST answered 503) or back up.
+    pub fn set_down(&self, down: bool) {
+        self.inner.down.store(down, Ordering::SeqCst);
+    }
+
     /// POSTs seen, the refused ones included.
     pub fn posts(&self) -> usize {
         self.inner.posts.load(Ordering::SeqCst)
@@ -100,6 +110,11 @@ async fn handle(
 ) -> Result<Response<Full<Bytes>>, hyper::Error> {
     let path = req.uri().path().to_owned();
     let post = req.method() == hyper::Method::POST;
+    let idempotency_key = req
+        .headers()
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     let bytes = req.into_body().collect().await?.to_bytes();
     let reply = |code: u16, text: &'static str| {
         let mut r = Response::new(Full::new(Bytes::from_static(text.as_bytes())));
@@ -110,7 +125,7 @@ async fn handle(
         return reply(405, "POST only");
     }
     let n = inner.posts.fetch_add(1, Ordering::SeqCst);
-    if inner.fail_every_other && n % 2 == 0 {
+    if inner.down.load(Ordering::SeqCst) || (inner.fail_every_other && n % 2 == 0) {
         return reply(503, "busy");
     }
     let Ok(body) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
@@ -125,6 +140,7 @@ async fn handle(
             path,
             body,
             raw: String::from_utf8_lossy(&bytes).into_owned(),
+            idempotency_key,
         });
     // Slack's incoming webhooks answer 200 `ok`.
     reply(200, "ok")

@@ -48,7 +48,30 @@ fn repeating(s: &Scenario, times: usize) -> Script {
 
 /// Each receiver got `Started` then `Finished`, once each, in its own format; no secret in any.
 fn assert_started_and_finished_once(s: &Scenario, receiver: &WebhookReceiver) {
-    let got = receiver.received();
+    assert_started_and_finished(s, receiver, 0);
+}
+
+/// As [`assert_started_and_finished_once`], where up to `kills` messages may have come twice: a
+/// kill between the receiver's answer and the outbox's record sends that message again at the
+/// next start (at least once, never lost). Such a copy carries the same `Idempotency-Key`, so it
+/// is told from a message enqueued twice, which is never allowed; the copies are counted once.
+fn assert_started_and_finished(s: &Scenario, receiver: &WebhookReceiver, kills: usize) {
+    let all = receiver.received();
+    assert!(
+        all.iter().all(|r| r.idempotency_key.is_some()),
+        "every message carries an Idempotency-Key: {all:#?}"
+    );
+    let mut seen = std::collections::BTreeSet::new();
+    let got: Vec<_> = all
+        .iter()
+        .filter(|r| seen.insert(r.idempotency_key.clone()))
+        .cloned()
+        .collect();
+    assert!(
+        all.len() - got.len() <= kills,
+        "{} copies after {kills} kills: {all:#?}",
+        all.len() - got.len()
+    );
     let generic: Vec<_> = got
         .iter()
         .filter(|r| r.path.starts_with("/generic/"))
@@ -120,7 +143,7 @@ async fn webhooks_arrive_once_each_through_a_receiver_that_fails_half_the_time()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn webhooks_arrive_once_each_through_kill_9_at_step_boundaries() {
+async fn webhooks_arrive_through_kill_9_at_step_boundaries_and_a_resent_copy_is_marked() {
     let receiver = WebhookReceiver::start(true).await.unwrap();
     let mut opts = options(EmployeeKind::Pending);
     let mut config = base_config(&[], &[]);
@@ -153,7 +176,7 @@ async fn webhooks_arrive_once_each_through_kill_9_at_step_boundaries() {
     .await;
     assert_eq!(kills, 4);
     assert_enrolled(&s);
-    assert_started_and_finished_once(&s, &receiver);
+    assert_started_and_finished(&s, &receiver, kills);
     let refs: Vec<&RunResult> = outputs.iter().collect();
     assert_no_secret(&s, &refs, &[HOOK_SECRET]);
 }
@@ -402,4 +425,46 @@ async fn a_kept_setup_account_is_reported_once() {
         .filter_map(|r| r.body["event"].as_str().map(str::to_owned))
         .collect();
     assert_eq!(events, ["Started", "AccountKept", "Finished"], "{events:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kill_while_the_last_messages_wait_for_a_receiver_sends_them_at_the_next_start() {
+    let receiver = WebhookReceiver::start(false).await.unwrap();
+    receiver.set_down(true);
+    let mut opts = options(EmployeeKind::Pending);
+    let mut config = base_config(&[], &[]);
+    config.insert("Webhooks".into(), webhooks_config(&receiver));
+    opts.base_config = Some(config);
+    let s = scenario(opts).await;
+    s.write_dialog_script(&repeating(&s, 4)).unwrap();
+    // The enrollment is done and its last run waits (bounded) for the receivers before the
+    // bootout: killed there, the Mac is finished with `Finished` still in the outbox.
+    let mut killed_in_drain = false;
+    let (kills, outputs) = run_with_kills(
+        &s,
+        |journal, _| {
+            let hit = !killed_in_drain
+                && journal
+                    .iter()
+                    .any(|e| e.step == Step::Done && e.detail == "cleanup finished");
+            killed_in_drain |= hit;
+            if hit {
+                receiver.set_down(false);
+            }
+            hit
+        },
+        1,
+    )
+    .await;
+    assert_eq!(kills, 1);
+    assert_enrolled(&s);
+    let last = outputs.last().unwrap();
+    assert_success(&s, last);
+    // The start that found a finished Mac sent what was pending, then booted out.
+    let finished = receiver
+        .received()
+        .iter()
+        .filter(|r| r.path.starts_with("/generic/") && r.body["event"] == "Finished")
+        .count();
+    assert_eq!(finished, 1, "{:#?}", receiver.received());
 }

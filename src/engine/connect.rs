@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use secrecy::SecretString;
 
 use crate::config::{Config, Identifier, ObjectId};
-use crate::host::{Host, HostError};
+use crate::host::Host;
 use crate::jumpcloud::client::{Client, ClientOptions};
 use crate::jumpcloud::{
     Auth, Binding, ClockSync, Directory, DirectoryUser, JcError, OrgFacts, SystemFacts,
@@ -35,8 +35,8 @@ impl HostClock {
 
 #[async_trait]
 impl ClockSync for HostClock {
-    async fn sync_clock(&self) -> Result<(), HostError> {
-        self.host.sync_clock(&self.server).await
+    async fn sync_clock(&self) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        Ok(self.host.sync_clock(&self.server).await?)
     }
 }
 

@@ -14,21 +14,17 @@ use super::auth::{Auth, NoAuth};
 use super::retry::RetryPolicy;
 use super::signing::SystemIdentity;
 use crate::config::Config;
-// The one use of `crate::host` in this module tree: the clock sync's error type. The adapter
-// that runs `sntp` ([`crate::engine::connect::HostClock`]) lives in the wiring layer; the
-// trait keeps `HostError` because its implementations (the engine's and the tests') report
-// the host's own error.
-use crate::host::HostError;
-
 /// TCP/TLS connect timeout (SPEC §5 issue text: 10 s).
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Whole-request timeout (30 s).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Sets the Mac's clock when JumpCloud rejects a signature (our `Date` may be off).
+/// Sets the Mac's clock when JumpCloud rejects a signature (our `Date` may be off). The adapter
+/// that runs `sntp` ([`crate::engine::connect::HostClock`]) lives in the wiring layer; its
+/// failure is only logged, so any error type does.
 #[async_trait]
 pub trait ClockSync: Send + Sync {
-    async fn sync_clock(&self) -> Result<(), HostError>;
+    async fn sync_clock(&self) -> Result<(), Box<dyn std::error::Error + Send + Sync>>;
 }
 
 /// Connect and request timeouts.

@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use prestage::demo::{EmployeeKind, Scenario, ScenarioOptions};
 use prestage::engine::state::{Loaded, Store};
 use prestage::engine::{Engine, Outcome};
-use prestage::host::{Host, HostError, MacHost};
+use prestage::host::{Host, MacHost};
 use prestage::jumpcloud::{
     Auth, Client, ClientOptions, ClockSync, Directory, JcError, RetryPolicy, SystemIdentity,
 };
@@ -84,7 +84,7 @@ struct CountingClock(AtomicU32);
 
 #[async_trait]
 impl ClockSync for CountingClock {
-    async fn sync_clock(&self) -> Result<(), HostError> {
+    async fn sync_clock(&self) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         self.0.fetch_add(1, Ordering::SeqCst);
         Ok(())
     }

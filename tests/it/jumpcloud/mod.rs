@@ -14,7 +14,6 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use prestage::config::{Identifier, ObjectId};
-use prestage::host::HostError;
 use prestage::jumpcloud::signing::SystemIdentity;
 use prestage::jumpcloud::{Client, ClientOptions, ClockSync, Directory, RetryPolicy};
 use secrecy::SecretString;
@@ -259,7 +258,7 @@ struct CountingClock(AtomicU32);
 
 #[async_trait]
 impl ClockSync for CountingClock {
-    async fn sync_clock(&self) -> Result<(), HostError> {
+    async fn sync_clock(&self) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         self.0.fetch_add(1, Ordering::SeqCst);
         Ok(())
     }

@@ -680,8 +680,9 @@ pub async fn run(opts: &DemoOptions) -> Result<u8, CliError> {
     let engine = engine.with_observer(move |event| match event {
         Event::StepFinished { step, took } => {
             println!(
-                "  ✓ {:>2}/15 {:<14} {:>6.2} s",
+                "  ✓ {:>2}/{} {:<14} {:>6.2} s",
                 step.number(),
+                crate::engine::steps::TOTAL,
                 step.name(),
                 took.as_secs_f64()
             );
@@ -691,8 +692,9 @@ pub async fn run(opts: &DemoOptions) -> Result<u8, CliError> {
         }
         Event::Retrying { step, reason, wait } => {
             println!(
-                "  ↻ {:>2}/15 {:<14} retry in {:.1} s: {reason}",
+                "  ↻ {:>2}/{} {:<14} retry in {:.1} s: {reason}",
                 step.number(),
+                crate::engine::steps::TOTAL,
                 step.name(),
                 wait.as_secs_f64()
             );

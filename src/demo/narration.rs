@@ -46,16 +46,18 @@ pub(super) fn event(event: &Event) {
     match event {
         Event::StepFinished { step, took } => {
             println!(
-                "  ✓ {:>2}/15 {:<14} {:>6.2} s",
+                "  ✓ {:>2}/{} {:<14} {:>6.2} s",
                 step.number(),
+                crate::engine::steps::TOTAL,
                 step.name(),
                 took.as_secs_f64()
             );
         }
         Event::Retrying { step, reason, wait } => {
             println!(
-                "  ↻ {:>2}/15 {:<14} retry in {:.1} s: {reason}",
+                "  ↻ {:>2}/{} {:<14} retry in {:.1} s: {reason}",
                 step.number(),
+                crate::engine::steps::TOTAL,
                 step.name(),
                 wait.as_secs_f64()
             );

@@ -7,7 +7,7 @@ use std::future::Future;
 use tracing::{error, info, warn};
 
 use super::state::{ErrorRecord, Loaded, State, StateError, Step, Store};
-use super::{clock, reference_code, wait, Outcome, StepError, Timing};
+use super::{clock, reference_code, Outcome, Timing};
 use crate::config::keychain::Keychain;
 use crate::host::Host;
 use crate::paths::Root;
@@ -70,7 +70,7 @@ pub async fn resume_finished(
             outbox.start();
             outbox.drain(super::webhooks::DRAIN_LIMIT).await;
         }
-        finish_touches(root, &store, &mut state, host, keychain, timing).await
+        super::finish::finish_touches(root, &store, &mut state, host, keychain, timing).await
     };
     tokio::select! {
         result = touches => match result {
@@ -83,29 +83,6 @@ pub async fn resume_finished(
             }
         },
         () = shutdown => Outcome::Done,
-    }
-}
-
-/// The finishing touches, transient failures (a keychain or disk hiccup) retried with backoff
-/// like any step's; a permanent one is returned.
-pub(crate) async fn finish_touches(
-    root: &Root,
-    store: &Store,
-    state: &mut State,
-    host: &dyn Host,
-    keychain: &std::sync::Arc<dyn Keychain>,
-    timing: &Timing,
-) -> Result<(), StepError> {
-    let mut backoff = wait::Backoff::new(timing.backoff_base, timing.backoff_cap);
-    loop {
-        match super::steps::finish(root, store, state, host, keychain).await {
-            Err(e) if e.is_transient() => {
-                let delay = backoff.next_delay();
-                warn!(reason = %super::chain(&e), "finishing touches will be retried");
-                tokio::time::sleep(delay).await;
-            }
-            other => return other,
-        }
     }
 }
 

@@ -25,7 +25,7 @@ async fn leaves_console(e: &mut Engine, account: &str, grace: Duration) -> Resul
     let deadline = Instant::now() + grace;
     let mut console = e.console_user().await?;
     loop {
-        if !super::steps::same_account(&console, account) {
+        if !super::identity::same_account(&console, account) {
             return Ok(true);
         }
         match tokio::time::timeout_at(deadline, e.console_change()).await {

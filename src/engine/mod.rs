@@ -1,6 +1,7 @@
 //! The enrollment engine: a crash-safe state machine from first boot to a clean Mac.
 //!
-//! The steps are listed, in order, in [`steps`] (one function each). This module runs them:
+//! The steps are listed, in order, in [`steps::STEPS`] (one row each; the long ones have their
+//! own file). This module runs them, showing each step's progress ([`progress`]):
 //! it persists progress before and after every side effect ([`state`]), retries transient
 //! failures forever with backoff while the screen says what is happening, and stops permanent
 //! failures with a "contact IT" reference code shown to the employee, written to the log and
@@ -11,12 +12,16 @@ pub mod auth;
 pub mod clock;
 pub mod connect;
 pub mod download;
+mod finish;
+mod handover;
+pub mod identity;
 pub mod lifecycle;
 mod logout;
 pub mod naming;
 pub mod password;
 pub mod preflight;
 mod preset;
+pub mod progress;
 mod removal;
 pub mod state;
 pub mod status;
@@ -490,7 +495,11 @@ impl Engine {
             if let Err(e) = self.begin(step) {
                 return self.fail(step, e).await;
             }
-            match steps::run_step(self, step).await {
+            let ran = match progress::before(self, step).await {
+                Ok(()) => steps::run_step(self, step).await,
+                Err(e) => Err(e),
+            };
+            match ran {
                 Ok(()) => {
                     backoff.reset();
                     if let Err(e) = self.finish(step) {
@@ -536,7 +545,7 @@ impl Engine {
                         reason,
                         wait: delay,
                     });
-                    steps::show_retrying(self, step).await;
+                    progress::show_retrying(self, step).await;
                     tokio::time::sleep(delay).await;
                 }
                 Err(e) => return self.fail(step, e).await,
@@ -549,7 +558,7 @@ impl Engine {
         // The last touch removes the daemon: no later run would send what is still pending.
         // The employee is at their desktop by now; nobody waits for this.
         self.webhooks.drain(webhooks::DRAIN_LIMIT).await;
-        let result = lifecycle::finish_touches(
+        let result = finish::finish_touches(
             &self.root,
             &self.store,
             &mut self.state,

@@ -16,8 +16,8 @@ use std::time::Duration;
 
 use tracing::{info, warn};
 
+use super::progress::progress_for;
 use super::state::Step;
-use super::steps::progress_for;
 use super::{Engine, StepError};
 
 /// How long one connection attempt may take.
@@ -51,7 +51,7 @@ async fn wait_for_power(e: &mut Engine) -> Result<(), StepError> {
         if !low {
             if asked {
                 info!("the charger is in; continuing");
-                super::steps::show_progress(e, Step::Welcome).await?;
+                super::progress::show_progress(e, Step::Welcome).await?;
             }
             return Ok(());
         }
@@ -89,7 +89,7 @@ async fn wait_for_network(e: &mut Engine) -> Result<(), StepError> {
         if reachable(&host, port).await {
             if asked {
                 info!(host = %host, "network path to JumpCloud is back; continuing");
-                super::steps::show_progress(e, Step::Welcome).await?;
+                super::progress::show_progress(e, Step::Welcome).await?;
             }
             return Ok(());
         }

@@ -16,25 +16,26 @@
 use tracing::{info, warn};
 
 use super::state::Step;
-use super::{steps, Engine, StepError};
+use super::{identity, Engine, StepError};
 use crate::config::SecretKind;
 
 /// Step 8 with a preset: finds the employee without asking.
 pub(super) async fn identify(e: &mut Engine, value: &str) -> Result<(), StepError> {
-    let progress = steps::progress_for(Step::Identify, "progress.finding_account", Vec::new());
+    let progress =
+        super::progress::progress_for(Step::Identify, "progress.finding_account", Vec::new());
     e.ui.progress(&progress).await?;
     e.window_open = true;
     let identifier = e.config.identity.identifier;
     let found = e.dir.find_users(identifier, value).await?;
     let field = identifier.field();
-    match steps::judge(&found, &SecretKind::None, None) {
+    match identity::judge(&found, &SecretKind::None, None) {
         Ok(user) => {
             info!(preset = %value, field, "employee found from Identity.Preset, without asking");
             let user = user.clone();
-            steps::identified(e, &user, "from Identity.Preset")?;
+            identity::identified(e, &user, "from Identity.Preset")?;
             if e.config.enrollment_user.is_none() {
                 if let Some(console) = e.state.setup_user.clone() {
-                    if !steps::same_account(&console, user.local_name()) {
+                    if !identity::same_account(&console, user.local_name()) {
                         warn!(console_user = %console, account = %user.local_name(), "no EnrollmentUser, but the account at the console is not the employee's JumpCloud account name: the agent creates a new account, and the console account is handed over like a setup account (logged out and hidden, not deleted); prefill the account name in the MDM with the JumpCloud username (or systemUsername)");
                     }
                 }
@@ -60,7 +61,7 @@ pub(super) fn own_account(e: &Engine) -> bool {
         return false;
     }
     match (&e.state.setup_user, &e.state.user) {
-        (Some(console), Some(user)) => steps::same_account(console, &user.local_name),
+        (Some(console), Some(user)) => identity::same_account(console, &user.local_name),
         _ => false,
     }
 }

@@ -15,12 +15,14 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use super::steps::{StepInfo, STEPS};
 use crate::paths::{mac, Root};
 
 /// Version of the state file format. A file with another version is moved aside.
 pub const STATE_VERSION: u32 = 1;
 
-/// The steps of an enrollment, in order (SPEC; issue "the enrollment engine").
+/// The steps of an enrollment, in order (SPEC; issue "the enrollment engine"); everything
+/// about each besides its code is its row in [`STEPS`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Step {
@@ -43,32 +45,26 @@ pub enum Step {
 }
 
 impl Step {
-    /// Every step, in order.
-    pub const ALL: [Step; 16] = [
-        Step::Preflight,
-        Step::WaitDesktop,
-        Step::Welcome,
-        Step::InstallAgent,
-        Step::WaitAgent,
-        Step::JoinGroup,
-        Step::ReadOrg,
-        Step::Identify,
-        Step::Password,
-        Step::Bind,
-        Step::WaitAccount,
-        Step::Handover,
-        Step::WaitLogin,
-        Step::RemoveSetup,
-        Step::Cleanup,
-        Step::Done,
-    ];
+    /// Every step, in order (from [`STEPS`]).
+    pub const ALL: [Step; STEPS.len()] = {
+        let mut all = [Step::Done; STEPS.len()];
+        let mut i = 0;
+        while i < STEPS.len() {
+            all[i] = STEPS[i].step;
+            i += 1;
+        }
+        all
+    };
 
-    /// 1-based number of the step, as the issue numbers them (Done is 16).
+    /// The step's row in [`STEPS`].
+    pub fn info(self) -> &'static StepInfo {
+        // STEPS is in the order of the enum (checked at compile time in `steps`).
+        &STEPS[self as usize]
+    }
+
+    /// 1-based number of the step, its position in [`STEPS`] (Done is the last, 16).
     pub fn number(self) -> usize {
-        Step::ALL
-            .iter()
-            .position(|s| *s == self)
-            .map_or(0, |i| i + 1)
+        self as usize + 1
     }
 
     /// The step after this one.
@@ -84,65 +80,19 @@ impl Step {
     /// which keep waiting, cheaply.
     pub fn patience(self) -> Option<std::time::Duration> {
         const MINUTE: u64 = 60;
-        let minutes = match self {
-            Step::WaitDesktop | Step::Identify | Step::Password | Step::WaitLogin | Step::Done => {
-                return None
-            }
-            Step::Preflight | Step::Welcome | Step::Handover | Step::Cleanup => 30,
-            Step::InstallAgent
-            | Step::WaitAgent
-            | Step::JoinGroup
-            | Step::ReadOrg
-            | Step::Bind
-            | Step::WaitAccount
-            | Step::RemoveSetup => 60,
-        };
-        Some(std::time::Duration::from_secs(minutes * MINUTE))
+        self.info()
+            .patience_minutes
+            .map(|minutes| std::time::Duration::from_secs(minutes * MINUTE))
     }
 
     /// What to look at when this step ran out of patience.
     pub fn patience_hint(self) -> &'static str {
-        match self {
-            Step::Preflight | Step::Cleanup => {
-                "check the state directory /var/db/prestage and the disk"
-            }
-            Step::Welcome | Step::Handover => {
-                "check swiftDialog (/usr/local/bin/dialog) and the console session"
-            }
-            Step::InstallAgent | Step::WaitAgent => {
-                "check the network, the agent package and /var/log/jcagent.log"
-            }
-            Step::JoinGroup | Step::ReadOrg | Step::Bind => {
-                "check the network path to JumpCloud (APIBaseURL) and the API key"
-            }
-            Step::WaitAccount => "check /var/log/jcagent.log and the user's bind in JumpCloud",
-            Step::RemoveSetup => "check the setup account with `sysadminctl` and `dscl`",
-            Step::WaitDesktop | Step::Identify | Step::Password | Step::WaitLogin | Step::Done => {
-                "nothing to wait for"
-            }
-        }
+        self.info().patience_hint
     }
 
     /// The snake_case name used in logs, the journal and `status`.
     pub fn name(self) -> &'static str {
-        match self {
-            Step::Preflight => "preflight",
-            Step::WaitDesktop => "wait_desktop",
-            Step::Welcome => "welcome",
-            Step::InstallAgent => "install_agent",
-            Step::WaitAgent => "wait_agent",
-            Step::JoinGroup => "join_group",
-            Step::ReadOrg => "read_org",
-            Step::Identify => "identify",
-            Step::Password => "password",
-            Step::Bind => "bind",
-            Step::WaitAccount => "wait_account",
-            Step::Handover => "handover",
-            Step::WaitLogin => "wait_login",
-            Step::RemoveSetup => "remove_setup",
-            Step::Cleanup => "cleanup",
-            Step::Done => "done",
-        }
+        self.info().name
     }
 }
 
@@ -684,7 +634,8 @@ mod tests {
     #[test]
     fn steps_are_ordered_and_numbered() {
         assert_eq!(Step::Preflight.number(), 1);
-        assert_eq!(Step::Cleanup.number(), 15);
+        assert_eq!(Step::Cleanup.number(), super::super::steps::TOTAL);
+        assert_eq!(Step::Done.number(), Step::ALL.len());
         assert_eq!(Step::Bind.next(), Step::WaitAccount);
         assert_eq!(Step::Done.next(), Step::Done);
         let names: std::collections::HashSet<_> = Step::ALL.iter().map(|s| s.name()).collect();

@@ -170,7 +170,8 @@ impl StatusReport {
         } else if let (Some(step), Some(n)) = (&self.step, self.step_number) {
             let _ = writeln!(
                 out,
-                "step:     {n}/15 {step} (since {})",
+                "step:     {n}/{} {step} (since {})",
+                super::steps::TOTAL,
                 self.step_started_at.as_deref().unwrap_or("?")
             );
             let _ = writeln!(out, "attempts: {} (runs: {})", self.attempts, self.runs);

@@ -17,9 +17,8 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tracing::{info, warn};
 
-use super::state::Step;
 use super::wait::Pacer;
-use super::{clock, steps, Engine, StepError};
+use super::{clock, Engine, StepError};
 use crate::host::{TAKEOVER_DONE, TAKEOVER_PROCESSING};
 
 /// How long the log must stay quiet after `Processing user updates` (with the account there)
@@ -113,7 +112,6 @@ impl Watch {
 
 /// Step 11: waits for the agent to create the employee's account (see the module docs).
 pub(super) async fn wait_account(e: &mut Engine) -> Result<(), StepError> {
-    steps::show_progress(e, Step::WaitAccount).await?;
     let Some(user) = e.state.user.clone() else {
         return Err(StepError::Transient("no employee identified yet".into()));
     };

@@ -87,7 +87,7 @@ async fn install_watching(e: &mut Engine, pkg: &Path) -> Result<(), StepError> {
         tokio::select! {
             result = &mut install => {
                 return result.map_err(|err| {
-                    if e.state.agent_fda_prompt_ms.is_some() {
+                    if e.state.agent.fda_prompt_ms.is_some() {
                         StepError::Transient(format!("{err}; {}", fda_missing_message()))
                     } else {
                         err.into()
@@ -118,13 +118,13 @@ async fn prompt_seen(e: &mut Engine) -> Result<(), StepError> {
         warn!(error = %err, "could not close the progress window");
     }
     e.window_open = false;
-    let first = e.state.agent_fda_prompt_ms.is_none();
+    let first = e.state.agent.fda_prompt_ms.is_none();
     e.record(
         "effect",
         "the agent's installer asks for Full Disk Access (no PPPC profile); window closed",
         |s| {
             if first {
-                s.agent_fda_prompt_ms = Some(clock::now_ms());
+                s.agent.fda_prompt_ms = Some(clock::now_ms());
             }
         },
     )
@@ -141,12 +141,12 @@ pub(super) async fn install_agent(e: &mut Engine) -> Result<(), StepError> {
     if e.agent.read_conf()?.is_some() {
         info!("the JumpCloud agent is already installed and registered");
         e.record("effect", "agent already registered", |s| {
-            s.agent_installed = true;
-            s.agent_install_started_ms.get_or_insert(clock::now_ms());
+            s.agent.installed = true;
+            s.agent.install_started_ms.get_or_insert(clock::now_ms());
         })?;
         return Ok(());
     }
-    if e.state.agent_installed {
+    if e.state.agent.installed {
         return Ok(());
     }
     // A tenant key (jcc_) is its own agentBootstrap.json, kickstart URLs included; a classic
@@ -168,11 +168,11 @@ pub(super) async fn install_agent(e: &mut Engine) -> Result<(), StepError> {
         ));
     }
     e.record("effect", "installing the agent package", |s| {
-        s.agent_install_started_ms = Some(clock::now_ms());
+        s.agent.install_started_ms = Some(clock::now_ms());
     })?;
     install(e, &pkg).await?;
     e.record("effect", "agent package installed", |s| {
-        s.agent_installed = true;
+        s.agent.installed = true;
     })?;
     if pkg.starts_with(crate::host::staging::STAGING_DIR) {
         crate::host::staging::remove(&e.root, &pkg);
@@ -239,7 +239,8 @@ pub(super) async fn wait_agent(e: &mut Engine) -> Result<(), StepError> {
     let limit_ms = u64::try_from(e.config.agent.install_timeout.as_millis()).unwrap_or(u64::MAX);
     let started = *e
         .state
-        .agent_install_started_ms
+        .agent
+        .install_started_ms
         .get_or_insert_with(clock::now_ms);
     let mut malformed = None;
     loop {
@@ -259,9 +260,9 @@ pub(super) async fn wait_agent(e: &mut Engine) -> Result<(), StepError> {
         if let Some(conf) = conf {
             info!(system_key = %conf.system_key, "the JumpCloud agent registered this Mac");
             e.record("effect", format!("systemKey {}", conf.system_key), |s| {
-                s.system_key = Some(conf.system_key.clone());
-                if s.org_id.is_none() {
-                    s.org_id.clone_from(&conf.org_id);
+                s.agent.system_key = Some(conf.system_key.clone());
+                if s.org.id.is_none() {
+                    s.org.id.clone_from(&conf.org_id);
                 }
             })?;
             return Ok(());
@@ -286,14 +287,14 @@ pub(super) async fn wait_agent(e: &mut Engine) -> Result<(), StepError> {
                 ),
             ));
         }
-        if waited >= limit_ms / 2 && !e.state.agent_kickstarted {
+        if waited >= limit_ms / 2 && !e.state.agent.kickstarted {
             warn!("the JumpCloud agent has not registered half-way through Agent.InstallTimeoutSeconds; restarting it once");
             // The flag after the kickstart: a crash or a failed kickstart in between must not
             // use up the one restart (a second kickstart is harmless).
             e.journal("effect", "kickstarting agent")?;
             e.host.kickstart_agent().await?;
             e.record("effect", "agent kickstarted", |s| {
-                s.agent_kickstarted = true;
+                s.agent.kickstarted = true;
             })?;
         }
         tokio::time::sleep(e.timing.file_poll).await;

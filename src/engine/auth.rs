@@ -2,7 +2,7 @@
 //! API key (plain, keychain or legacy, resolved on demand and kept in memory only), this Mac's
 //! system identity (once the agent registered), the organisation, and the decision "system
 //! calls go with the admin key", which the client takes and the engine persists
-//! ([`super::Engine`]'s `sync_auth`: `state.admin_fallback`, journal "admin fallback").
+//! ([`super::Engine`]'s `sync_auth`: `state.org.admin_fallback`, journal "admin fallback").
 //!
 //! The client asks it lazily and never waits: a key that is not there yet is `None`. The steps
 //! that cannot go on without the key wait for it through [`EngineAuth::resolve`] with `wait`
@@ -51,7 +51,7 @@ pub struct EngineAuth {
     /// The API key once resolved (never persisted).
     key: Mutex<Option<SecretString>>,
     facts: Mutex<Facts>,
-    /// System context refused (this run, or an earlier one: `state.admin_fallback`).
+    /// System context refused (this run, or an earlier one: `state.org.admin_fallback`).
     fallback: AtomicBool,
 }
 
@@ -71,7 +71,7 @@ impl EngineAuth {
             agent,
             key: Mutex::new(None),
             facts: Mutex::new(Facts::default()),
-            fallback: AtomicBool::new(state.admin_fallback),
+            fallback: AtomicBool::new(state.org.admin_fallback),
         };
         auth.observe(state);
         auth
@@ -80,9 +80,9 @@ impl EngineAuth {
     /// Takes the facts the credentials depend on from the state (after every change).
     pub fn observe(&self, state: &State) {
         let mut facts = self.facts.lock().unwrap_or_else(PoisonError::into_inner);
-        facts.system_key.clone_from(&state.system_key);
-        facts.org_id.clone_from(&state.org_id);
-        if state.admin_fallback {
+        facts.system_key.clone_from(&state.agent.system_key);
+        facts.org_id.clone_from(&state.org.id);
+        if state.org.admin_fallback {
             self.fallback.store(true, Ordering::Relaxed);
         }
     }

@@ -5,6 +5,7 @@
 
 use tracing::{info, warn};
 
+use super::phases::CleanupPlan;
 use super::state::{JournalEntry, State, Step, Store};
 use super::{clock, wait, Engine, StepError, Timing};
 use crate::config::keychain::Keychain;
@@ -24,8 +25,10 @@ pub(super) fn cleanup(e: &mut Engine) -> Result<(), StepError> {
     // when it holds EnrollmentUserPassword.
     let holds_secret = keychain_service.is_none() || e.config.enrollment_user_password.is_some();
     e.record("effect", "cleanup planned", |s| {
-        s.keychain_service = keychain_service;
-        s.remove_local_config = holds_secret;
+        s.cleanup = Some(CleanupPlan {
+            keychain_service,
+            remove_local_config: holds_secret,
+        });
     })?;
     super::status::write_receipt(e)?;
     super::webhooks::notify(e, WebhookEvent::Finished, Step::Cleanup, None);
@@ -47,7 +50,8 @@ pub async fn finish(
     // Every start after the last step comes here, even once finished: what this does is
     // idempotent, and the one thing that cannot be persisted after it happened (the bootout
     // ends this process) must be repeated if a crash came between the two.
-    if let Some(service) = &state.keychain_service {
+    let plan = state.cleanup.clone().unwrap_or_default();
+    if let Some(service) = &plan.keychain_service {
         // Not done until it is gone: the key must not outlive the enrollment.
         crate::config::keychain::off_thread(keychain, service, |kc, s| kc.delete(s))
             .await
@@ -59,7 +63,7 @@ pub async fn finish(
     }
     // The agent's credentials file too, should an installer and a crash have left it.
     let mut remove = vec![mac::LAUNCH_DAEMON, mac::JC_SECURETOKEN_CREDS];
-    if state.remove_local_config {
+    if plan.remove_local_config {
         remove.push(mac::LOCAL_CONFIG);
     }
     for path in remove {

@@ -16,10 +16,8 @@ pub(super) async fn handover(e: &mut Engine) -> Result<(), StepError> {
     if super::preset::own_account(e) {
         return super::preset::handover(e).await;
     }
-    let Some(user) = e.state.user.clone() else {
-        return Err(StepError::Transient("no employee identified yet".into()));
-    };
-    if !e.state.setup_logged_out {
+    let user = super::employee(e)?;
+    if !e.state.handover.setup_logged_out {
         // Nobody of the setup accounts at the console any more (a crash came right after the
         // logout, or the employee logged it out): the screen is not ours to use.
         let console = e.console_user().await?;
@@ -27,7 +25,7 @@ pub(super) async fn handover(e: &mut Engine) -> Result<(), StepError> {
             e.record(
                 "effect",
                 format!("the setup account is already logged out (console: {console})"),
-                |s| s.setup_logged_out = true,
+                |s| s.handover.setup_logged_out = true,
             )?;
         } else {
             e.ui.done(&user.local_name).await?;
@@ -35,7 +33,7 @@ pub(super) async fn handover(e: &mut Engine) -> Result<(), StepError> {
     }
     let setup: Vec<String> = setup_accounts(e).into_iter().map(str::to_owned).collect();
     for name in &setup {
-        if e.state.hidden_users.contains(name) || *name == user.local_name {
+        if e.state.handover.hidden_users.contains(name) || *name == user.local_name {
             continue;
         }
         // Remembered, so the logout below and the removal need not ask `id -u` again.
@@ -44,10 +42,10 @@ pub(super) async fn handover(e: &mut Engine) -> Result<(), StepError> {
             e.host.hide_user(name).await?;
         }
         e.record("effect", format!("hidden {name}"), |s| {
-            s.hidden_users.push(name.clone());
+            s.handover.hidden_users.push(name.clone());
         })?;
     }
-    if !e.state.setup_logged_out {
+    if !e.state.handover.setup_logged_out {
         e.ui.close().await?;
         e.window_open = false;
         let console = e.console_user().await?;
@@ -62,7 +60,7 @@ pub(super) async fn handover(e: &mut Engine) -> Result<(), StepError> {
             }
         }
         e.record("effect", "setup account logged out", |s| {
-            s.setup_logged_out = true;
+            s.handover.setup_logged_out = true;
         })?;
     }
     Ok(())
@@ -75,16 +73,14 @@ pub(super) async fn wait_login(e: &mut Engine) -> Result<(), StepError> {
     if super::preset::own_account(e) {
         return super::preset::wait_login(e);
     }
-    let Some(user) = e.state.user.clone() else {
-        return Err(StepError::Transient("no employee identified yet".into()));
-    };
+    let user = super::employee(e)?;
     // SecureTokenTimeoutSeconds (simulations may shorten it further).
     let grace = e
         .config
         .secure_token_timeout
         .min(e.timing.secure_token_grace);
     let grace_ms = u64::try_from(grace.as_millis()).unwrap_or(u64::MAX);
-    if e.state.login_seen_ms.is_none() {
+    if e.state.handover.login_seen_ms.is_none() {
         // `/dev/console` is watched without a process; `stat` runs when it changes.
         let mut console = e.console_user().await?;
         if console != user.local_name {
@@ -94,7 +90,7 @@ pub(super) async fn wait_login(e: &mut Engine) -> Result<(), StepError> {
             console = e.console_change().await?;
         }
         e.record("effect", "employee logged in", |s| {
-            s.login_seen_ms = Some(clock::now_ms());
+            s.handover.login_seen_ms = Some(clock::now_ms());
         })?;
     }
     // The employee just arrived: check the Secure Token at once (macOS usually grants it
@@ -104,11 +100,11 @@ pub(super) async fn wait_login(e: &mut Engine) -> Result<(), StepError> {
         pacer.tick().await;
         if e.host.has_secure_token(&user.local_name).await? {
             e.record("effect", "employee holds a Secure Token", |s| {
-                s.employee_has_token = true;
+                s.handover.employee_has_token = true;
             })?;
             return Ok(());
         }
-        let seen = e.state.login_seen_ms.unwrap_or(0);
+        let seen = e.state.handover.login_seen_ms.unwrap_or(0);
         if clock::now_ms().saturating_sub(seen) >= grace_ms {
             warn!(account = %user.local_name, waited_s = grace.as_secs(), "the employee has no Secure Token SecureTokenTimeoutSeconds after their first login; the setup accounts will be kept");
             return Ok(());

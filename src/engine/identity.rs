@@ -18,7 +18,7 @@ use crate::jumpcloud::{DirectoryUser, UserState};
 use crate::ui::IdentityPrompt;
 
 pub(super) async fn identify(e: &mut Engine) -> Result<(), StepError> {
-    if e.state.user.is_some() {
+    if e.state.identity.user.is_some() {
         return Ok(());
     }
     // The MDM already knows the employee: no window, no secret.
@@ -29,7 +29,7 @@ pub(super) async fn identify(e: &mut Engine) -> Result<(), StepError> {
     let identity = e.config.identity.clone();
     let dir = std::sync::Arc::clone(&e.dir);
     loop {
-        if let Some(until) = e.state.cooldown_until_ms {
+        if let Some(until) = e.state.identity.cooldown_until_ms {
             let now = clock::now_ms();
             if until > now {
                 let left = until - now;
@@ -44,11 +44,11 @@ pub(super) async fn identify(e: &mut Engine) -> Result<(), StepError> {
                 tokio::time::sleep(Duration::from_millis(rest)).await;
             }
             e.record("effect", "cool-down over", |s| {
-                s.cooldown_until_ms = None;
-                s.identity_failures = 0;
+                s.identity.cooldown_until_ms = None;
+                s.identity.failures = 0;
             })?;
         }
-        let failures = e.state.identity_failures;
+        let failures = e.state.identity.failures;
         let prompt = IdentityPrompt {
             identifier_label_id: crate::ui::screen::identifier_label_id(identity.identifier),
             secret_label_id: crate::ui::screen::secret_label_id(&identity.secret),
@@ -72,12 +72,13 @@ pub(super) async fn identify(e: &mut Engine) -> Result<(), StepError> {
                 let max = identity.max_attempts;
                 let cooldown_ms = u64::try_from(identity.cooldown.as_millis()).unwrap_or(u64::MAX);
                 e.record("effect", format!("identity failed: {why}"), |s| {
-                    s.identity_failures += 1;
-                    if s.identity_failures >= max {
-                        s.cooldown_until_ms = Some(clock::now_ms().saturating_add(cooldown_ms));
+                    s.identity.failures += 1;
+                    if s.identity.failures >= max {
+                        s.identity.cooldown_until_ms =
+                            Some(clock::now_ms().saturating_add(cooldown_ms));
                     }
                 })?;
-                let left = max.saturating_sub(e.state.identity_failures);
+                let left = max.saturating_sub(e.state.identity.failures);
                 if left > 0 {
                     e.ui.identity_rejected(left, None).await?;
                 }
@@ -100,8 +101,8 @@ pub(super) fn identified(e: &mut Engine, user: &DirectoryUser, how: &str) -> Res
     info!(user_id = %facts.id, account = %facts.local_name, pending = facts.pending, "employee identified");
     let detail = format!("identified {} {how}", facts.id);
     e.record("effect", detail.trim_end(), |s| {
-        s.user = Some(facts);
-        s.identity_failures = 0;
+        s.identity.user = Some(facts);
+        s.identity.failures = 0;
     })
 }
 
@@ -144,7 +145,7 @@ fn check_local_name(e: &Engine, name: &str) -> Result<(), StepError> {
     // No EnrollmentUser: the account at the console may be the employee's own (Setup
     // Assistant created it with the name the MDM prefilled); the agent takes it over.
     if e.config.enrollment_user.is_none() {
-        let console = e.state.setup_user.as_deref();
+        let console = e.state.identity.setup_user.as_deref();
         setup.retain(|s| Some(*s) != console);
     }
     if is_system_user(name) || setup.iter().any(|s| same_account(s, name)) {
@@ -164,7 +165,7 @@ pub(super) fn setup_accounts(e: &Engine) -> Vec<&str> {
     if let ApiKeySource::Legacy { decrypt_user, .. } = &e.config.api_key {
         names.push(decrypt_user.as_str());
     }
-    if let Some(u) = e.state.setup_user.as_deref() {
+    if let Some(u) = e.state.identity.setup_user.as_deref() {
         if !names.contains(&u) {
             names.push(u);
         }

@@ -141,7 +141,7 @@ pub async fn record_config_failure(
             false
         }
     };
-    if person_at_console && !state.setup_logged_out {
+    if person_at_console && !state.handover.setup_logged_out {
         if let Err(e) = ui.fatal(&reference, "error.configuration").await {
             warn!(error = %e, "could not show the configuration error on screen");
         }

@@ -19,11 +19,13 @@ pub mod lifecycle;
 mod logout;
 pub mod naming;
 pub mod password;
+pub mod phases;
 pub mod preflight;
 mod preset;
 pub mod progress;
 mod removal;
 pub mod state;
+mod state_v1;
 pub mod status;
 pub mod steps;
 pub mod takeover;
@@ -456,9 +458,9 @@ impl Engine {
     fn sync_auth(&mut self) -> Result<(), StepError> {
         use crate::jumpcloud::Auth as _;
         self.auth.observe(&self.state);
-        if !self.state.admin_fallback && self.auth.admin_fallback() {
+        if !self.state.org.admin_fallback && self.auth.admin_fallback() {
             info!("system context is refused: the admin key is used for system calls from now on (persisted)");
-            self.state.admin_fallback = true;
+            self.state.org.admin_fallback = true;
             self.save()?;
             self.journal("effect", "admin fallback")?;
         }
@@ -654,7 +656,7 @@ impl Engine {
             step,
             Some(&reference),
         );
-        if self.state.setup_logged_out {
+        if self.state.handover.setup_logged_out {
             // The employee is at their own desktop (or the login window): what is left is the
             // admin's to fix, and a full-screen error would lock them out of their work.
             info!(reference = %reference, "not shown on screen: the employee already has their account");
@@ -669,6 +671,23 @@ impl Engine {
             Outcome::Failed { reference, message }
         }
     }
+}
+
+/// The employee identified at step 8. Every step after it needs one, so a state without one
+/// there is broken (a damaged or hand-edited state file, never one this code writes): waiting
+/// cannot fix that, so it stops with a reference code instead of retrying forever.
+pub(crate) fn employee(e: &Engine) -> Result<state::UserFacts, StepError> {
+    e.state.identity.user.clone().ok_or_else(|| {
+        StepError::permanent(
+            "error.generic",
+            format!(
+                "the state file {} is at step {} but names no employee (step {} identifies one): it is damaged; run `prestage reset --yes` to start the enrollment again",
+                e.store.state_path().display(),
+                e.state.step,
+                Step::Identify
+            ),
+        )
+    })
 }
 
 /// A short code the employee reads to IT and the admin finds in the log: `PS-<step>-<4 hex>`.

@@ -18,7 +18,7 @@ pub fn update_help(e: &mut Engine) {
         return;
     }
     let facts = crate::ui::help::HelpFacts {
-        serial: e.state.serial.clone(),
+        serial: e.state.naming.serial.clone(),
         reference: Some(e.state.run_id.clone()),
     };
     e.ui.set_help_facts(&facts);
@@ -26,7 +26,7 @@ pub fn update_help(e: &mut Engine) {
 
 /// Reads the serial number once (best effort: webhooks and the help text show it when known).
 pub async fn remember_serial(e: &mut Engine) {
-    if e.state.serial.is_some() {
+    if e.state.naming.serial.is_some() {
         return;
     }
     let wanted = e.config.computer_name.is_some()
@@ -37,8 +37,9 @@ pub async fn remember_serial(e: &mut Engine) {
     }
     match e.host.serial_number().await {
         Ok(serial) => {
-            if let Err(err) = e.record("effect", "serial number read", |s| s.serial = Some(serial))
-            {
+            if let Err(err) = e.record("effect", "serial number read", |s| {
+                s.naming.serial = Some(serial);
+            }) {
                 warn!(error = %err, "could not record the serial number");
             }
             update_help(e);
@@ -52,19 +53,17 @@ pub async fn apply(e: &mut Engine) -> Result<(), StepError> {
     let Some(template) = e.config.computer_name.clone() else {
         return Ok(());
     };
-    let Some(user) = e.state.user.clone() else {
-        return Err(StepError::Transient("no employee identified yet".into()));
-    };
-    let serial = if let Some(s) = e.state.serial.clone() {
+    let user = super::employee(e)?;
+    let serial = if let Some(s) = e.state.naming.serial.clone() {
         s
     } else {
         let s = e.host.serial_number().await?;
         e.record("effect", "serial number read", |st| {
-            st.serial = Some(s.clone());
+            st.naming.serial = Some(s.clone());
         })?;
         s
     };
-    let name = if let Some(n) = e.state.computer_name.clone() {
+    let name = if let Some(n) = e.state.naming.computer_name.clone() {
         n
     } else {
         let n = template.render(&serial, &user.local_name);
@@ -78,11 +77,11 @@ pub async fn apply(e: &mut Engine) -> Result<(), StepError> {
             ));
         }
         e.record("effect", format!("computer name {n}"), |s| {
-            s.computer_name = Some(n.clone());
+            s.naming.computer_name = Some(n.clone());
         })?;
         n
     };
-    if !e.state.names_set {
+    if !e.state.naming.names_set {
         e.host.set_name(NameKind::ComputerName, &name).await?;
         // LocalHostName must be a DNS label (scutil refuses anything else); HostName gets the
         // same safe form, as admins' naming scripts do.
@@ -94,9 +93,11 @@ pub async fn apply(e: &mut Engine) -> Result<(), StepError> {
             e.host.set_name(NameKind::HostName, &safe).await?;
         }
         info!(computer_name = %name, local_host_name = %safe, "the Mac is named");
-        e.record("effect", format!("named {name}"), |s| s.names_set = true)?;
+        e.record("effect", format!("named {name}"), |s| {
+            s.naming.names_set = true;
+        })?;
     }
-    if !e.state.display_name_set && e.state.system_key.is_some() {
+    if !e.state.naming.display_name_set && e.state.agent.system_key.is_some() {
         match e.dir.set_display_name(&name).await.map_err(StepError::from) {
             Ok(()) => {}
             Err(err) if err.is_transient() => return Err(err),
@@ -106,7 +107,7 @@ pub async fn apply(e: &mut Engine) -> Result<(), StepError> {
             }
         }
         e.record("effect", format!("displayName {name}"), |s| {
-            s.display_name_set = true;
+            s.naming.display_name_set = true;
         })?;
     }
     Ok(())

@@ -31,14 +31,12 @@ pub fn password_took_effect(
 // 9. Password
 
 pub(super) async fn password(e: &mut Engine) -> Result<(), StepError> {
-    let Some(user) = e.state.user.clone() else {
-        return Err(StepError::Transient("no employee identified yet".into()));
-    };
+    let user = super::employee(e)?;
     let needed = user.pending || e.config.password.require_for_active_users;
-    match e.state.password.clone() {
+    match e.state.password.phase.clone() {
         PasswordPhase::Unknown if !needed => {
             e.record("effect", "no new password needed", |s| {
-                s.password = PasswordPhase::NotNeeded;
+                s.password.phase = PasswordPhase::NotNeeded;
             })?;
         }
         PasswordPhase::Unknown => ask_and_set_password(e, &user, true).await?,
@@ -52,7 +50,7 @@ pub(super) async fn password(e: &mut Engine) -> Result<(), StepError> {
             if password_took_effect(before_password_date.as_deref(), before_activated, &now) {
                 info!("the password set before the restart took effect");
                 e.record("effect", "password confirmed after restart", |s| {
-                    s.password = PasswordPhase::Set;
+                    s.password.phase = PasswordPhase::Set;
                 })?;
             } else {
                 ask_and_set_password(e, &user, false).await?;
@@ -71,7 +69,7 @@ async fn ask_and_set_password(
     mut first: bool,
 ) -> Result<(), StepError> {
     super::progress::show_progress(e, Step::Password).await?;
-    let policy = e.state.policy.clone().unwrap_or_default();
+    let policy = e.state.org.policy.clone().unwrap_or_default();
     let dir = std::sync::Arc::clone(&e.dir);
     let mut prompt = PasswordPrompt {
         account: user.local_name.clone(),
@@ -114,7 +112,7 @@ async fn ask_and_set_password(
         };
         first = false;
         e.record("effect", "setting password", |s| {
-            s.password = PasswordPhase::Sending {
+            s.password.phase = PasswordPhase::Sending {
                 before_password_date,
                 before_activated,
             };
@@ -122,7 +120,7 @@ async fn ask_and_set_password(
         match dir.set_password(&user.id, &answer.password).await {
             Ok(()) => {
                 e.record("effect", "password set", |s| {
-                    s.password = PasswordPhase::Set;
+                    s.password.phase = PasswordPhase::Set;
                 })?;
                 return Ok(());
             }
@@ -132,7 +130,7 @@ async fn ask_and_set_password(
             Err(JcError::PasswordRefused { status, message }) => {
                 warn!(status, %message, "JumpCloud refused the new password");
                 e.record("effect", format!("password refused ({status})"), |s| {
-                    s.password = PasswordPhase::Unknown;
+                    s.password.phase = PasswordPhase::Unknown;
                 })?;
                 prompt.unmet = Vec::new();
                 prompt.mismatch = false;
@@ -144,16 +142,18 @@ async fn ask_and_set_password(
 }
 
 async fn activate_if_staged(e: &mut Engine, user: &UserFacts) -> Result<(), StepError> {
-    if !user.staged || e.state.activated {
+    if !user.staged || e.state.password.activated {
         return Ok(());
     }
     let now = e.dir.user(&user.id).await?;
     if now.state != Some(UserState::Staged) {
-        e.record("effect", "already active", |s| s.activated = true)?;
+        e.record("effect", "already active", |s| s.password.activated = true)?;
         return Ok(());
     }
     e.dir.activate_user(&user.id).await?;
-    e.record("effect", "staged user activated", |s| s.activated = true)?;
+    e.record("effect", "staged user activated", |s| {
+        s.password.activated = true;
+    })?;
     Ok(())
 }
 

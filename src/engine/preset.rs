@@ -34,7 +34,7 @@ pub(super) async fn identify(e: &mut Engine, value: &str) -> Result<(), StepErro
             let user = user.clone();
             identity::identified(e, &user, "from Identity.Preset")?;
             if e.config.enrollment_user.is_none() {
-                if let Some(console) = e.state.setup_user.clone() {
+                if let Some(console) = e.state.identity.setup_user.clone() {
                     if !identity::same_account(&console, user.local_name()) {
                         warn!(console_user = %console, account = %user.local_name(), "no EnrollmentUser, but the account at the console is not the employee's JumpCloud account name: the agent creates a new account, and the console account is handed over like a setup account (logged out and hidden, not deleted); prefill the account name in the MDM with the JumpCloud username (or systemUsername)");
                     }
@@ -60,7 +60,7 @@ pub(super) fn own_account(e: &Engine) -> bool {
     if e.config.enrollment_user.is_some() {
         return false;
     }
-    match (&e.state.setup_user, &e.state.user) {
+    match (&e.state.identity.setup_user, &e.state.identity.user) {
         (Some(console), Some(user)) => identity::same_account(console, &user.local_name),
         _ => false,
     }
@@ -69,12 +69,10 @@ pub(super) fn own_account(e: &Engine) -> bool {
 /// Step 12 without a setup account: the Done window says what changed, then the windows
 /// close. Nothing is logged out or hidden.
 pub(super) async fn handover(e: &mut Engine) -> Result<(), StepError> {
-    if e.state.setup_logged_out {
+    if e.state.handover.setup_logged_out {
         return Ok(());
     }
-    let Some(user) = e.state.user.clone() else {
-        return Err(StepError::Transient("no employee identified yet".into()));
-    };
+    let user = super::employee(e)?;
     // Nobody at the console (the employee logged out meanwhile): no window to show.
     let console = e.host.console_user().await?;
     if !crate::host::is_system_user(&console) {
@@ -89,18 +87,19 @@ pub(super) async fn handover(e: &mut Engine) -> Result<(), StepError> {
             user.local_name
         ),
         // From here the screen is the employee's desktop: no full-screen window again.
-        |s| s.setup_logged_out = true,
+        |s| s.handover.setup_logged_out = true,
     )?;
     Ok(())
 }
 
 /// Step 13 without a setup account: the employee is logged in already.
 pub(super) fn wait_login(e: &mut Engine) -> Result<(), StepError> {
-    if e.state.login_seen_ms.is_some() {
+    if e.state.handover.login_seen_ms.is_some() {
         return Ok(());
     }
     let name = e
         .state
+        .identity
         .user
         .as_ref()
         .map(|u| u.local_name.clone())
@@ -110,6 +109,6 @@ pub(super) fn wait_login(e: &mut Engine) -> Result<(), StepError> {
         format!(
             "nothing to wait for: {name} has been logged in to their own account from the start"
         ),
-        |s| s.login_seen_ms = Some(super::clock::now_ms()),
+        |s| s.handover.login_seen_ms = Some(super::clock::now_ms()),
     )
 }

@@ -66,7 +66,7 @@ pub async fn before(e: &mut Engine, step: Step) -> Result<(), StepError> {
 /// out: from then on the screen is the employee's own desktop (or the login window), and a
 /// full-screen window on top of it would lock them out of their work.
 pub async fn show_retrying(e: &mut Engine, step: Step) {
-    if step < Step::Welcome || e.state.setup_logged_out {
+    if step < Step::Welcome || e.state.handover.setup_logged_out {
         return;
     }
     let progress = progress_for(step, "progress.retrying", Vec::new());

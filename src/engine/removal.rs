@@ -45,19 +45,19 @@ pub(super) async fn refresh_preboot(
     e: &mut Engine,
     employee: &str,
 ) -> Result<Result<(), Keep>, StepError> {
-    if e.state.preboot_updated || e.state.filevault_on == Some(false) {
+    if e.state.removal.preboot_updated || e.state.removal.filevault_on == Some(false) {
         return Ok(Ok(()));
     }
-    if !e.state.employee_has_token {
+    if !e.state.handover.employee_has_token {
         // The token may have come after the wait for it ended.
         if !e.host.has_secure_token(employee).await? {
             return Ok(Ok(()));
         }
         e.record("effect", "employee holds a Secure Token", |s| {
-            s.employee_has_token = true;
+            s.handover.employee_has_token = true;
         })?;
     }
-    if e.state.filevault_on.is_none() {
+    if e.state.removal.filevault_on.is_none() {
         let on = if let Some(on) = e.host.filevault_on().await? {
             on
         } else {
@@ -66,7 +66,7 @@ pub(super) async fn refresh_preboot(
             true
         };
         e.record("effect", format!("FileVault on: {on}"), |s| {
-            s.filevault_on = Some(on);
+            s.removal.filevault_on = Some(on);
         })?;
         if !on {
             return Ok(Ok(()));
@@ -79,21 +79,23 @@ pub(super) async fn refresh_preboot(
     match e.host.update_preboot().await {
         Ok(()) => {
             info!(account = %employee, "the FileVault unlock list now includes the employee");
-            e.record("effect", "preboot updated", |s| s.preboot_updated = true)?;
+            e.record("effect", "preboot updated", |s| {
+                s.removal.preboot_updated = true;
+            })?;
             Ok(Ok(()))
         }
         Err(err) => {
             e.record("effect", format!("preboot update failed: {err}"), |s| {
-                s.preboot_failures += 1;
+                s.removal.preboot_failures += 1;
             })?;
-            if e.state.preboot_failures < MAX_PREBOOT_TRIES {
+            if e.state.removal.preboot_failures < MAX_PREBOOT_TRIES {
                 return Err(err.into());
             }
             Ok(Err(Keep {
                 short: "FileVault unlock list not refreshed".into(),
                 detail: format!(
                     "`diskutil apfs updatePreboot /` failed {} times ({err}); deleting the setup accounts could leave {employee} unable to unlock the disk at the next start: run it by hand, check that {employee} appears in `sudo fdesetup list`, then delete the setup accounts",
-                    e.state.preboot_failures
+                    e.state.removal.preboot_failures
                 ),
             }))
         }
@@ -107,7 +109,13 @@ pub(super) async fn delete_setup_account(
     e: &mut Engine,
     name: &str,
 ) -> Result<Result<(), Keep>, StepError> {
-    let tries = e.state.delete_attempts.get(name).copied().unwrap_or(0);
+    let tries = e
+        .state
+        .removal
+        .delete_attempts
+        .get(name)
+        .copied()
+        .unwrap_or(0);
     let give_up = |tries: u32, why: &str| {
         Keep {
         short: format!("deletion failed {tries} times"),
@@ -123,7 +131,10 @@ pub(super) async fn delete_setup_account(
         "effect",
         format!("deleting {name} (try {})", tries + 1),
         |s| {
-            *s.delete_attempts.entry(name.to_owned()).or_default() += 1;
+            *s.removal
+                .delete_attempts
+                .entry(name.to_owned())
+                .or_default() += 1;
         },
     )?;
     match e.host.delete_user(name).await {
@@ -143,13 +154,11 @@ pub(super) async fn delete_setup_account(
 // 14. Remove the setup accounts, move groups, report
 
 pub(super) async fn remove_setup(e: &mut Engine) -> Result<(), StepError> {
-    let Some(user) = e.state.user.clone() else {
-        return Err(StepError::Transient("no employee identified yet".into()));
-    };
+    let user = super::employee(e)?;
     let mut kept_short: Vec<String> = Vec::new();
     // The groups first: they may need the API key, and the legacy key's DecryptUser is one of
     // the accounts deleted below.
-    if !e.state.groups_moved {
+    if !e.state.removal.groups_moved {
         if let Some(group) = e.config.enrollment_group_id.clone() {
             e.dir
                 .remove_system_from_group(&group)
@@ -162,7 +171,7 @@ pub(super) async fn remove_setup(e: &mut Engine) -> Result<(), StepError> {
                 .await
                 .map_err(|err| group_error(err, "PostEnrollmentGroupID", &group))?;
         }
-        e.record("effect", "groups moved", |s| s.groups_moved = true)?;
+        e.record("effect", "groups moved", |s| s.removal.groups_moved = true)?;
     }
     // The FileVault unlock list before any deletion: the employee must be able to unlock the
     // disk at the next start once the setup account is gone. Without a setup account there is
@@ -189,7 +198,9 @@ pub(super) async fn remove_setup(e: &mut Engine) -> Result<(), StepError> {
             candidates.push(decrypt_user.clone());
         }
         for name in candidates {
-            if e.state.deleted_users.contains(&name) || e.state.kept_users.contains(&name) {
+            if e.state.removal.deleted_users.contains(&name)
+                || e.state.removal.kept_users.contains(&name)
+            {
                 continue;
             }
             let verdict = match safe_to_delete(e, &name, &user.local_name).await? {
@@ -205,7 +216,7 @@ pub(super) async fn remove_setup(e: &mut Engine) -> Result<(), StepError> {
                 Ok(()) => {
                     info!(account = %name, "setup account deleted");
                     e.record("effect", format!("deleted {name}"), |s| {
-                        s.deleted_users.push(name.clone());
+                        s.removal.deleted_users.push(name.clone());
                     })?;
                 }
                 Err(keep) => {
@@ -213,15 +224,17 @@ pub(super) async fn remove_setup(e: &mut Engine) -> Result<(), StepError> {
                     e.emit(&Event::Note(format!("kept {name}: {}", keep.detail)));
                     // We hid it at the handover; kept, it is how IT gets into this Mac (often
                     // the only Secure Token holder): show it at the login window again.
-                    if e.state.hidden_users.contains(&name)
+                    if e.state.handover.hidden_users.contains(&name)
                         && e.host.user_id(&name).await?.is_some()
                     {
                         e.host.show_user(&name).await?;
                     }
                     e.record("effect", format!("kept {name}: {}", keep.detail), |s| {
-                        s.kept_users.push(name.clone());
-                        s.kept_reasons.insert(name.clone(), keep.detail.clone());
-                        s.hidden_users.retain(|h| *h != name);
+                        s.removal.kept_users.push(name.clone());
+                        s.removal
+                            .kept_reasons
+                            .insert(name.clone(), keep.detail.clone());
+                        s.handover.hidden_users.retain(|h| *h != name);
                     })?;
                     kept_short.push(format!("{name} ({})", keep.short));
                 }
@@ -233,11 +246,11 @@ pub(super) async fn remove_setup(e: &mut Engine) -> Result<(), StepError> {
         user.local_name,
         clock::rfc3339(clock::now_ms())
     );
-    if !e.state.kept_users.is_empty() {
+    if !e.state.removal.kept_users.is_empty() {
         // The admin reads this in the JumpCloud console: the Mac needs a hand.
         if kept_short.is_empty() {
             // Kept in an earlier run: the reasons are in `status` and the log.
-            kept_short.clone_from(&e.state.kept_users);
+            kept_short.clone_from(&e.state.removal.kept_users);
         }
         let _ = write!(line, "; setup account kept: {}", kept_short.join(", "));
         super::webhooks::notify(e, WebhookEvent::AccountKept, Step::RemoveSetup, None);
@@ -271,7 +284,7 @@ async fn safe_to_delete(
     };
     // wait_login read the token a moment ago (a definite answer, kept in the state): only a
     // run that has no such answer asks again (issue 11).
-    if !e.state.employee_has_token && !e.host.has_secure_token(employee).await? {
+    if !e.state.handover.employee_has_token && !e.host.has_secure_token(employee).await? {
         return keep(
             format!("no Secure Token for {employee}"),
             format!(

@@ -15,11 +15,16 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use super::phases::{
+    AgentProgress, BindPhase, CleanupPlan, HandoverProgress, IdentityProgress, NamingProgress,
+    OrgFacts, PasswordProgress, RemovalProgress, TakeoverProgress,
+};
 use super::steps::{StepInfo, STEPS};
 use crate::paths::{mac, Root};
 
-/// Version of the state file format. A file with another version is moved aside.
-pub const STATE_VERSION: u32 = 1;
+/// Version of the state file format. Version 1 (the flat layout of the first releases) is
+/// migrated on load ([`super::state_v1`]); a file with another version is moved aside.
+pub const STATE_VERSION: u32 = 2;
 
 /// The steps of an enrollment, in order (SPEC; issue "the enrollment engine"); everything
 /// about each besides its code is its row in [`STEPS`].
@@ -160,7 +165,8 @@ pub enum PasswordPhase {
     Set,
 }
 
-/// Everything the engine must remember across restarts.
+/// Everything the engine must remember across restarts. The top level is what `status` and
+/// the runner read; the facts learnt along the way are grouped by phase ([`super::phases`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct State {
     pub version: u32,
@@ -177,107 +183,32 @@ pub struct State {
     /// Times `prestage run` started on this enrollment (restarts + 1).
     #[serde(default)]
     pub runs: u32,
-
-    // Facts learnt along the way.
-    /// The setup account the employee started on (console user at the desktop).
-    #[serde(default)]
-    pub setup_user: Option<String>,
-    #[serde(default)]
-    pub agent_installed: bool,
-    #[serde(default)]
-    pub agent_install_started_ms: Option<u64>,
-    #[serde(default)]
-    pub agent_kickstarted: bool,
-    /// When the agent's installer was seen asking for Full Disk Access (System Settings opened
-    /// during the install): the PPPC profile for the agent is missing.
-    #[serde(default)]
-    pub agent_fda_prompt_ms: Option<u64>,
-    #[serde(default)]
-    pub system_key: Option<String>,
-    #[serde(default)]
-    pub org_id: Option<String>,
-    /// System context was refused: admin key for system calls (SPEC §5 ADE fallback).
-    #[serde(default)]
-    pub admin_fallback: bool,
-    #[serde(default)]
-    pub identity_failures: u32,
-    #[serde(default)]
-    pub cooldown_until_ms: Option<u64>,
-    #[serde(default)]
-    pub policy: Option<crate::policy::PasswordPolicy>,
-    #[serde(default)]
-    pub user: Option<UserFacts>,
-    #[serde(default)]
-    pub password: PasswordPhase,
-    #[serde(default)]
-    pub activated: bool,
-    /// Byte offset of `jcagent.log` when we bound the user: only `User updates complete` after
-    /// it counts.
-    #[serde(default)]
-    pub agent_log_offset: Option<u64>,
-    #[serde(default)]
-    pub bind_sent: bool,
-    #[serde(default)]
-    pub bind_confirmed: bool,
-    #[serde(default)]
-    pub takeover_started_ms: Option<u64>,
-    #[serde(default)]
-    pub takeover_kickstarts: u32,
-    /// Which signal ended the wait for the employee's account (for the log and `status`).
-    #[serde(default)]
-    pub takeover_signal: Option<String>,
-    #[serde(default)]
-    pub hidden_users: Vec<String>,
-    #[serde(default)]
-    pub setup_logged_out: bool,
-    /// When the employee was first seen at the console.
-    #[serde(default)]
-    pub login_seen_ms: Option<u64>,
-    #[serde(default)]
-    pub employee_has_token: bool,
-    /// What `fdesetup status` said once the employee held a token (`None`: not asked yet).
-    #[serde(default)]
-    pub filevault_on: Option<bool>,
-    /// `diskutil apfs updatePreboot /` ran after the employee got a token (FileVault on).
-    #[serde(default)]
-    pub preboot_updated: bool,
-    /// Failed `diskutil apfs updatePreboot /` runs (bounded; then the setup accounts are kept).
-    #[serde(default)]
-    pub preboot_failures: u32,
-    /// `sysadminctl -deleteUser` runs per setup account, counted before each (bounded).
-    #[serde(default)]
-    pub delete_attempts: BTreeMap<String, u32>,
-    /// Why each kept setup account was kept.
-    #[serde(default)]
-    pub kept_reasons: BTreeMap<String, String>,
-    #[serde(default)]
-    pub deleted_users: Vec<String>,
-    /// Setup accounts kept, and why (e.g. the employee has no Secure Token yet).
-    #[serde(default)]
-    pub kept_users: Vec<String>,
-    #[serde(default)]
-    pub groups_moved: bool,
-    /// What the finishing touches must remove (decided at the cleanup step, so they need no
-    /// configuration: the local configuration file is one of them).
-    #[serde(default)]
-    pub keychain_service: Option<String>,
-    #[serde(default)]
-    pub remove_local_config: bool,
     /// Secrets, LaunchDaemon and local configuration removed; `launchctl bootout` comes next.
     #[serde(default)]
     pub finished: bool,
-    /// The Mac's serial number (`ioreg`), once read.
+
+    // Facts learnt along the way, by phase.
     #[serde(default)]
-    pub serial: Option<String>,
-    /// The name given from `ComputerName`, once decided (before it is set: a restart sets the
-    /// same name).
+    pub agent: AgentProgress,
     #[serde(default)]
-    pub computer_name: Option<String>,
-    /// `scutil` set the three names / JumpCloud has the `displayName`.
+    pub org: OrgFacts,
     #[serde(default)]
-    pub names_set: bool,
+    pub identity: IdentityProgress,
     #[serde(default)]
-    pub display_name_set: bool,
+    pub password: PasswordProgress,
+    #[serde(default)]
+    pub bind: BindPhase,
+    #[serde(default)]
+    pub takeover: TakeoverProgress,
+    #[serde(default)]
+    pub handover: HandoverProgress,
+    #[serde(default)]
+    pub removal: RemovalProgress,
+    /// Decided at the cleanup step; `None` before.
+    #[serde(default)]
+    pub cleanup: Option<CleanupPlan>,
+    #[serde(default)]
+    pub naming: NamingProgress,
 }
 
 impl State {
@@ -293,45 +224,17 @@ impl State {
             steps: BTreeMap::new(),
             last_error: None,
             runs: 0,
-            setup_user: None,
-            agent_installed: false,
-            agent_install_started_ms: None,
-            agent_kickstarted: false,
-            agent_fda_prompt_ms: None,
-            system_key: None,
-            org_id: None,
-            admin_fallback: false,
-            identity_failures: 0,
-            cooldown_until_ms: None,
-            policy: None,
-            user: None,
-            password: PasswordPhase::Unknown,
-            activated: false,
-            agent_log_offset: None,
-            bind_sent: false,
-            bind_confirmed: false,
-            takeover_started_ms: None,
-            takeover_kickstarts: 0,
-            takeover_signal: None,
-            hidden_users: Vec::new(),
-            setup_logged_out: false,
-            login_seen_ms: None,
-            employee_has_token: false,
-            filevault_on: None,
-            preboot_updated: false,
-            preboot_failures: 0,
-            delete_attempts: BTreeMap::new(),
-            kept_reasons: BTreeMap::new(),
-            deleted_users: Vec::new(),
-            kept_users: Vec::new(),
-            groups_moved: false,
-            keychain_service: None,
-            remove_local_config: false,
             finished: false,
-            serial: None,
-            computer_name: None,
-            names_set: false,
-            display_name_set: false,
+            agent: AgentProgress::default(),
+            org: OrgFacts::default(),
+            identity: IdentityProgress::default(),
+            password: PasswordProgress::default(),
+            bind: BindPhase::default(),
+            takeover: TakeoverProgress::default(),
+            handover: HandoverProgress::default(),
+            removal: RemovalProgress::default(),
+            cleanup: None,
+            naming: NamingProgress::default(),
         }
     }
 }
@@ -448,6 +351,13 @@ impl Store {
                     match serde_json::from_value::<State>(value) {
                         Ok(state) => return Ok(Loaded::Resumed(Box::new(state))),
                         Err(e) => format!("unreadable state ({e})"),
+                    }
+                } else if version == Some(u64::from(super::state_v1::VERSION)) {
+                    // A Mac mid-enrollment that got a new package: carry on from the old file
+                    // (saved in the new format at the next change).
+                    match serde_json::from_value::<super::state_v1::StateV1>(value) {
+                        Ok(old) => return Ok(Loaded::Resumed(Box::new(old.into()))),
+                        Err(e) => format!("unreadable state of format version 1 ({e})"),
                     }
                 } else {
                     format!(
@@ -566,7 +476,7 @@ mod tests {
         assert!(matches!(store.load().unwrap(), Loaded::Fresh));
         let mut state = State::new(1);
         state.step = Step::Bind;
-        state.user = Some(UserFacts {
+        state.identity.user = Some(UserFacts {
             id: "a".repeat(24),
             local_name: "ada".into(),
             pending: true,

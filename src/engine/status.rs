@@ -116,12 +116,12 @@ impl StatusReport {
             last_error: state.last_error.as_ref().map(|e| e.message.clone()),
             reference: state.last_error.as_ref().and_then(|e| e.reference.clone()),
             durations,
-            account: state.user.as_ref().map(|u| u.local_name.clone()),
-            deleted_users: state.deleted_users.clone(),
-            kept_users: state.kept_users.clone(),
-            kept_reasons: state.kept_reasons.clone(),
-            cooldown_until: state.cooldown_until_ms.map(rfc3339),
-            takeover_signal: state.takeover_signal.clone(),
+            account: state.identity.user.as_ref().map(|u| u.local_name.clone()),
+            deleted_users: state.removal.deleted_users.clone(),
+            kept_users: state.removal.kept_users.clone(),
+            kept_reasons: state.removal.kept_reasons.clone(),
+            cooldown_until: state.identity.cooldown_until_ms.map(rfc3339),
+            takeover_signal: state.takeover.signal.clone(),
             warnings: warnings(state),
         }
     }
@@ -221,7 +221,7 @@ impl StatusReport {
 /// What the admin should fix for the next Macs, from the state.
 fn warnings(state: &State) -> Vec<String> {
     let mut out = Vec::new();
-    if state.agent_fda_prompt_ms.is_some() {
+    if state.agent.fda_prompt_ms.is_some() {
         out.push(super::agent_install::fda_missing_message());
     }
     out

@@ -7,6 +7,7 @@
 
 use tracing::{info, warn};
 
+use super::phases::BindPhase;
 use super::progress::UiGroup;
 use super::state::Step;
 use super::wait::Pacer;
@@ -219,7 +220,7 @@ async fn wait_desktop(e: &mut Engine) -> Result<(), StepError> {
         }
         if !is_system_user(&user) && e.host.finder_running().await? {
             e.record("effect", format!("desktop of {user}"), |s| {
-                s.setup_user = Some(user.clone());
+                s.identity.setup_user = Some(user.clone());
             })?;
             return Ok(());
         }
@@ -295,10 +296,10 @@ async fn no_system_context_without_key(e: &mut Engine) -> Result<(), StepError> 
 // 7. Org facts, API key and password policy
 
 async fn read_org(e: &mut Engine) -> Result<(), StepError> {
-    if e.state.org_id.is_none() && e.config.org_id.is_none() {
+    if e.state.org.id.is_none() && e.config.org_id.is_none() {
         let facts = e.dir.system().await?;
         e.record("effect", format!("org {}", facts.organization), |s| {
-            s.org_id = Some(facts.organization.clone());
+            s.org.id = Some(facts.organization.clone());
         })?;
     }
     ensure_api_key(e, true).await?;
@@ -310,7 +311,7 @@ async fn read_org(e: &mut Engine) -> Result<(), StepError> {
         }
     };
     e.record("effect", "password policy read", |s| {
-        s.policy = Some(policy);
+        s.org.policy = Some(policy);
     })?;
     report(e, "prestage: waiting for the employee").await;
     Ok(())
@@ -322,7 +323,7 @@ fn org_id(e: &Engine) -> Result<crate::config::ObjectId, StepError> {
         .org_id
         .as_ref()
         .map(|o| o.as_str().to_owned())
-        .or_else(|| e.state.org_id.clone())
+        .or_else(|| e.state.org.id.clone())
         .unwrap_or_default();
     crate::config::ObjectId::parse(&raw).ok_or_else(|| {
         StepError::permanent(
@@ -341,7 +342,7 @@ pub(crate) async fn ensure_api_key(e: &mut Engine, wait: bool) -> Result<(), Ste
 
 /// Writes a short status line into the system's description (best effort, never blocks).
 pub(super) async fn report(e: &mut Engine, line: &str) {
-    if !e.config.report_to_directory || e.state.system_key.is_none() {
+    if !e.config.report_to_directory || e.state.agent.system_key.is_none() {
         return;
     }
     if let Err(err) = e.dir.report(line).await {
@@ -353,36 +354,48 @@ pub(super) async fn report(e: &mut Engine, line: &str) {
 // 10. Bind
 
 async fn bind(e: &mut Engine) -> Result<(), StepError> {
-    let Some(user) = e.state.user.clone() else {
-        return Err(StepError::Transient("no employee identified yet".into()));
-    };
-    if e.state.agent_log_offset.is_none() {
+    let user = super::employee(e)?;
+    let log_offset = if let Some(offset) = e.state.bind.log_offset() {
+        offset
+    } else {
         let offset =
             crate::host::agent::LogFollower::at_end(e.root.resolve(mac::JC_AGENT_LOG)).offset();
         e.record("effect", format!("agent log at {offset}"), |s| {
-            s.agent_log_offset = Some(offset);
+            s.bind = BindPhase::LogMarked { log_offset: offset };
         })?;
-    }
+        offset
+    };
     let sudo = e.config.admin;
     let bound = |list: &[crate::jumpcloud::Binding]| list.iter().any(|b| b.user_id == user.id);
-    if e.state.bind_sent {
+    if matches!(
+        e.state.bind,
+        BindPhase::Sent { .. } | BindPhase::Confirmed { .. }
+    ) {
         // Uncertain: the earlier send may have worked.
         let list = e.dir.bound_users().await?;
         if bound(&list) {
             e.record("effect", "bind confirmed", |s| {
-                s.bind_confirmed = true;
-                s.takeover_started_ms.get_or_insert_with(clock::now_ms);
+                let takeover_started_ms =
+                    s.bind.takeover_started_ms().unwrap_or_else(clock::now_ms);
+                s.bind = BindPhase::Confirmed {
+                    log_offset,
+                    takeover_started_ms,
+                };
             })?;
             return Ok(());
         }
     }
-    e.record("effect", "binding", |s| s.bind_sent = true)?;
+    e.record("effect", "binding", |s| {
+        s.bind = BindPhase::Sent { log_offset };
+    })?;
     e.dir.bind_user(&user.id, sudo).await?;
     // A 2xx or "already bound" (409; SPEC §5) is definite: no read-back (issue 11). Only a
-    // send whose answer was lost (`bind_sent` without `bind_confirmed`, above) is read back.
+    // send whose answer was lost (`Sent`, above) is read back.
     e.record("effect", "bind confirmed", |s| {
-        s.bind_confirmed = true;
-        s.takeover_started_ms = Some(clock::now_ms());
+        s.bind = BindPhase::Confirmed {
+            log_offset,
+            takeover_started_ms: clock::now_ms(),
+        };
     })?;
     Ok(())
 }

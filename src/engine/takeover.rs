@@ -112,13 +112,13 @@ impl Watch {
 
 /// Step 11: waits for the agent to create the employee's account (see the module docs).
 pub(super) async fn wait_account(e: &mut Engine) -> Result<(), StepError> {
-    let Some(user) = e.state.user.clone() else {
-        return Err(StepError::Transient("no employee identified yet".into()));
-    };
-    let started = *e
+    let user = super::employee(e)?;
+    // Confirmed by the bind step; a state without it (not one this code writes) waits from now.
+    let started = e
         .state
-        .takeover_started_ms
-        .get_or_insert_with(clock::now_ms);
+        .bind
+        .takeover_started_ms()
+        .unwrap_or_else(clock::now_ms);
     let limit_ms = u64::try_from(e.config.agent.takeover_timeout.as_millis()).unwrap_or(u64::MAX);
     let silence = e
         .timing
@@ -126,12 +126,12 @@ pub(super) async fn wait_account(e: &mut Engine) -> Result<(), StepError> {
         .min(e.config.agent.takeover_timeout / 2);
     let mut pacer = Pacer::new(e.timing.tool_gap);
     // Only lines written after our bind count.
-    let mut log = e.agent.follow_log(e.state.agent_log_offset.unwrap_or(0));
+    let mut log = e.agent.follow_log(e.state.bind.log_offset().unwrap_or(0));
     let mut watch = Watch::new(
         Instant::now(),
         silence,
         QUIET,
-        e.state.takeover_kickstarts > 0,
+        e.state.takeover.kickstarts > 0,
     );
     loop {
         let lines = log.read_new_lines()?;
@@ -149,7 +149,7 @@ pub(super) async fn wait_account(e: &mut Engine) -> Result<(), StepError> {
                 let how = signal.describe();
                 info!(account = %user.local_name, uid, signal = %how, "the agent created the employee's account");
                 e.record("effect", format!("account ready: {how}"), |s| {
-                    s.takeover_signal = Some(how.clone());
+                    s.takeover.signal = Some(how.clone());
                 })?;
                 return Ok(());
             }
@@ -168,7 +168,7 @@ pub(super) async fn wait_account(e: &mut Engine) -> Result<(), StepError> {
             warn!(silent_s = silence.as_secs(), "the JumpCloud agent's log is silent; restarting the agent, once for this wait (bash script CHANGELOG 3.1.1)");
             // Counted before: a crash in between must not buy a second restart.
             e.record("effect", "kickstart agent (silent log)", |s| {
-                s.takeover_kickstarts += 1;
+                s.takeover.kickstarts += 1;
             })?;
             pacer.tick().await;
             e.host.kickstart_agent().await?;

@@ -460,11 +460,11 @@ pub fn facts(e: &Engine, event: WebhookEvent, step: Step, reference: Option<Stri
         .unwrap_or_else(super::clock::now_ms);
     Facts {
         event: event.name(),
-        serial: e.state.serial.clone(),
-        computer_name: e.state.computer_name.clone(),
-        system_id: e.state.system_key.clone(),
+        serial: e.state.naming.serial.clone(),
+        computer_name: e.state.naming.computer_name.clone(),
+        system_id: e.state.agent.system_key.clone(),
         user: (event == WebhookEvent::Finished)
-            .then(|| e.state.user.as_ref().map(|u| u.local_name.clone()))
+            .then(|| e.state.identity.user.as_ref().map(|u| u.local_name.clone()))
             .flatten(),
         step: step.name(),
         reference,

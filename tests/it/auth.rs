@@ -308,7 +308,7 @@ async fn one_client_serves_the_whole_run_and_the_fallback_is_persisted_once() {
     let Ok(Loaded::Resumed(state)) = Store::new(&s.root).load() else {
         panic!("no state")
     };
-    assert!(state.admin_fallback);
+    assert!(state.org.admin_fallback);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

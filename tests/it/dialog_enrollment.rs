@@ -344,7 +344,7 @@ async fn a_managed_swiftdialog_authorisation_key_is_a_permanent_error_for_the_ad
     // or the first question, which is never answered.
     let st = state(&s);
     assert!(st.step <= Step::Identify, "{:?}", st.step);
-    assert!(st.user.is_none(), "nobody identified");
+    assert!(st.identity.user.is_none(), "nobody identified");
     let err = st.last_error.expect("an error");
     assert!(err.permanent, "{err:?}");
     assert!(

@@ -397,7 +397,7 @@ async fn the_admin_key_fallback_is_decided_once_and_survives_kills() {
     let Ok(Loaded::Resumed(state)) = Store::new(&s.root).load() else {
         panic!("no state")
     };
-    assert!(state.admin_fallback, "the decision is in the state");
+    assert!(state.org.admin_fallback, "the decision is in the state");
     let sntp = prestage::host::fake::world::calls(&s.root)
         .unwrap()
         .iter()

@@ -123,7 +123,7 @@ async fn a_mac_without_the_agents_pppc_profile_uncovers_the_prompt_and_says_what
     s.write_dialog_script(&clean_script(&s)).unwrap();
     let child = spawn(&s);
     // The installer opened System Settings; prestage noticed and closed its window.
-    wait_for_state(&s, |st| st.agent_fda_prompt_ms).await;
+    wait_for_state(&s, |st| st.agent.fda_prompt_ms).await;
     let w = world(&s);
     assert!(w.system_settings_running, "{w:#?}");
     assert!(
@@ -170,7 +170,7 @@ async fn a_takeover_that_logs_only_processing_user_updates_ends_on_the_fallback(
     let agent_log = std::fs::read_to_string(s.root.resolve(mac::JC_AGENT_LOG)).unwrap();
     assert!(agent_log.contains("Processing user updates"));
     assert!(!agent_log.contains("User updates complete"));
-    let signal = state(&s).unwrap().takeover_signal.unwrap();
+    let signal = state(&s).unwrap().takeover.signal.unwrap();
     assert!(signal.contains("Processing user updates"), "{signal}");
     assert!(signal.contains("20 s without a new line"), "{signal}");
     assert!(
@@ -213,7 +213,7 @@ async fn a_setup_account_that_cannot_be_logged_out_is_a_clear_error() {
     assert_exit(&s, &out, 1);
     let st = state(&s).unwrap();
     assert_eq!(st.step, Step::Handover);
-    assert!(!st.setup_logged_out);
+    assert!(!st.handover.setup_logged_out);
     let err = st.last_error.unwrap();
     assert!(err.permanent);
     for part in [
@@ -255,7 +255,7 @@ async fn the_directory_gets_a_moment_before_id_decides() {
     assert_success(&s, &out);
     assert_enrolled(&s);
     assert_eq!(deletions(&s), 1, "not deleted a second time");
-    assert_eq!(state(&s).unwrap().delete_attempts["welcome"], 1);
+    assert_eq!(state(&s).unwrap().removal.delete_attempts["welcome"], 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -268,8 +268,8 @@ async fn a_deletion_that_keeps_failing_is_kept_shown_and_reported() {
     let st = state(&s).unwrap();
     assert_eq!(st.step, Step::Done);
     assert_eq!(deletions(&s), 3, "three tries, then no more");
-    assert_eq!(st.kept_users, vec!["welcome".to_owned()]);
-    let why = &st.kept_reasons["welcome"];
+    assert_eq!(st.removal.kept_users, vec!["welcome".to_owned()]);
+    let why = &st.removal.kept_reasons["welcome"];
     assert!(why.contains("in 3 tries"), "{why}");
     assert!(why.contains("Error:-14120"), "{why}");
     // The half-deleted account is shown at the login window again.
@@ -330,7 +330,7 @@ async fn filevault_on_refreshes_the_unlock_list_before_the_setup_account_is_dele
     let preboot = at(&|c| c.tool == mac::DISKUTIL);
     let delete = at(&|c| c.tool == mac::SYSADMINCTL && c.args[0] == "-deleteUser");
     assert!(token < preboot && preboot < delete, "{calls:#?}");
-    assert!(state(&s).unwrap().preboot_updated);
+    assert!(state(&s).unwrap().removal.preboot_updated);
 }
 
 #[test]

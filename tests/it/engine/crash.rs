@@ -35,7 +35,7 @@ async fn cooldown_after_exhausted_attempts_survives_a_restart() {
 
     // Run until the cool-down is persisted, then kill -9.
     let mut child = spawn(&s);
-    let until = wait_for_state(&s, |st| st.cooldown_until_ms).await;
+    let until = wait_for_state(&s, |st| st.identity.cooldown_until_ms).await;
     child.kill().await.unwrap();
     let _ = child.wait().await;
     let killed_at = prestage::engine::clock::now_ms();
@@ -279,5 +279,5 @@ async fn a_mac_without_system_context_survives_a_restart_in_every_later_step() {
         "killed once more right after the fallback was decided"
     );
     assert_exactly_once(&s, &outputs);
-    assert!(state(&s).unwrap().admin_fallback);
+    assert!(state(&s).unwrap().org.admin_fallback);
 }

@@ -197,7 +197,7 @@ async fn employee_without_secure_token_keeps_the_setup_account() {
         "the last Secure Token holder is kept"
     );
     assert!(w.deleted_users.is_empty());
-    assert_eq!(st.kept_users, vec!["welcome".to_owned()]);
+    assert_eq!(st.removal.kept_users, vec!["welcome".to_owned()]);
     // Hidden at the handover, shown again once kept: IT needs it at the login window.
     assert!(
         !w.users["welcome"].hidden,

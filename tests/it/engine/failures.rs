@@ -67,7 +67,7 @@ async fn takeover_that_never_comes_kickstarts_the_agent_then_fails() {
     let st = state(&s).unwrap();
     assert_eq!(st.step, Step::WaitAccount);
     // One restart for the whole wait, as JumpCloud's script does.
-    assert_eq!(st.takeover_kickstarts, 1);
+    assert_eq!(st.takeover.kickstarts, 1);
     assert_eq!(world(&s).agent_kickstarts, 1);
     let err = st.last_error.unwrap();
     assert!(
@@ -99,7 +99,7 @@ async fn a_failure_after_the_handover_never_covers_the_employees_desktop() {
     assert_exit(&s, &out, 1);
     let st = state(&s).unwrap();
     assert_eq!(st.step, Step::RemoveSetup);
-    assert!(st.setup_logged_out);
+    assert!(st.handover.setup_logged_out);
     let reference = st.last_error.unwrap().reference.unwrap();
     assert!(reference.starts_with("PS-14-"), "{reference}");
     // An error window outlives prestage, so one it started may record its call only after the

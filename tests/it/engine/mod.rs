@@ -20,6 +20,7 @@ use tokio::process::{Child, Command};
 mod crash;
 mod enroll;
 mod failures;
+mod migrate;
 mod packages;
 
 pub(super) const EXE: &str = env!("CARGO_BIN_EXE_prestage");

@@ -274,3 +274,57 @@ async fn patience_turns_a_transient_failure_into_a_permanent_one() {
         rig.dump()
     );
 }
+
+/// The takeover never happens (the agent's log stays silent after our bind): one kickstart
+/// after `Timing::agent_silence` (90 s; below half of `Agent.TakeoverTimeoutSeconds`), then a
+/// `PS-11-` failure at the limit, in virtual time.
+#[tokio::test(start_paused = true)]
+async fn wait_account_kickstarts_once_then_fails_at_the_takeover_limit() {
+    let mut world = World::default();
+    world.installed_packages.push(AGENT_PACKAGE_ID.into());
+    let rig = Rig::new(
+        "<key>Agent</key><dict><key>TakeoverTimeoutSeconds</key><integer>600</integer></dict>",
+        world,
+    );
+    // The agent's log as the bind found it: the offset is its end.
+    let log = rig.root.resolve(mac::JC_AGENT_LOG);
+    std::fs::create_dir_all(log.parent().unwrap()).unwrap();
+    let before = "23-01-01 10:00:00 [INFO] Agent check-in complete\n";
+    std::fs::write(&log, before).unwrap();
+    preset_state(&rig.root, Step::WaitAccount, |s| {
+        s.agent_installed = true;
+        s.system_key = Some("5f0c1e2d3b4a5968778695b5".into());
+        s.user = Some(prestage::engine::state::UserFacts {
+            id: "5f0c1e2d3b4a5968778695c6".into(),
+            local_name: "ada".into(),
+            pending: false,
+            staged: false,
+            password_date: None,
+            username: "ada".into(),
+        });
+        s.bind_sent = true;
+        s.agent_log_offset = Some(before.len() as u64);
+    });
+    let outcome = run(rig.engine(Arc::new(Down))).await;
+    let reference = failed_reference(&outcome);
+    assert!(reference.starts_with("PS-11-"), "{reference}\n{}", rig.dump());
+    assert_eq!(rig.host.world().agent_kickstarts, 1, "{}", rig.dump());
+    let begun = rig.at(Step::WaitAccount, "begin");
+    let kicked = rig.at(Step::WaitAccount, "kickstart agent");
+    let failed = rig.at(Step::WaitAccount, "failed");
+    let poll = u64::try_from(Timing::default().file_poll.as_millis()).unwrap() + 1_000;
+    // JumpCloud's script restarts the agent at 90 s of silence (takeover.rs's module docs).
+    let silence = 90_000;
+    assert!(
+        (silence..silence + poll).contains(&(kicked - begun)),
+        "kickstart at +{} ms\n{}",
+        kicked - begun,
+        rig.dump()
+    );
+    assert!(
+        (600_000..600_000 + poll).contains(&(failed - begun)),
+        "failure at +{} ms\n{}",
+        failed - begun,
+        rig.dump()
+    );
+}

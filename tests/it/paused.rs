@@ -6,13 +6,15 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
 use prestage::engine::clock::{self, TokioClock};
 use prestage::engine::state::{JournalEntry, State, Step, Store};
 use prestage::engine::{Engine, Outcome, Timing};
 use prestage::host::fake::memory::MemoryHost;
 use prestage::host::fake::world::{World, AGENT_PACKAGE_ID};
-use prestage::jumpcloud::{Directory, JcError};
+use prestage::jumpcloud::Directory;
+use prestage::sim::memory::MemoryDirectory;
+use prestage::sim::{SimOptions, SimUser};
+use prestage::ui::scripted::{Script, ScriptedIdentity};
 use prestage::paths::{mac, Root};
 
 /// A fixed epoch for the virtual clock (2026-01-01T00:00:00Z), so timestamps are readable.
@@ -54,73 +56,6 @@ fn preset_state(root: &Root, step: Step, f: impl FnOnce(&mut State)) {
     store.save(&state).unwrap();
 }
 
-/// A JumpCloud that answers every call as a tenant that is down does (503, which the client
-/// turns into [`JcError::Transient`]): for the patience test only.
-struct Down;
-
-fn down<T>() -> Result<T, JcError> {
-    Err(JcError::Transient {
-        what: "console.jumpcloud.com answered 503 Service Unavailable".into(),
-    })
-}
-
-#[async_trait]
-impl Directory for Down {
-    async fn add_system_to_group(&self, _: &prestage::config::ObjectId) -> Result<(), JcError> {
-        down()
-    }
-    async fn remove_system_from_group(
-        &self,
-        _: &prestage::config::ObjectId,
-    ) -> Result<(), JcError> {
-        down()
-    }
-    async fn system_groups(&self) -> Result<Vec<String>, JcError> {
-        down()
-    }
-    async fn system(&self) -> Result<prestage::jumpcloud::SystemFacts, JcError> {
-        down()
-    }
-    async fn org(
-        &self,
-        _: &prestage::config::ObjectId,
-    ) -> Result<prestage::jumpcloud::OrgFacts, JcError> {
-        down()
-    }
-    async fn find_users(
-        &self,
-        _: prestage::config::Identifier,
-        _: &str,
-    ) -> Result<Vec<prestage::jumpcloud::DirectoryUser>, JcError> {
-        down()
-    }
-    async fn user(&self, _: &str) -> Result<prestage::jumpcloud::DirectoryUser, JcError> {
-        down()
-    }
-    async fn activate_user(&self, _: &str) -> Result<(), JcError> {
-        down()
-    }
-    async fn set_password(&self, _: &str, _: &secrecy::SecretString) -> Result<(), JcError> {
-        down()
-    }
-    async fn bind_user(&self, _: &str, _: bool) -> Result<(), JcError> {
-        down()
-    }
-    async fn bound_users(&self) -> Result<Vec<prestage::jumpcloud::Binding>, JcError> {
-        down()
-    }
-    async fn report(&self, _: &str) -> Result<(), JcError> {
-        down()
-    }
-    async fn set_display_name(&self, _: &str) -> Result<(), JcError> {
-        down()
-    }
-    fn requests_sent(&self) -> u64 {
-        0
-    }
-    fn set_org_id(&self, _: &str) {}
-}
-
 struct Rig {
     _dir: tempfile::TempDir,
     root: Root,
@@ -141,10 +76,14 @@ impl Rig {
 
     /// The engine, wired with the production timing and the virtual clock (its start line too).
     fn engine(&self, directory: Arc<dyn Directory>) -> Engine {
+        self.engine_with(directory, Script::simple("ada@example.com", None, "Correct-Horse-9"))
+    }
+
+    fn engine_with(&self, directory: Arc<dyn Directory>, script: Script) -> Engine {
         let config = load_config(&self.root);
         let strings = prestage::ui::strings::Strings::from_config(&config.ui, &[]);
         let ui = Box::new(prestage::ui::scripted::ScriptedUi::new(
-            prestage::ui::scripted::Script::simple("ada@example.com", None, "Correct-Horse-9"),
+            script,
             config.ui.clone(),
             strings,
         ));
@@ -182,6 +121,16 @@ impl Rig {
             .join("\n")
     }
 
+    /// The virtual times (ms since the epoch) of the journal lines of `step` whose event and
+    /// detail contain `what`.
+    fn all(&self, step: Step, what: &str) -> Vec<u64> {
+        self.journal()
+            .iter()
+            .filter(|j| j.step == step && format!("{} {}", j.event, j.detail).contains(what))
+            .map(|j| j.at_ms.saturating_sub(EPOCH_MS))
+            .collect()
+    }
+
     /// The virtual time (ms since the epoch) of the first journal line of `step` whose event
     /// and detail contain `what`.
     fn at(&self, step: Step, what: &str) -> u64 {
@@ -191,6 +140,11 @@ impl Rig {
             .map(|j| j.at_ms.saturating_sub(EPOCH_MS))
             .unwrap_or_else(|| panic!("no {what:?} line for {step:?} in the journal:\n{}", self.dump()))
     }
+}
+
+/// A healthy simulated tenant with no users.
+fn tenant() -> Arc<MemoryDirectory> {
+    Arc::new(MemoryDirectory::new(&SimOptions::default()))
 }
 
 async fn run(engine: Engine) -> Outcome {
@@ -216,7 +170,7 @@ async fn wait_agent_kickstarts_once_half_way_and_fails_at_the_limit() {
     );
     preset_state(&rig.root, Step::WaitAgent, |s| s.agent_installed = true);
     let real = Instant::now();
-    let outcome = run(rig.engine(Arc::new(Down))).await;
+    let outcome = run(rig.engine(tenant())).await;
     let real = real.elapsed();
 
     let reference = failed_reference(&outcome);
@@ -244,7 +198,7 @@ async fn wait_agent_kickstarts_once_half_way_and_fails_at_the_limit() {
     assert!(real < Duration::from_secs(300), "took {real:?} of real time");
 }
 
-/// JumpCloud down while joining the group: retried with backoff, then a permanent failure with
+/// JumpCloud down (503) while joining the group: retried with backoff, then a permanent failure with
 /// a `PS-06-` reference once the step's patience (`Step::patience`) is used up, not before.
 #[tokio::test(start_paused = true)]
 async fn patience_turns_a_transient_failure_into_a_permanent_one() {
@@ -253,7 +207,10 @@ async fn patience_turns_a_transient_failure_into_a_permanent_one() {
         s.agent_installed = true;
         s.system_key = Some("5f0c1e2d3b4a5968778695b5".into());
     });
-    let outcome = run(rig.engine(Arc::new(Down))).await;
+    let jc = tenant();
+    jc.register_system("ada-mac");
+    jc.set_down(true);
+    let outcome = run(rig.engine(jc)).await;
     let reference = failed_reference(&outcome).to_owned();
     assert!(reference.starts_with("PS-06-"), "{reference}\n{}", rig.dump());
     let patience = u64::try_from(Step::JoinGroup.patience().unwrap().as_millis()).unwrap();
@@ -305,7 +262,7 @@ async fn wait_account_kickstarts_once_then_fails_at_the_takeover_limit() {
         s.bind_sent = true;
         s.agent_log_offset = Some(before.len() as u64);
     });
-    let outcome = run(rig.engine(Arc::new(Down))).await;
+    let outcome = run(rig.engine(tenant())).await;
     let reference = failed_reference(&outcome);
     assert!(reference.starts_with("PS-11-"), "{reference}\n{}", rig.dump());
     assert_eq!(rig.host.world().agent_kickstarts, 1, "{}", rig.dump());
@@ -327,4 +284,57 @@ async fn wait_account_kickstarts_once_then_fails_at_the_takeover_limit() {
         failed - begun,
         rig.dump()
     );
+}
+
+/// `Identity.MaxAttempts` wrong answers start the cool-down; the next question comes exactly
+/// `Identity.CooldownSeconds` of virtual time after the last wrong answer, and a right answer
+/// then identifies the employee.
+#[tokio::test(start_paused = true)]
+async fn the_identity_cool_down_lasts_exactly_its_configured_length() {
+    let rig = Rig::new(
+        "<key>Identity</key><dict><key>MaxAttempts</key><integer>2</integer>\
+         <key>CooldownSeconds</key><integer>240</integer>\
+         <key>Secret</key><string>None</string></dict>",
+        World::default(),
+    );
+    let jc = tenant();
+    let ada = jc.add_user(SimUser::active("ada", "ada@example.com"));
+    preset_state(&rig.root, Step::Identify, |s| {
+        s.agent_installed = true;
+        s.system_key = Some("5f0c1e2d3b4a5968778695b5".into());
+    });
+    let wrong = |who: &str| ScriptedIdentity {
+        identifier: who.into(),
+        secret: None,
+    };
+    let mut script = Script::simple("ada@example.com", None, "Correct-Horse-9");
+    script.identities.push_front(wrong("bob@example.com"));
+    script.identities.push_front(wrong("eve@example.com"));
+    let engine = rig.engine_with(jc, script);
+    // Stop once the identity step is over (the password step is not under test here).
+    let store = Store::new(&rig.root);
+    let identified = async move {
+        loop {
+            if let Ok(prestage::engine::state::Loaded::Resumed(s)) = store.load() {
+                if s.step != Step::Identify {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    // Stopped, or failed in the password step (not modelled by MemoryDirectory): either way
+    // after the identity step, which is what the journal below is about.
+    let _ = engine.run(identified).await;
+    let failed = rig.all(Step::Identify, "identity failed");
+    assert_eq!(failed.len(), 2, "{}", rig.dump());
+    let over = rig.at(Step::Identify, "cool-down over");
+    let waited = over - failed[1];
+    assert!(
+        (240_000..=240_001).contains(&waited),
+        "cool-down of {waited} ms\n{}",
+        rig.dump()
+    );
+    let who = rig.at(Step::Identify, &format!("identified {ada}"));
+    assert!(who >= over, "{}", rig.dump());
 }

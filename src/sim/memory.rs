@@ -323,3 +323,88 @@ impl Directory for MemoryDirectory {
 
     fn set_org_id(&self, _org_id: &str) {}
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tenant() -> MemoryDirectory {
+        MemoryDirectory::new(&SimOptions::default())
+    }
+
+    fn group(id: &str) -> ObjectId {
+        ObjectId::parse(id).expect("a 24-hex-digit id")
+    }
+
+    #[tokio::test]
+    async fn finds_users_as_the_tenant_lists_them_exactly_and_without_case() {
+        let jc = tenant();
+        let ada = jc.add_user(SimUser::active("ada", "Ada@Example.com"));
+        jc.add_user(SimUser::active("adam", "adam@example.com"));
+        let found = jc
+            .find_users(Identifier::CompanyEmail, " ada@example.com ")
+            .await
+            .unwrap();
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].id, ada);
+        assert_eq!(jc.user(&ada).await.unwrap().username, "ada");
+        assert!(jc
+            .find_users(Identifier::CompanyEmail, "nobody@example.com")
+            .await
+            .unwrap()
+            .is_empty());
+    }
+
+    #[tokio::test]
+    async fn refuses_as_the_tenant_does() {
+        let jc = tenant();
+        jc.register_system("mac");
+        let unknown = group("5f0c1e2d3b4a5968778695a4");
+        let err = jc.add_system_to_group(&unknown).await.unwrap_err();
+        assert!(
+            matches!(&err, JcError::NotFound { key, .. } if key == "EnrollmentGroupID"),
+            "{err:?}"
+        );
+        assert!(matches!(
+            jc.user("5f0c1e2d3b4a5968778695a5").await,
+            Err(JcError::NotFound { .. })
+        ));
+        let wrong = tenant().with_wrong_api_key();
+        assert!(matches!(
+            wrong.find_users(Identifier::CompanyEmail, "a@b.c").await,
+            Err(JcError::ApiKeyRejected { .. })
+        ));
+        let keyless = tenant().without_api_key();
+        assert!(matches!(
+            keyless.find_users(Identifier::CompanyEmail, "a@b.c").await,
+            Err(JcError::NoApiKey { .. })
+        ));
+        assert_eq!(keyless.requests_sent(), 0, "refused before sending");
+        jc.set_down(true);
+        let err = jc.system_groups().await.unwrap_err();
+        assert!(err.is_transient(), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn group_membership_and_binds_land_in_the_tenant_state() {
+        let jc = tenant();
+        let system = jc.register_system("mac");
+        let g = jc.add_group("Enrollment");
+        jc.add_system_to_group(&group(&g)).await.unwrap();
+        jc.add_system_to_group(&group(&g)).await.unwrap();
+        assert_eq!(jc.group_members(&g), vec![system.clone()]);
+        assert_eq!(jc.system_groups().await.unwrap(), vec![g.clone()]);
+        jc.remove_system_from_group(&group(&g)).await.unwrap();
+        assert!(jc.group_members(&g).is_empty());
+        let ada = jc.add_user(SimUser::active("ada", "ada@example.com"));
+        jc.bind_user(&ada, false).await.unwrap();
+        assert_eq!(
+            jc.bound_users().await.unwrap(),
+            vec![Binding {
+                user_id: ada,
+                sudo: false
+            }]
+        );
+        assert_eq!(jc.requests_sent(), 6);
+    }
+}

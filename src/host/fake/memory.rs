@@ -356,3 +356,51 @@ fn log_out(w: &mut World, uid: u32) -> Result<(), HostError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn users_tokens_and_deletion_follow_the_process_level_fakes() {
+        let mut world = World::default();
+        world.add_user("setup", true, true);
+        let ada = world.add_user("ada", false, false);
+        world.console_user = "setup".into();
+        let host = MemoryHost::new(world);
+        assert_eq!(host.user_id("ada").await.unwrap(), Some(ada));
+        assert_eq!(host.user_id("root").await.unwrap(), Some(0));
+        assert_eq!(host.user_id("nobody").await.unwrap(), None);
+        assert!(host.has_secure_token("setup").await.unwrap());
+        assert!(host.has_secure_token("nobody").await.is_err());
+        // The logged-in user and the last token holder cannot be deleted.
+        assert!(matches!(
+            host.delete_user("setup").await,
+            Err(HostError::NotDeleted { .. })
+        ));
+        host.edit(|w| w.console_user = "ada".into());
+        assert!(matches!(
+            host.delete_user("setup").await,
+            Err(HostError::NotDeleted { .. })
+        ));
+        host.edit(|w| w.users.get_mut("ada").unwrap().secure_token = true);
+        host.edit(|w| w.console_user = "root".into());
+        host.delete_user("setup").await.unwrap();
+        assert_eq!(host.world().deleted_users, vec!["setup".to_owned()]);
+        assert!(host.hide_user("setup").await.is_err());
+        host.hide_user("ada").await.unwrap();
+        assert!(host.world().users["ada"].hidden);
+    }
+
+    #[tokio::test]
+    async fn kickstart_needs_the_agent_and_every_call_is_a_process() {
+        let host = MemoryHost::default();
+        assert!(host.kickstart_agent().await.is_err());
+        host.edit(|w| w.installed_packages.push(AGENT_PACKAGE_ID.into()));
+        host.kickstart_agent().await.unwrap();
+        assert_eq!(host.world().agent_kickstarts, 1);
+        assert_eq!(host.processes_spawned(), 2);
+        let _ = host.console_user().await.unwrap();
+        assert_eq!(host.processes_spawned(), 3);
+    }
+}

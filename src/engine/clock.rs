@@ -163,7 +163,9 @@ mod tests {
     async fn a_spawned_task_does_not_inherit_the_scope() {
         let before = system_now_ms();
         let spawned = scope(Arc::new(Fixed(5)), async {
-            tokio::spawn(async { now_ms() }).await.expect("the task does not panic")
+            tokio::spawn(async { now_ms() })
+                .await
+                .expect("the task does not panic")
         })
         .await;
         assert!(spawned >= before, "a spawned task reads the system clock");

@@ -482,7 +482,8 @@ impl Engine {
     /// so that is safe (crash-only), and dropping the UI closes its window.
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) -> Outcome {
         // The one injection point of the engine's clock: `clock::now_ms` reads it in this task.
-        clock::scope(Arc::clone(&self.clock), self.run_scoped(shutdown)).await
+        // Boxed: the scope would otherwise carry the whole run's state machine inline.
+        clock::scope(Arc::clone(&self.clock), Box::pin(self.run_scoped(shutdown))).await
     }
 
     async fn run_scoped(mut self, shutdown: impl std::future::Future<Output = ()>) -> Outcome {

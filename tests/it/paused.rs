@@ -12,10 +12,10 @@ use prestage::engine::{Engine, Outcome, Timing};
 use prestage::host::fake::memory::MemoryHost;
 use prestage::host::fake::world::{World, AGENT_PACKAGE_ID};
 use prestage::jumpcloud::Directory;
+use prestage::paths::{mac, Root};
 use prestage::sim::memory::MemoryDirectory;
 use prestage::sim::{SimOptions, SimUser};
 use prestage::ui::scripted::{Script, ScriptedIdentity};
-use prestage::paths::{mac, Root};
 
 /// A fixed epoch for the virtual clock (2026-01-01T00:00:00Z), so timestamps are readable.
 const EPOCH_MS: u64 = 1_767_225_600_000;
@@ -76,7 +76,10 @@ impl Rig {
 
     /// The engine, wired with the production timing and the virtual clock (its start line too).
     fn engine(&self, directory: Arc<dyn Directory>) -> Engine {
-        self.engine_with(directory, Script::simple("ada@example.com", None, "Correct-Horse-9"))
+        self.engine_with(
+            directory,
+            Script::simple("ada@example.com", None, "Correct-Horse-9"),
+        )
     }
 
     fn engine_with(&self, directory: Arc<dyn Directory>, script: Script) -> Engine {
@@ -121,7 +124,7 @@ impl Rig {
             .join("\n")
     }
 
-    /// The virtual times (ms since the epoch) of the journal lines of `step` whose event and
+    /// The virtual times (ms after [`EPOCH_MS`]) of the journal lines of `step` whose event and
     /// detail contain `what`.
     fn all(&self, step: Step, what: &str) -> Vec<u64> {
         self.journal()
@@ -131,14 +134,16 @@ impl Rig {
             .collect()
     }
 
-    /// The virtual time (ms since the epoch) of the first journal line of `step` whose event
+    /// The virtual time (ms after [`EPOCH_MS`]) of the first journal line of `step` whose event
     /// and detail contain `what`.
     fn at(&self, step: Step, what: &str) -> u64 {
-        self.journal()
-            .iter()
-            .find(|j| j.step == step && format!("{} {}", j.event, j.detail).contains(what))
-            .map(|j| j.at_ms.saturating_sub(EPOCH_MS))
-            .unwrap_or_else(|| panic!("no {what:?} line for {step:?} in the journal:\n{}", self.dump()))
+        let Some(&first) = self.all(step, what).first() else {
+            panic!(
+                "no {what:?} line for {step:?} in the journal:\n{}",
+                self.dump()
+            )
+        };
+        first
     }
 }
 
@@ -174,7 +179,11 @@ async fn wait_agent_kickstarts_once_half_way_and_fails_at_the_limit() {
     let real = real.elapsed();
 
     let reference = failed_reference(&outcome);
-    assert!(reference.starts_with("PS-05-"), "{reference}\n{}", rig.dump());
+    assert!(
+        reference.starts_with("PS-05-"),
+        "{reference}\n{}",
+        rig.dump()
+    );
     assert_eq!(rig.host.world().agent_kickstarts, 1, "{}", rig.dump());
     let begun = rig.at(Step::WaitAgent, "begin");
     let kicked = rig.at(Step::WaitAgent, "agent kickstarted");
@@ -195,7 +204,10 @@ async fn wait_agent_kickstarts_once_half_way_and_fails_at_the_limit() {
     );
     // Ten virtual minutes took (far) less than ten real ones; no timed bound is asserted
     // beyond that sanity check.
-    assert!(real < Duration::from_secs(300), "took {real:?} of real time");
+    assert!(
+        real < Duration::from_secs(300),
+        "took {real:?} of real time"
+    );
 }
 
 /// JumpCloud down (503) while joining the group: retried with backoff, then a permanent failure with
@@ -212,7 +224,11 @@ async fn patience_turns_a_transient_failure_into_a_permanent_one() {
     jc.set_down(true);
     let outcome = run(rig.engine(jc)).await;
     let reference = failed_reference(&outcome).to_owned();
-    assert!(reference.starts_with("PS-06-"), "{reference}\n{}", rig.dump());
+    assert!(
+        reference.starts_with("PS-06-"),
+        "{reference}\n{}",
+        rig.dump()
+    );
     let patience = u64::try_from(Step::JoinGroup.patience().unwrap().as_millis()).unwrap();
     let begun = rig.at(Step::JoinGroup, "begin");
     let failed = rig.at(Step::JoinGroup, "failed");
@@ -264,7 +280,11 @@ async fn wait_account_kickstarts_once_then_fails_at_the_takeover_limit() {
     });
     let outcome = run(rig.engine(tenant())).await;
     let reference = failed_reference(&outcome);
-    assert!(reference.starts_with("PS-11-"), "{reference}\n{}", rig.dump());
+    assert!(
+        reference.starts_with("PS-11-"),
+        "{reference}\n{}",
+        rig.dump()
+    );
     assert_eq!(rig.host.world().agent_kickstarts, 1, "{}", rig.dump());
     let begun = rig.at(Step::WaitAccount, "begin");
     let kicked = rig.at(Step::WaitAccount, "kickstart agent");

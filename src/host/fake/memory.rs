@@ -115,8 +115,7 @@ impl Host for MemoryHost {
             return Ok(Some(0));
         }
         let now = clock::now_ms();
-        Ok(w
-            .lingering_users
+        Ok(w.lingering_users
             .get(name)
             .filter(|(_, until)| now < *until)
             .map(|(uid, _)| *uid))
@@ -236,7 +235,10 @@ impl Host for MemoryHost {
             Err(failed(
                 mac::LAUNCHCTL,
                 113,
-                format!("Could not find service \"{}\" in domain for system", mac::LABEL),
+                format!(
+                    "Could not find service \"{}\" in domain for system",
+                    mac::LABEL
+                ),
             ))
         }
     }

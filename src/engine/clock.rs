@@ -14,10 +14,15 @@
 //! - Called from within the engine's task (the future `run` awaits, and everything it awaits
 //!   inline), [`now_ms`] reads the engine's clock.
 //! - Called anywhere else (another task, another thread, before `run`), it reads the system
-//!   clock. A task the engine starts with `tokio::spawn` does **not** inherit the scope: the
-//!   only one today is the webhook sender ([`super::webhooks::Outbox::start`]), which waits
-//!   with `tokio::time::Instant` and persists no timestamp (the timestamps of its messages are
-//!   taken by the engine's task in [`super::webhooks::facts`]), so it needs no clock.
+//!   clock. A task the engine starts with `tokio::spawn` or `spawn_blocking` does **not**
+//!   inherit the scope. None of them needs the clock, because only the engine's task persists
+//!   timestamps (checked for this change): the webhook sender
+//!   ([`super::webhooks::Outbox::start`]) waits with `tokio::time::Instant` and persists no
+//!   timestamp (its messages' facts are taken on the engine's task in
+//!   [`super::webhooks::facts`]); swiftDialog's watcher and command-file resender
+//!   (`ui/dialog.rs`), the `caffeinate` reaper (`host/mac.rs`) and the blocking keychain,
+//!   staging and file reads (`config/keychain.rs`, `host/staging.rs`, `host/untrusted.rs`)
+//!   never call [`now_ms`].
 //!
 //! [`sync_scope`] does the same for synchronous code (tests wrap [`super::Engine::new`] in it so
 //! the start line of the journal reads the same clock as the run).

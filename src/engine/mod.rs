@@ -328,6 +328,8 @@ pub struct Engine {
     /// not ask again what the handover just read). Never persisted: a restarted run asks
     /// again. A stale entry costs nothing: deleting an account that is already gone succeeds.
     pub(crate) setup_uids: std::collections::BTreeMap<String, u32>,
+    /// The clock [`clock::now_ms`] reads while [`Engine::run`] runs (see `clock.rs`).
+    clock: Arc<dyn clock::Clock>,
 }
 
 impl Engine {
@@ -394,6 +396,7 @@ impl Engine {
             timing: Timing::default(),
             observer: None,
             window_open: false,
+            clock: Arc::new(clock::SystemClock),
         })
     }
 
@@ -401,6 +404,14 @@ impl Engine {
     #[must_use]
     pub fn with_timing(mut self, timing: Timing) -> Self {
         self.timing = timing;
+        self
+    }
+
+    /// Replaces the clock persisted timestamps read during [`Engine::run`] (tests drive it with
+    /// paused tokio time; see `clock.rs`).
+    #[must_use]
+    pub fn with_clock(mut self, clock: Arc<dyn clock::Clock>) -> Self {
+        self.clock = clock;
         self
     }
 
@@ -471,7 +482,13 @@ impl Engine {
     /// SIGTERM: at shutdown, or our own bootout at the very end). Stopping drops the work at
     /// whatever it was waiting for: progress is persisted before and after every side effect,
     /// so that is safe (crash-only), and dropping the UI closes its window.
-    pub async fn run(mut self, shutdown: impl std::future::Future<Output = ()>) -> Outcome {
+    pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) -> Outcome {
+        // The one injection point of the engine's clock: `clock::now_ms` reads it in this task.
+        // Boxed: the scope would otherwise carry the whole run's state machine inline.
+        clock::scope(Arc::clone(&self.clock), Box::pin(self.run_scoped(shutdown))).await
+    }
+
+    async fn run_scoped(mut self, shutdown: impl std::future::Future<Output = ()>) -> Outcome {
         // `caffeinate -w` ends with this process; every run starts its own.
         if let Err(err) = self.host.keep_awake(std::process::id()).await {
             warn!(error = %err, "could not start caffeinate; the Mac may sleep during enrollment");

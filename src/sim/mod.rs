@@ -41,6 +41,7 @@ mod filter;
 mod graph;
 mod keys;
 pub mod loginwindow;
+pub mod memory;
 pub mod password;
 mod server;
 mod signature;

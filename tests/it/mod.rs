@@ -14,6 +14,7 @@ mod jumpcloud;
 mod lifecycle;
 mod messages;
 mod packaging;
+mod paused;
 mod pppc;
 mod preset;
 mod realmac;

@@ -14,6 +14,7 @@
 //! is a short-lived process.
 
 pub mod keychain;
+pub mod memory;
 mod realmac;
 mod sysinfo;
 mod tools;

@@ -173,7 +173,7 @@ async fn wait_agent_kickstarts_once_half_way_and_fails_at_the_limit() {
         "<key>Agent</key><dict><key>InstallTimeoutSeconds</key><integer>600</integer></dict>",
         world,
     );
-    preset_state(&rig.root, Step::WaitAgent, |s| s.agent_installed = true);
+    preset_state(&rig.root, Step::WaitAgent, |s| s.agent.installed = true);
     let real = Instant::now();
     let outcome = run(rig.engine(tenant())).await;
     let real = real.elapsed();
@@ -216,8 +216,8 @@ async fn wait_agent_kickstarts_once_half_way_and_fails_at_the_limit() {
 async fn patience_turns_a_transient_failure_into_a_permanent_one() {
     let rig = Rig::new("", World::default());
     preset_state(&rig.root, Step::JoinGroup, |s| {
-        s.agent_installed = true;
-        s.system_key = Some("5f0c1e2d3b4a5968778695b5".into());
+        s.agent.installed = true;
+        s.agent.system_key = Some("5f0c1e2d3b4a5968778695b5".into());
     });
     let jc = tenant();
     jc.register_system("ada-mac");
@@ -265,9 +265,9 @@ async fn wait_account_kickstarts_once_then_fails_at_the_takeover_limit() {
     let before = "23-01-01 10:00:00 [INFO] Agent check-in complete\n";
     std::fs::write(&log, before).unwrap();
     preset_state(&rig.root, Step::WaitAccount, |s| {
-        s.agent_installed = true;
-        s.system_key = Some("5f0c1e2d3b4a5968778695b5".into());
-        s.user = Some(prestage::engine::state::UserFacts {
+        s.agent.installed = true;
+        s.agent.system_key = Some("5f0c1e2d3b4a5968778695b5".into());
+        s.identity.user = Some(prestage::engine::state::UserFacts {
             id: "5f0c1e2d3b4a5968778695c6".into(),
             local_name: "ada".into(),
             pending: false,
@@ -275,8 +275,9 @@ async fn wait_account_kickstarts_once_then_fails_at_the_takeover_limit() {
             password_date: None,
             username: "ada".into(),
         });
-        s.bind_sent = true;
-        s.agent_log_offset = Some(before.len() as u64);
+        s.bind = prestage::engine::phases::BindPhase::Sent {
+            log_offset: before.len() as u64,
+        };
     });
     let outcome = run(rig.engine(tenant())).await;
     let reference = failed_reference(&outcome);
@@ -320,8 +321,8 @@ async fn the_identity_cool_down_lasts_exactly_its_configured_length() {
     let jc = tenant();
     let ada = jc.add_user(SimUser::active("ada", "ada@example.com"));
     preset_state(&rig.root, Step::Identify, |s| {
-        s.agent_installed = true;
-        s.system_key = Some("5f0c1e2d3b4a5968778695b5".into());
+        s.agent.installed = true;
+        s.agent.system_key = Some("5f0c1e2d3b4a5968778695b5".into());
     });
     let wrong = |who: &str| ScriptedIdentity {
         identifier: who.into(),

@@ -14,8 +14,8 @@ use prestage::ui::scripted::{Script, ScriptedIdentity, ScriptedPassword};
 use secrecy::ExposeSecret as _;
 
 use super::engine::{
-    base_config, journal, options, run_once, run_with_kills, scenario, state, successful_binds,
-    system_id, world, RunResult,
+    base_config, journal, options, run_killed_at_begin_and_done, run_once, scenario, state,
+    successful_binds, system_id, world, RunResult,
 };
 use super::util::{assert_success, diagnose};
 
@@ -330,26 +330,7 @@ async fn kill_at_every_step_boundary_of_the_preset_mode_then_finish_exactly_once
     for step in Step::ALL.iter().copied().filter(|s| *s != Step::Done) {
         let s = own_account(EmployeeKind::Pending, "ada.lovelace@example.com").await;
         s.write_dialog_script(&answers(&s, 10)).unwrap();
-        let mut killed_begin = false;
-        let mut killed_done = false;
-        let (kills, outputs) = run_with_kills(
-            &s,
-            |journal, _| {
-                let began = journal.iter().any(|e| e.step == step && e.event == "begin");
-                let ended = journal.iter().any(|e| e.step == step && e.event == "done");
-                if began && !killed_begin {
-                    killed_begin = true;
-                    return true;
-                }
-                if ended && !killed_done {
-                    killed_done = true;
-                    return true;
-                }
-                false
-            },
-            2,
-        )
-        .await;
+        let (kills, outputs) = run_killed_at_begin_and_done(&s, step).await;
         assert!(kills >= 1, "step {step}: killed {kills} times");
         assert_enrolled_in_own_account(&s);
         let user = s.tenant.user(&s.user_id).unwrap();

@@ -5,8 +5,8 @@ use super::super::util::{assert_success, diagnose, wait_for_state};
 use super::sha2_free::sha256_hex;
 use super::{
     assert_enrolled, assert_no_secret, base_config, clean_script, finish, journal, options,
-    repeating_script, run_once, run_with_kills, scenario, spawn, state, successful_binds, world,
-    RunResult,
+    repeating_script, run_killed_at_begin_and_done, run_once, run_with_kills, scenario, spawn,
+    state, successful_binds, world, RunResult,
 };
 use prestage::demo::{EmployeeKind, Scenario};
 use prestage::engine::state::Step;
@@ -89,26 +89,7 @@ async fn kill_at_every_step_boundary_then_finish_exactly_once() {
     for step in Step::ALL.iter().copied().filter(|s| *s != Step::Done) {
         let s = scenario(options(EmployeeKind::Pending)).await;
         s.write_dialog_script(&repeating_script(&s, 10)).unwrap();
-        let mut killed_begin = false;
-        let mut killed_done = false;
-        let (kills, outputs) = run_with_kills(
-            &s,
-            |journal, _| {
-                let began = journal.iter().any(|e| e.step == step && e.event == "begin");
-                let ended = journal.iter().any(|e| e.step == step && e.event == "done");
-                if began && !killed_begin {
-                    killed_begin = true;
-                    return true;
-                }
-                if ended && !killed_done {
-                    killed_done = true;
-                    return true;
-                }
-                false
-            },
-            2,
-        )
-        .await;
+        let (kills, outputs) = run_killed_at_begin_and_done(&s, step).await;
         assert!(kills >= 1, "step {step}: killed {kills} times");
         assert_exactly_once(&s, &outputs);
         total += kills;

@@ -323,6 +323,34 @@ pub(super) async fn run_with_kills(
     panic!("the enrollment did not finish after {kills} kills: {outputs:#?}");
 }
 
+/// Runs the enrollment to the end, killed (kill -9) once as `step` begins and once as it is
+/// done: the crash walks' "every step boundary".
+pub(super) async fn run_killed_at_begin_and_done(
+    s: &Scenario,
+    step: Step,
+) -> (usize, Vec<RunResult>) {
+    let mut killed_begin = false;
+    let mut killed_done = false;
+    run_with_kills(
+        s,
+        |journal, _| {
+            let began = journal.iter().any(|e| e.step == step && e.event == "begin");
+            let ended = journal.iter().any(|e| e.step == step && e.event == "done");
+            if began && !killed_begin {
+                killed_begin = true;
+                return true;
+            }
+            if ended && !killed_done {
+                killed_done = true;
+                return true;
+            }
+            false
+        },
+        2,
+    )
+    .await
+}
+
 /// A script that answers every question right, enough times for any number of restarts.
 pub(super) fn repeating_script(s: &Scenario, times: usize) -> Script {
     let one = clean_script(s);
